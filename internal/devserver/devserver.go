@@ -1,0 +1,5 @@
+package devserver
+
+import (
+	_ "github.com/temporalio/cli/temporalcli/devserver"
+)

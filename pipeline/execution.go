@@ -1,0 +1,116 @@
+package pipeline
+
+// Status is the state of an execution or a stage, with Spinnaker's names.
+type Status string
+
+// The statuses an execution or stage can have.
+const (
+	StatusNotStarted     Status = "NOT_STARTED"
+	StatusRunning        Status = "RUNNING"
+	StatusSucceeded      Status = "SUCCEEDED"
+	StatusFailedContinue Status = "FAILED_CONTINUE"
+	StatusTerminal       Status = "TERMINAL"
+	StatusCanceled       Status = "CANCELED"
+	StatusStopped        Status = "STOPPED"
+	StatusSkipped        Status = "SKIPPED"
+)
+
+// StatusAwaitingJudgment is not a stage status but the search-attribute value of an execution
+// that is running and waiting for a person's judgment, so waiting executions can be listed.
+const StatusAwaitingJudgment = "AWAITING_JUDGMENT"
+
+// Complete reports whether the status is final.
+func (s Status) Complete() bool {
+	switch s {
+	case StatusSucceeded, StatusFailedContinue, StatusTerminal, StatusCanceled, StatusStopped, StatusSkipped:
+		return true
+	}
+	return false
+}
+
+// LetsDownstreamRun reports whether stages that depend on a stage in this status may start.
+func (s Status) LetsDownstreamRun() bool {
+	return s == StatusSucceeded || s == StatusFailedContinue || s == StatusSkipped
+}
+
+// Statuses lists every status, for validation of filters.
+var Statuses = []Status{StatusNotStarted, StatusRunning, StatusSucceeded, StatusFailedContinue,
+	StatusTerminal, StatusCanceled, StatusStopped, StatusSkipped}
+
+// TriggerInfo describes what started an execution.
+type TriggerInfo struct {
+	Type       string         `json:"type"`
+	User       string         `json:"user,omitempty"`
+	Parameters map[string]any `json:"parameters,omitempty"`
+	Payload    map[string]any `json:"payload,omitempty"`
+	// ParentExecutionID is set when another execution started this one (a pipeline stage).
+	ParentExecutionID string `json:"parentExecutionId,omitempty"`
+	ParentStageRefID  string `json:"parentStageRefId,omitempty"`
+}
+
+// Execution is one run of a pipeline in Spinnaker's execution JSON shape.
+type Execution struct {
+	ID                 string           `json:"id"`
+	Type               string           `json:"type"`
+	Application        string           `json:"application"`
+	Name               string           `json:"name"`
+	PipelineConfigID   string           `json:"pipelineConfigId,omitempty"`
+	PipelineVersion    int              `json:"pipelineVersion,omitempty"`
+	Status             Status           `json:"status"`
+	BuildTime          int64            `json:"buildTime,omitempty"`
+	StartTime          int64            `json:"startTime,omitempty"`
+	EndTime            int64            `json:"endTime,omitempty"`
+	Trigger            TriggerInfo      `json:"trigger"`
+	Stages             []StageExecution `json:"stages"`
+	Canceled           bool             `json:"canceled,omitempty"`
+	CanceledBy         string           `json:"canceledBy,omitempty"`
+	CancellationReason string           `json:"cancellationReason,omitempty"`
+	// Errors lists problems that are not a single stage's failure, in words.
+	Errors []string `json:"errors,omitempty"`
+}
+
+// StageExecution is one stage of an execution: its evaluated context, outputs and outcome.
+type StageExecution struct {
+	ID                   string         `json:"id"`
+	RefID                string         `json:"refId"`
+	Type                 string         `json:"type"`
+	Name                 string         `json:"name"`
+	RequisiteStageRefIDs []string       `json:"requisiteStageRefIds,omitempty"`
+	Status               Status         `json:"status"`
+	StartTime            int64          `json:"startTime,omitempty"`
+	EndTime              int64          `json:"endTime,omitempty"`
+	Context              map[string]any `json:"context,omitempty"`
+	Outputs              map[string]any `json:"outputs,omitempty"`
+	// Error says in words why the stage failed.
+	Error string `json:"error,omitempty"`
+	// ExpressionErrors maps each expression that could not be evaluated to why.
+	ExpressionErrors map[string]string `json:"expressionErrors,omitempty"`
+	// Judgment is the decision a manual judgment stage received.
+	Judgment *Judgment `json:"judgment,omitempty"`
+	// WaitingSince is set while a stage waits for its execution window to open.
+	WaitingForWindowUntil int64 `json:"waitingForWindowUntil,omitempty"`
+}
+
+// Judgment is a person's decision on a manual judgment stage.
+type Judgment struct {
+	Status string `json:"judgmentStatus"`
+	Input  string `json:"judgmentInput,omitempty"`
+	User   string `json:"user,omitempty"`
+	Time   int64  `json:"time"`
+}
+
+// Judgment statuses, as Spinnaker names them.
+const (
+	JudgmentContinue = "continue"
+	JudgmentStop     = "stop"
+)
+
+// Stage finds a stage of the execution by refId.
+func (e *Execution) Stage(refID string) *StageExecution {
+	for i := range e.Stages {
+		if e.Stages[i].RefID == refID {
+			return &e.Stages[i]
+		}
+	}
+	return nil
+}
