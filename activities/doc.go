@@ -1,0 +1,2 @@
+// Package activities holds gennaker's Temporal activities: thin, idempotent steps that talk to the outside world.
+package activities

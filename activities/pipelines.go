@@ -1,0 +1,60 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/gennaker/gennaker/pipeline"
+	"github.com/gennaker/gennaker/store"
+)
+
+// PipelineSource finds saved pipeline configs; the store implements it.
+type PipelineSource interface {
+	Get(ctx context.Context, app, name string) (store.Record, error)
+	GetByID(ctx context.Context, id string) (store.Record, error)
+}
+
+// Pipelines reads saved pipelines for stages that run another pipeline.
+type Pipelines struct {
+	Source PipelineSource
+}
+
+// LoadPipelineInput names a saved pipeline by application and id or name.
+type LoadPipelineInput struct {
+	Application string `json:"application"`
+	Pipeline    string `json:"pipeline"`
+}
+
+// LoadPipelineResult is the latest saved version of the pipeline.
+type LoadPipelineResult struct {
+	Pipeline pipeline.Pipeline `json:"pipeline"`
+	Version  int               `json:"version"`
+}
+
+// LoadPipeline returns the latest version of a saved pipeline, looked up by id first, then by name.
+func (p *Pipelines) LoadPipeline(ctx context.Context, in LoadPipelineInput) (LoadPipelineResult, error) {
+	rec, err := p.Source.GetByID(ctx, in.Pipeline)
+	if errors.Is(err, store.ErrNotFound) {
+		rec, err = p.Source.Get(ctx, in.Application, in.Pipeline)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return LoadPipelineResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("no pipeline %q in application %q", in.Pipeline, in.Application), "PipelineNotFound", err)
+	}
+	if err != nil {
+		return LoadPipelineResult{}, fmt.Errorf("reading pipeline %q: %w", in.Pipeline, err)
+	}
+	if in.Application != "" && rec.Application != in.Application {
+		return LoadPipelineResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("pipeline %q belongs to application %q, not %q", in.Pipeline, rec.Application, in.Application), "PipelineNotFound", nil)
+	}
+	cfg, err := pipeline.Decode(rec.Config)
+	if err != nil {
+		return LoadPipelineResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("saved pipeline %q cannot be read: %v", in.Pipeline, err), "InvalidPipeline", err)
+	}
+	return LoadPipelineResult{Pipeline: cfg, Version: rec.Version}, nil
+}

@@ -1,0 +1,403 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/gennaker/gennaker/launch"
+	"github.com/gennaker/gennaker/pipeline"
+	"github.com/gennaker/gennaker/workflows"
+)
+
+// startRequest is the body of a manual start.
+type startRequest struct {
+	Parameters map[string]any `json:"parameters"`
+	User       string         `json:"user"`
+}
+
+// bindJSON reads an optional JSON body into v, answering 400 or 413 itself when it cannot.
+func bindJSON(c *gin.Context, v any) bool {
+	body, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		abort(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is too large or unreadable (limit %d bytes)", MaxBodyBytes))
+		return false
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return true
+	}
+	if err := decodeStrict(body, v); err != nil {
+		abort(c, http.StatusBadRequest, "the request body is not valid: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func (s *Server) links(id string) gin.H {
+	l := gin.H{"self": "/api/v1/executions/" + id}
+	if s.WorkflowURL != nil {
+		l["temporalUI"] = s.WorkflowURL(id)
+	}
+	return l
+}
+
+func (s *Server) startExecution(c *gin.Context) {
+	var req startRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	started, err := s.Launcher.Start(c, launch.Request{
+		Application: c.Param("app"),
+		Pipeline:    c.Param("name"),
+		Trigger:     pipeline.TriggerInfo{Type: "manual", User: userOf(c, req.User), Parameters: req.Parameters},
+	})
+	var paramErr *launch.ParameterError
+	switch {
+	case errors.Is(err, launch.ErrPipelineNotFound):
+		abort(c, http.StatusNotFound, fmt.Sprintf("no pipeline %q in application %q", c.Param("name"), c.Param("app")))
+		return
+	case errors.Is(err, launch.ErrPipelineDisabled):
+		abort(c, http.StatusConflict, fmt.Sprintf("pipeline %q is disabled; enable it to start it", c.Param("name")))
+		return
+	case errors.As(err, &paramErr):
+		details := make([]string, len(paramErr.Problems))
+		for i, p := range paramErr.Problems {
+			details[i] = p.String()
+		}
+		abort(c, http.StatusBadRequest, "the parameters are not valid for this pipeline", details...)
+		return
+	case err != nil:
+		s.unavailable(c, "starting the execution", err)
+		return
+	}
+	c.JSON(http.StatusCreated, gin.H{
+		"id":              started.ExecutionID,
+		"application":     started.Pipeline.Application,
+		"name":            started.Pipeline.Name,
+		"pipelineVersion": started.PipelineVersion,
+		"links":           s.links(started.ExecutionID),
+	})
+}
+
+// executionIDPattern admits the ULIDs gennaker assigns and other plain IDs; it keeps odd characters
+// out of Temporal requests.
+var executionIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,200}$`)
+
+// queryExecution reads the live view of an execution from its workflow.
+func (s *Server) queryExecution(c *gin.Context) (pipeline.Execution, bool) {
+	id := c.Param("id")
+	if !executionIDPattern.MatchString(id) {
+		abort(c, http.StatusBadRequest, fmt.Sprintf("%q is not an execution id", id))
+		return pipeline.Execution{}, false
+	}
+	ctx, cancel := context.WithTimeout(c, 15*time.Second)
+	defer cancel()
+	resp, err := s.Temporal.QueryWorkflow(ctx, id, "", workflows.QueryExecution)
+	if err != nil {
+		var notFound *serviceerror.NotFound
+		if errors.As(err, &notFound) {
+			abort(c, http.StatusNotFound, fmt.Sprintf("no execution %q", id))
+			return pipeline.Execution{}, false
+		}
+		var queryFailed *serviceerror.QueryFailed
+		if errors.As(err, &queryFailed) {
+			abort(c, http.StatusNotFound, fmt.Sprintf("%q is not a pipeline execution: %v", id, err))
+			return pipeline.Execution{}, false
+		}
+		s.unavailable(c, "reading the execution from Temporal (is a worker running?)", err)
+		return pipeline.Execution{}, false
+	}
+	var exec pipeline.Execution
+	if err := resp.Get(&exec); err != nil {
+		s.internalError(c, "decoding the execution", err)
+		return pipeline.Execution{}, false
+	}
+	return exec, true
+}
+
+func (s *Server) getExecution(c *gin.Context) {
+	exec, ok := s.queryExecution(c)
+	if !ok {
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"execution": exec, "links": s.links(exec.ID)})
+}
+
+// executionSummary is one row of an execution listing, read from Temporal's visibility store.
+type executionSummary struct {
+	ID          string `json:"id"`
+	Application string `json:"application"`
+	Name        string `json:"name"`
+	Status      string `json:"status"`
+	TriggerType string `json:"triggerType,omitempty"`
+	StartTime   int64  `json:"startTime,omitempty"`
+	EndTime     int64  `json:"endTime,omitempty"`
+	Links       gin.H  `json:"links"`
+}
+
+var filterValuePattern = regexp.MustCompile(`^[A-Za-z0-9._ -]{1,200}$`)
+
+func (s *Server) listExecutions(c *gin.Context) {
+	clauses := []string{"WorkflowType = 'Pipeline'"}
+	for _, f := range []struct{ param, attr string }{
+		{"application", workflows.AttrApplication.GetName()},
+		{"pipeline", workflows.AttrPipeline.GetName()},
+	} {
+		v := c.Query(f.param)
+		if v == "" {
+			continue
+		}
+		if !filterValuePattern.MatchString(v) {
+			abort(c, http.StatusBadRequest, fmt.Sprintf("%s %q has characters that names cannot have", f.param, v))
+			return
+		}
+		clauses = append(clauses, fmt.Sprintf("%s = '%s'", f.attr, v))
+	}
+	if status := c.Query("status"); status != "" {
+		var values []string
+		for _, st := range strings.Split(status, ",") {
+			st = strings.ToUpper(strings.TrimSpace(st))
+			if !validStatusFilter(st) {
+				abort(c, http.StatusBadRequest, fmt.Sprintf("status %q is not one of %s", st, strings.Join(statusFilterValues(), ", ")))
+				return
+			}
+			values = append(values, "'"+st+"'")
+		}
+		clauses = append(clauses, fmt.Sprintf("%s IN (%s)", workflows.AttrStatus.GetName(), strings.Join(values, ", ")))
+	}
+	pageSize := 50
+	if v := c.Query("pageSize"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			abort(c, http.StatusBadRequest, fmt.Sprintf("pageSize must be a whole number from 1 to 500, got %q", v))
+			return
+		}
+		pageSize = n
+	}
+	var token []byte
+	if v := c.Query("pageToken"); v != "" {
+		t, err := decodePageToken(v)
+		if err != nil {
+			abort(c, http.StatusBadRequest, "pageToken is not one this API returned")
+			return
+		}
+		token = t
+	}
+	resp, err := s.Temporal.ListWorkflow(c, &workflowservice.ListWorkflowExecutionsRequest{
+		Namespace:     s.Namespace,
+		PageSize:      int32(pageSize),
+		NextPageToken: token,
+		Query:         strings.Join(clauses, " AND "),
+	})
+	if err != nil {
+		var invalid *serviceerror.InvalidArgument
+		if errors.As(err, &invalid) {
+			abort(c, http.StatusBadRequest, "the listing filter was refused: "+err.Error())
+			return
+		}
+		s.unavailable(c, "listing executions from Temporal", err)
+		return
+	}
+	items := make([]executionSummary, 0, len(resp.Executions))
+	dc := converter.GetDefaultDataConverter()
+	for _, e := range resp.Executions {
+		item := executionSummary{ID: e.GetExecution().GetWorkflowId(), Links: s.links(e.GetExecution().GetWorkflowId())}
+		if t := e.GetStartTime(); t != nil {
+			item.StartTime = t.AsTime().UnixMilli()
+		}
+		if t := e.GetCloseTime(); t != nil {
+			item.EndTime = t.AsTime().UnixMilli()
+		}
+		fields := e.GetSearchAttributes().GetIndexedFields()
+		read := func(name string) string {
+			var v string
+			if p, ok := fields[name]; ok {
+				_ = dc.FromPayload(p, &v)
+			}
+			return v
+		}
+		item.Application = read(workflows.AttrApplication.GetName())
+		item.Name = read(workflows.AttrPipeline.GetName())
+		item.Status = read(workflows.AttrStatus.GetName())
+		item.TriggerType = read(workflows.AttrTriggerType.GetName())
+		// A workflow that ended without publishing its status (terminated, timed out) still shows how it ended.
+		if e.GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_TERMINATED || e.GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_TIMED_OUT {
+			item.Status = string(pipeline.StatusTerminal)
+		}
+		items = append(items, item)
+	}
+	// Newest first within the page; the ULID ids sort by creation time.
+	slices.SortStableFunc(items, func(a, b executionSummary) int { return strings.Compare(b.ID, a.ID) })
+	out := gin.H{"executions": items}
+	if len(resp.NextPageToken) > 0 {
+		out["nextPageToken"] = encodePageToken(resp.NextPageToken)
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func validStatusFilter(s string) bool { return slices.Contains(statusFilterValues(), s) }
+
+func statusFilterValues() []string {
+	out := make([]string, 0, len(pipeline.Statuses)+1)
+	for _, s := range pipeline.Statuses {
+		out = append(out, string(s))
+	}
+	return append(out, pipeline.StatusAwaitingJudgment)
+}
+
+// cancelRequest says who cancels and why.
+type cancelRequest struct {
+	User   string `json:"user"`
+	Reason string `json:"reason"`
+}
+
+// cancelExecution records who cancels and why with a signal, then asks Temporal to cancel the
+// workflow, which cancels running activities through their heartbeats.
+func (s *Server) cancelExecution(c *gin.Context) {
+	var req cancelRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	exec, ok := s.queryExecution(c)
+	if !ok {
+		return
+	}
+	if exec.Status.Complete() {
+		abort(c, http.StatusConflict, fmt.Sprintf("execution %s already ended %s", exec.ID, exec.Status))
+		return
+	}
+	sig := workflows.CancelSignal{User: userOf(c, req.User), Reason: req.Reason}
+	if err := s.Temporal.SignalWorkflow(c, exec.ID, "", workflows.SignalCancel, sig); err != nil {
+		s.signalError(c, exec.ID, err)
+		return
+	}
+	if err := s.Temporal.CancelWorkflow(c, exec.ID, ""); err != nil {
+		s.signalError(c, exec.ID, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, gin.H{"id": exec.ID, "status": "canceling", "canceledBy": sig.User, "links": s.links(exec.ID)})
+}
+
+// judgmentRequest is Spinnaker's manual judgment body.
+type judgmentRequest struct {
+	JudgmentStatus string `json:"judgmentStatus"`
+	JudgmentInput  string `json:"judgmentInput"`
+	User           string `json:"user"`
+}
+
+// judge delivers a manual judgment after checking that the stage is waiting for one, so a late or
+// misdirected judgment is refused with 409 instead of silently lost.
+func (s *Server) judge(c *gin.Context) {
+	var req judgmentRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	status := strings.ToLower(req.JudgmentStatus)
+	if status != pipeline.JudgmentContinue && status != pipeline.JudgmentStop {
+		abort(c, http.StatusBadRequest, fmt.Sprintf("judgmentStatus must be %q or %q, got %q", pipeline.JudgmentContinue, pipeline.JudgmentStop, req.JudgmentStatus))
+		return
+	}
+	exec, ok := s.queryExecution(c)
+	if !ok {
+		return
+	}
+	stage, ok := s.stageOf(c, &exec)
+	if !ok {
+		return
+	}
+	if stage.Type != "manualJudgment" {
+		abort(c, http.StatusConflict, fmt.Sprintf("stage %q is a %s stage, not a manual judgment", stage.Name, stage.Type))
+		return
+	}
+	if stage.Status != pipeline.StatusRunning || stage.Judgment != nil || stage.WaitingForWindowUntil != 0 {
+		abort(c, http.StatusConflict, fmt.Sprintf("stage %q is not waiting for a judgment (status %s)", stage.Name, stage.Status))
+		return
+	}
+	if options := judgmentOptions(stage.Context); req.JudgmentInput != "" && len(options) > 0 && !slices.Contains(options, req.JudgmentInput) {
+		abort(c, http.StatusBadRequest, fmt.Sprintf("judgmentInput %q is not one of the stage's judgmentInputs %v", req.JudgmentInput, options))
+		return
+	}
+	sig := workflows.JudgmentSignal{RefID: stage.RefID, Status: status, Input: req.JudgmentInput, User: userOf(c, req.User)}
+	if err := s.Temporal.SignalWorkflow(c, exec.ID, "", workflows.SignalJudgment, sig); err != nil {
+		s.signalError(c, exec.ID, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, gin.H{"id": exec.ID, "refId": stage.RefID, "judgmentStatus": status, "judgmentInput": req.JudgmentInput, "user": sig.User})
+}
+
+// skipRequest says who skips a wait.
+type skipRequest struct {
+	User string `json:"user"`
+}
+
+// skip ends a wait stage's wait, or lets a stage held by its execution window start now.
+func (s *Server) skip(c *gin.Context) {
+	var req skipRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	exec, ok := s.queryExecution(c)
+	if !ok {
+		return
+	}
+	stage, ok := s.stageOf(c, &exec)
+	if !ok {
+		return
+	}
+	waiting := stage.Status == pipeline.StatusRunning && (stage.Type == "wait" || stage.WaitingForWindowUntil != 0)
+	if !waiting {
+		abort(c, http.StatusConflict, fmt.Sprintf("stage %q is not waiting (status %s)", stage.Name, stage.Status))
+		return
+	}
+	sig := workflows.SkipSignal{RefID: stage.RefID, User: userOf(c, req.User)}
+	if err := s.Temporal.SignalWorkflow(c, exec.ID, "", workflows.SignalSkipWait, sig); err != nil {
+		s.signalError(c, exec.ID, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, gin.H{"id": exec.ID, "refId": stage.RefID, "skippedBy": sig.User})
+}
+
+func (s *Server) stageOf(c *gin.Context, exec *pipeline.Execution) (*pipeline.StageExecution, bool) {
+	stage := exec.Stage(c.Param("refId"))
+	if stage == nil {
+		abort(c, http.StatusNotFound, fmt.Sprintf("execution %s has no stage with refId %q", exec.ID, c.Param("refId")))
+		return nil, false
+	}
+	return stage, true
+}
+
+func (s *Server) signalError(c *gin.Context, id string, err error) {
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		abort(c, http.StatusConflict, fmt.Sprintf("execution %s is no longer running", id))
+		return
+	}
+	s.unavailable(c, "signalling the execution", err)
+}
+
+// judgmentOptions lists the values of a stage's judgmentInputs.
+func judgmentOptions(ctx map[string]any) []string {
+	list, _ := ctx["judgmentInputs"].([]any)
+	var out []string
+	for _, item := range list {
+		if m, ok := item.(map[string]any); ok {
+			if v, ok := m["value"].(string); ok {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
+}

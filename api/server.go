@@ -1,0 +1,133 @@
+// Package api is gennaker's HTTP API: a thin Gin layer that stores pipeline configs and starts,
+// lists, cancels and signals executions, which run as Temporal workflows.
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"go.temporal.io/sdk/client"
+
+	"github.com/gennaker/gennaker/launch"
+	"github.com/gennaker/gennaker/store"
+)
+
+// MaxBodyBytes bounds every request body; a pipeline config is far smaller.
+const MaxBodyBytes = 1 << 20
+
+// Server holds what the handlers need.
+type Server struct {
+	Store     store.Store
+	Temporal  client.Client
+	Namespace string
+	Launcher  *launch.Launcher
+	Schedules *launch.Schedules
+	// WorkflowURL links an execution to the Temporal Web UI; nil leaves the link out.
+	WorkflowURL func(executionID string) string
+	Logger      *slog.Logger
+}
+
+func init() { gin.SetMode(gin.ReleaseMode) }
+
+// Handler builds the router.
+func (s *Server) Handler() http.Handler {
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	r.Use(s.recoverJSON, limitBody)
+	r.NoRoute(func(c *gin.Context) { abort(c, http.StatusNotFound, "no such endpoint: "+c.Request.Method+" "+c.Request.URL.Path) })
+	r.NoMethod(func(c *gin.Context) { abort(c, http.StatusMethodNotAllowed, "method "+c.Request.Method+" is not allowed here") })
+
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", s.ready)
+
+	v1 := r.Group("/api/v1")
+	v1.GET("/applications", s.listApplications)
+	v1.GET("/applications/:app/pipelines", s.listPipelines)
+	v1.GET("/applications/:app/pipelines/:name", s.getPipeline)
+	v1.PUT("/applications/:app/pipelines/:name", s.savePipeline)
+	v1.DELETE("/applications/:app/pipelines/:name", s.deletePipeline)
+	v1.GET("/applications/:app/pipelines/:name/versions", s.listVersions)
+	v1.GET("/applications/:app/pipelines/:name/versions/:version", s.getVersion)
+	v1.POST("/applications/:app/pipelines/:name/versions/:version/restore", s.restoreVersion)
+	v1.GET("/applications/:app/pipelines/:name/schedules", s.listSchedules)
+	v1.POST("/applications/:app/pipelines/:name/executions", s.startExecution)
+
+	v1.GET("/executions", s.listExecutions)
+	v1.GET("/executions/:id", s.getExecution)
+	v1.POST("/executions/:id/cancel", s.cancelExecution)
+	v1.POST("/executions/:id/stages/:refId/judgment", s.judge)
+	v1.POST("/executions/:id/stages/:refId/skip", s.skip)
+	return r
+}
+
+// ready reports whether Temporal answers, since nothing works without it.
+func (s *Server) ready(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c, 3*time.Second)
+	defer cancel()
+	if _, err := s.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+		abort(c, http.StatusServiceUnavailable, "Temporal is not reachable: "+err.Error())
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+// errorBody is every error response: a sentence, and the list of problems when there are several.
+type errorBody struct {
+	Error   string   `json:"error"`
+	Details []string `json:"details,omitempty"`
+}
+
+func abort(c *gin.Context, status int, msg string, details ...string) {
+	c.AbortWithStatusJSON(status, errorBody{Error: msg, Details: details})
+}
+
+// internalError logs the cause and answers 500 only for failures that are not the caller's.
+func (s *Server) internalError(c *gin.Context, msg string, err error) {
+	s.Logger.Error(msg, "error", err, "path", c.Request.URL.Path)
+	abort(c, http.StatusInternalServerError, msg+": "+err.Error())
+}
+
+// unavailable answers 503 when Temporal or the store cannot be reached, so callers retry.
+func (s *Server) unavailable(c *gin.Context, msg string, err error) {
+	s.Logger.Warn(msg, "error", err)
+	abort(c, http.StatusServiceUnavailable, msg+": "+err.Error())
+}
+
+func (s *Server) recoverJSON(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+				panic(v)
+			}
+			s.Logger.Error("handler panic", "panic", v, "path", c.Request.URL.Path)
+			abort(c, http.StatusInternalServerError, "internal error")
+		}
+	}()
+	c.Next()
+}
+
+func limitBody(c *gin.Context) {
+	if c.Request.Body != nil {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes)
+	}
+	c.Next()
+}
+
+// userOf is who makes the request: the X-Gennaker-User header, else "anonymous".
+func userOf(c *gin.Context, fromBody string) string {
+	if fromBody != "" {
+		return fromBody
+	}
+	if u := c.GetHeader("X-Gennaker-User"); u != "" {
+		return u
+	}
+	return "anonymous"
+}

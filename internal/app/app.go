@@ -1,0 +1,154 @@
+// Package app composes gennaker's pieces into the processes the binary runs: the all-in-one
+// development process, a worker, and the API server.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/gennaker/gennaker/api"
+	"github.com/gennaker/gennaker/internal/config"
+	"github.com/gennaker/gennaker/internal/devserver"
+	"github.com/gennaker/gennaker/internal/temporalclient"
+	"github.com/gennaker/gennaker/launch"
+	"github.com/gennaker/gennaker/store"
+	"github.com/gennaker/gennaker/worker"
+	"github.com/gennaker/gennaker/workflows"
+)
+
+// Parts says which pieces a process runs.
+type Parts struct {
+	// EmbeddedTemporal runs Temporal's dev server in the process, with its Web UI.
+	EmbeddedTemporal bool
+	Worker           bool
+	API              bool
+}
+
+// Runtime is a running gennaker process; Stop shuts it down in reverse order of start.
+type Runtime struct {
+	Config   *config.Config
+	Temporal *devserver.Server // nil unless EmbeddedTemporal
+	Client   client.Client
+	Store    store.Store
+	// APIAddress is where the API listens, with the real port when :0 was asked for.
+	APIAddress string
+
+	worker  sdkworker.Worker
+	httpSrv *http.Server
+	served  chan error
+	logger  *slog.Logger
+	undo    []func()
+}
+
+// Start brings up the requested parts. On error everything already started is stopped.
+func Start(ctx context.Context, cfg *config.Config, parts Parts, logger *slog.Logger) (rt *Runtime, err error) {
+	rt = &Runtime{Config: cfg, logger: logger}
+	defer func() {
+		if err != nil {
+			rt.Stop()
+		}
+	}()
+
+	if parts.EmbeddedTemporal {
+		srv, err := devserver.Start(devserver.Options{
+			DataDir:          cfg.DataDir,
+			Port:             cfg.Dev.TemporalPort,
+			UIPort:           cfg.Dev.UIPort,
+			Namespace:        cfg.Temporal.Namespace,
+			SearchAttributes: workflows.SearchAttributes(),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("starting the embedded Temporal server: %w", err)
+		}
+		rt.Temporal = srv
+		rt.undo = append(rt.undo, srv.Stop)
+		cfg.Temporal.Address = srv.FrontendAddress()
+		if ui := srv.UIAddress(); ui != "" && cfg.Temporal.UIURL == config.DefaultTemporalUIURL {
+			cfg.Temporal.UIURL = ui
+		}
+		logger.Info("embedded Temporal server started", "frontend", srv.FrontendAddress(), "ui", srv.UIAddress(), "data", cfg.DataDir)
+	}
+
+	c, err := temporalclient.Dial(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	rt.Client = c
+	rt.undo = append(rt.undo, c.Close)
+
+	st, err := store.OpenSQLite(cfg.SQLitePath())
+	if err != nil {
+		return nil, fmt.Errorf("opening the pipeline store %s: %w", cfg.SQLitePath(), err)
+	}
+	rt.Store = st
+	rt.undo = append(rt.undo, func() { _ = st.Close() })
+
+	launcher := &launch.Launcher{Client: c, Source: st, TaskQueue: cfg.TaskQueue}
+	if parts.Worker {
+		w := worker.New(c, cfg.TaskQueue, worker.Dependencies{Pipelines: st, Starter: launcher})
+		if err := w.Start(); err != nil {
+			return nil, fmt.Errorf("starting the worker: %w", err)
+		}
+		rt.worker = w
+		rt.undo = append(rt.undo, w.Stop)
+		logger.Info("worker started", "taskQueue", cfg.TaskQueue)
+	}
+
+	if parts.API {
+		srv := &api.Server{
+			Store:     st,
+			Temporal:  c,
+			Namespace: cfg.Temporal.Namespace,
+			Launcher:  launcher,
+			Schedules: &launch.Schedules{Client: c, TaskQueue: cfg.TaskQueue},
+			Logger:    logger,
+		}
+		if cfg.Temporal.UIURL != "" {
+			srv.WorkflowURL = func(id string) string { return cfg.WorkflowUIURL("", id) }
+		}
+		ln, err := net.Listen("tcp", cfg.HTTPAddress)
+		if err != nil {
+			return nil, fmt.Errorf("listening for the API on %s: %w", cfg.HTTPAddress, err)
+		}
+		rt.APIAddress = ln.Addr().String()
+		rt.httpSrv = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		rt.served = make(chan error, 1)
+		go func() { rt.served <- rt.httpSrv.Serve(ln) }()
+		rt.undo = append(rt.undo, func() {
+			shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = rt.httpSrv.Shutdown(shutdownCtx)
+		})
+		logger.Info("API listening", "address", rt.APIAddress)
+	}
+	return rt, nil
+}
+
+// Wait blocks until ctx ends or the API server fails.
+func (rt *Runtime) Wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-rt.served:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("the API server stopped: %w", err)
+	}
+}
+
+// Stop shuts everything down, newest first, and can be called more than once.
+func (rt *Runtime) Stop() {
+	for i := len(rt.undo) - 1; i >= 0; i-- {
+		rt.undo[i]()
+	}
+	rt.undo = nil
+}

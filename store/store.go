@@ -1,0 +1,87 @@
+// Package store keeps pipeline configs and every version of them. Configs are kept as the JSON text
+// they were saved with, so fields gennaker does not model survive untouched. SQLite is the default
+// backend; others implement the same Store interface.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"time"
+)
+
+// Expected conditions callers branch on; wrapped errors carry the application and pipeline name.
+var (
+	// ErrNotFound means no pipeline exists with the given application and name, or the given id.
+	ErrNotFound = errors.New("pipeline not found")
+	// ErrVersionNotFound means the pipeline exists but has no version with the given number.
+	ErrVersionNotFound = errors.New("pipeline version not found")
+	// ErrInvalidConfig means a config cannot be saved: it is not a JSON object, it names another
+	// application or pipeline than the one it is saved under, or the application or name is empty.
+	ErrInvalidConfig = errors.New("invalid pipeline config")
+)
+
+// Record is one saved version of a pipeline config.
+type Record struct {
+	// ID is the pipeline's id, assigned on its first save and kept by every later version.
+	ID          string
+	Application string
+	Name        string
+	// Version counts saves of this pipeline from 1.
+	Version int
+	// Config is the pipeline JSON as saved, with its id, application and name fields set.
+	Config  json.RawMessage
+	SavedBy string
+	// SavedAt is in UTC, to the millisecond.
+	SavedAt time.Time
+}
+
+// Version describes one entry of a pipeline's history without its config.
+type Version struct {
+	Version int
+	SavedBy string
+	SavedAt time.Time
+}
+
+// Reader looks up the latest version of pipelines.
+type Reader interface {
+	// Get returns the latest version of a pipeline, or ErrNotFound.
+	Get(ctx context.Context, app, name string) (Record, error)
+	// GetByID returns the latest version of the pipeline with the given id, or ErrNotFound.
+	GetByID(ctx context.Context, id string) (Record, error)
+	// List returns the latest version of each pipeline of an application, ordered by name.
+	List(ctx context.Context, app string) ([]Record, error)
+	// Applications returns the sorted names of applications that have at least one pipeline.
+	Applications(ctx context.Context) ([]string, error)
+}
+
+// Writer saves and deletes pipelines.
+type Writer interface {
+	// Save stores cfg, already validated pipeline JSON, as a new version of the pipeline, creating
+	// it and assigning its id on the first save. Every call makes a new version, even when cfg equals
+	// the latest one. The id, application and name fields of the stored JSON are set to the
+	// pipeline's; a config naming another application or pipeline is ErrInvalidConfig.
+	Save(ctx context.Context, cfg json.RawMessage, app, name, user string) (Record, error)
+	// Delete removes a pipeline and its whole history, or returns ErrNotFound.
+	Delete(ctx context.Context, app, name, user string) error
+}
+
+// History reads and brings back earlier versions of a pipeline.
+type History interface {
+	// Versions lists a pipeline's versions, newest first, or returns ErrNotFound.
+	Versions(ctx context.Context, app, name string) ([]Version, error)
+	// GetVersion returns one version of a pipeline: ErrNotFound when the pipeline does not
+	// exist, ErrVersionNotFound when it has no such version.
+	GetVersion(ctx context.Context, app, name string, version int) (Record, error)
+	// Restore saves the config of an earlier version as the pipeline's new latest version.
+	Restore(ctx context.Context, app, name string, version int, user string) (Record, error)
+}
+
+// Store is where pipeline configs and their versions live.
+type Store interface {
+	Reader
+	Writer
+	History
+	io.Closer
+}

@@ -1,0 +1,38 @@
+// Package worker wires gennaker's workflows and activities to a Temporal worker.
+package worker
+
+import (
+	"net/http"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/gennaker/gennaker/activities"
+	"github.com/gennaker/gennaker/workflows"
+)
+
+// Dependencies are what the activities talk to.
+type Dependencies struct {
+	// Pipelines reads saved pipelines for pipeline stages.
+	Pipelines activities.PipelineSource
+	// Starter starts executions for cron triggers.
+	Starter activities.ExecutionStarter
+	// HTTPClient calls webhooks; nil means a default client.
+	HTTPClient *http.Client
+}
+
+// Register adds every workflow and activity to a worker or a test environment.
+func Register(r worker.Registry, deps Dependencies) {
+	r.RegisterWorkflow(workflows.Pipeline)
+	r.RegisterWorkflow(workflows.CronTrigger)
+	r.RegisterActivity(&activities.Webhooks{Client: deps.HTTPClient})
+	r.RegisterActivity(&activities.Pipelines{Source: deps.Pipelines})
+	r.RegisterActivity(&activities.Executions{Starter: deps.Starter})
+}
+
+// New builds a worker for the task queue with everything registered; the caller starts and stops it.
+func New(c client.Client, taskQueue string, deps Dependencies) worker.Worker {
+	w := worker.New(c, taskQueue, worker.Options{})
+	Register(w, deps)
+	return w
+}

@@ -1,0 +1,300 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/gennaker/gennaker/activities"
+	"github.com/gennaker/gennaker/pipeline"
+)
+
+// stageRunner runs the type-specific part of a stage with its expressions already evaluated.
+type stageRunner func(ctx workflow.Context, r *interpreter, st *stageRun, stageCtx map[string]any) (map[string]any, error)
+
+// stageRunners maps each supported stage type to its runner; pipeline validation accepts the same set.
+var stageRunners map[string]stageRunner
+
+// init fills stageRunners; a package-level literal would be an initialization cycle, since the
+// pipeline stage runs the Pipeline workflow itself.
+func init() {
+	stageRunners = map[string]stageRunner{
+		"wait":               runWait,
+		"manualJudgment":     runManualJudgment,
+		"checkPreconditions": runCheckPreconditions,
+		"evaluateVariables":  runEvaluateVariables,
+		"pipeline":           runPipelineStage,
+		"webhook":            runWebhook,
+	}
+}
+
+// StageTypes lists the stage types this worker runs, so tests can check validation accepts exactly these.
+func StageTypes() []string { return sortedKeys(stageRunners) }
+
+// DefaultJudgmentTimeout is how long a manual judgment waits when the stage sets no stageTimeoutMs.
+const DefaultJudgmentTimeout = 72 * time.Hour
+
+// runWait waits waitTime seconds on a durable timer; a skip signal ends the wait early.
+func runWait(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
+	seconds, err := number(sc["waitTime"])
+	if err != nil || seconds < 0 {
+		return nil, failf("waitTime must be a number of seconds, got %v", sc["waitTime"])
+	}
+	st.waiting = waitingForTimer
+	skip, err := r.sleepOrSkip(ctx, st, time.Duration(seconds*float64(time.Second)))
+	if err != nil {
+		return nil, err
+	}
+	if skip != nil {
+		return map[string]any{"skipRemainingWait": true, "skippedBy": userOrAnonymous(skip.User)}, nil
+	}
+	return nil, nil
+}
+
+// runManualJudgment waits for a person's decision, delivered as a signal.
+func runManualJudgment(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
+	st.waiting = waitingForJudgment
+	r.publishStatus()
+	defer r.publishStatus()
+
+	timeout := DefaultJudgmentTimeout
+	if st.cfg.StageTimeoutMs > 0 {
+		// The stage timeout applies around the stage; the timer here only needs to outlast it.
+		timeout = time.Duration(st.cfg.StageTimeoutMs)*time.Millisecond + time.Minute
+	}
+	timerCtx, cancelTimer := workflow.WithCancel(ctx)
+	defer cancelTimer()
+	timer := workflow.NewTimer(timerCtx, timeout)
+	var judgment *JudgmentSignal
+	var timerErr error
+	sel := workflow.NewSelector(ctx)
+	sel.AddReceive(st.judgments, func(c workflow.ReceiveChannel, _ bool) {
+		var sig JudgmentSignal
+		c.Receive(ctx, &sig)
+		judgment = &sig
+	})
+	sel.AddFuture(timer, func(f workflow.Future) { timerErr = f.Get(ctx, nil) })
+	sel.Select(ctx)
+	st.waiting = waitingForNothing
+	if judgment == nil {
+		if timerErr != nil {
+			return nil, timerErr
+		}
+		return nil, failf("no judgment was made within %s", timeout)
+	}
+
+	st.view.Judgment = &pipeline.Judgment{
+		Status: judgment.Status,
+		Input:  judgment.Input,
+		User:   userOrAnonymous(judgment.User),
+		Time:   r.now(),
+	}
+	outputs := map[string]any{
+		"judgmentStatus": judgment.Status,
+		"judgmentInput":  judgment.Input,
+		"lastModifiedBy": userOrAnonymous(judgment.User),
+	}
+	if judgment.Status == pipeline.JudgmentStop {
+		msg := "stopped by " + userOrAnonymous(judgment.User)
+		if judgment.Input != "" {
+			msg += " (" + judgment.Input + ")"
+		}
+		return outputs, failf("%s", msg)
+	}
+	return outputs, nil
+}
+
+// runCheckPreconditions evaluates each expression precondition; a false one fails the stage, or only
+// marks it FAILED_CONTINUE when that precondition says failPipeline: false.
+func runCheckPreconditions(_ workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
+	list, _ := sc["preconditions"].([]any)
+	var hard, soft []string
+	results := make([]any, 0, len(list))
+	for i, item := range list {
+		pc, _ := item.(map[string]any)
+		pcCtx, _ := pc["context"].(map[string]any)
+		ok, err := preconditionHolds(pcCtx["expression"], r.stageEnv(st))
+		msg := ""
+		switch {
+		case err != nil:
+			msg = fmt.Sprintf("precondition %d: expression could not be evaluated: %v", i+1, err)
+		case !ok:
+			msg, _ = pcCtx["failureMessage"].(string)
+			if msg == "" {
+				msg = fmt.Sprintf("precondition %d: expression %v is false", i+1, pcCtx["expression"])
+			}
+		}
+		results = append(results, map[string]any{"index": i, "passed": msg == "", "message": msg})
+		if msg == "" {
+			continue
+		}
+		if failPipeline, set := pc["failPipeline"].(bool); set && !failPipeline {
+			soft = append(soft, msg)
+		} else {
+			hard = append(hard, msg)
+		}
+	}
+	outputs := map[string]any{"preconditions": results}
+	if len(hard) > 0 {
+		return outputs, failf("%s", strings.Join(append(hard, soft...), "; "))
+	}
+	if len(soft) > 0 {
+		return outputs, &softFailure{msg: strings.Join(soft, "; ")}
+	}
+	return outputs, nil
+}
+
+// preconditionHolds accepts an expression already evaluated from ${...} or one written without it.
+func preconditionHolds(v any, env pipeline.ExprEnv) (bool, error) {
+	switch x := v.(type) {
+	case bool:
+		return x, nil
+	case string:
+		return pipeline.EvaluateCondition(x, env)
+	case nil:
+		return false, errors.New("no expression")
+	}
+	return false, fmt.Errorf("expression evaluated to %v, not a boolean", v)
+}
+
+// runEvaluateVariables exposes each variable's evaluated value as an output of the stage.
+func runEvaluateVariables(_ workflow.Context, _ *interpreter, _ *stageRun, sc map[string]any) (map[string]any, error) {
+	list, _ := sc["variables"].([]any)
+	outputs := make(map[string]any, len(list))
+	for _, item := range list {
+		v, _ := item.(map[string]any)
+		key, _ := v["key"].(string)
+		if key == "" {
+			continue
+		}
+		outputs[key] = v["value"]
+	}
+	return outputs, nil
+}
+
+// runPipelineStage starts another saved pipeline as a child workflow and, by default, waits for it.
+func runPipelineStage(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
+	app, _ := sc["application"].(string)
+	target, _ := sc["pipeline"].(string)
+	wait := true
+	if v, ok := sc["waitForCompletion"].(bool); ok {
+		wait = v
+	}
+	given, _ := sc["pipelineParameters"].(map[string]any)
+
+	var loaded activities.LoadPipelineResult
+	loadCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5},
+	})
+	var pipelines *activities.Pipelines
+	if err := workflow.ExecuteActivity(loadCtx, pipelines.LoadPipeline, activities.LoadPipelineInput{Application: app, Pipeline: target}).Get(ctx, &loaded); err != nil {
+		return nil, err
+	}
+	if loaded.Pipeline.Disabled {
+		return nil, failf("pipeline %q of application %q is disabled", loaded.Pipeline.Name, app)
+	}
+	params, problems := pipeline.ResolveParameters(loaded.Pipeline.ParameterConfig, given)
+	if len(problems) > 0 {
+		msgs := make([]string, len(problems))
+		for i, p := range problems {
+			msgs[i] = p.String()
+		}
+		return nil, failf("parameters for pipeline %q: %s", loaded.Pipeline.Name, strings.Join(msgs, "; "))
+	}
+
+	var childID string
+	if err := workflow.SideEffect(ctx, func(workflow.Context) any { return ulid.Make().String() }).Get(&childID); err != nil {
+		return nil, err
+	}
+	policy := enums.PARENT_CLOSE_POLICY_REQUEST_CANCEL
+	if !wait {
+		policy = enums.PARENT_CLOSE_POLICY_ABANDON
+	}
+	child := PipelineInput{
+		Pipeline:        loaded.Pipeline,
+		PipelineVersion: loaded.Version,
+		BuildTime:       r.now(),
+		Trigger: pipeline.TriggerInfo{
+			Type:              "pipeline",
+			User:              r.exec.Trigger.User,
+			Parameters:        params,
+			ParentExecutionID: r.exec.ID,
+			ParentStageRefID:  st.cfg.RefID,
+		},
+	}
+	childCtx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:            childID,
+		TaskQueue:             workflow.GetInfo(ctx).TaskQueueName,
+		ParentClosePolicy:     policy,
+		WaitForCancellation:   wait,
+		TypedSearchAttributes: StartAttributes(loaded.Pipeline, "pipeline"),
+	})
+	future := workflow.ExecuteChildWorkflow(childCtx, Pipeline, child)
+	if err := future.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+		return nil, failf("could not start pipeline %q: %v", loaded.Pipeline.Name, err)
+	}
+	outputs := map[string]any{"executionId": childID, "executionName": loaded.Pipeline.Name, "application": app}
+	if !wait {
+		return outputs, nil
+	}
+	var result PipelineResult
+	err := future.Get(ctx, &result)
+	if err == nil {
+		outputs["status"] = string(pipeline.StatusSucceeded)
+		return outputs, nil
+	}
+	if ctx.Err() != nil {
+		return outputs, err
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		outputs["status"] = childStatus(appErr.Type())
+		return outputs, failf("pipeline %q (execution %s) failed: %s", loaded.Pipeline.Name, childID, appErr.Message())
+	}
+	var canceled *temporal.CanceledError
+	if errors.As(err, &canceled) {
+		outputs["status"] = string(pipeline.StatusCanceled)
+		return outputs, failf("pipeline %q (execution %s) was canceled", loaded.Pipeline.Name, childID)
+	}
+	return outputs, failf("pipeline %q (execution %s) failed: %v", loaded.Pipeline.Name, childID, err)
+}
+
+func childStatus(errType string) string {
+	if errType == ErrTypeCanceled {
+		return string(pipeline.StatusCanceled)
+	}
+	return string(pipeline.StatusTerminal)
+}
+
+// StartAttributes are the search attributes an execution of p starts with.
+func StartAttributes(p pipeline.Pipeline, triggerType string) temporal.SearchAttributes {
+	return temporal.NewSearchAttributes(
+		AttrApplication.ValueSet(p.Application),
+		AttrPipeline.ValueSet(p.Name),
+		AttrStatus.ValueSet(string(pipeline.StatusNotStarted)),
+		AttrTriggerType.ValueSet(triggerType),
+	)
+}
+
+// number reads a JSON-shaped number, or a string holding one.
+func number(v any) (float64, error) {
+	switch x := v.(type) {
+	case float64:
+		return x, nil
+	case int64:
+		return float64(x), nil
+	case int:
+		return float64(x), nil
+	case string:
+		return strconv.ParseFloat(strings.TrimSpace(x), 64)
+	}
+	return 0, fmt.Errorf("not a number: %v", v)
+}
