@@ -42,8 +42,12 @@ func (s *Server) Handler() http.Handler {
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
 	r.Use(s.recoverJSON, limitBody)
-	r.NoRoute(func(c *gin.Context) { abort(c, http.StatusNotFound, "no such endpoint: "+c.Request.Method+" "+c.Request.URL.Path) })
-	r.NoMethod(func(c *gin.Context) { abort(c, http.StatusMethodNotAllowed, "method "+c.Request.Method+" is not allowed here") })
+	r.NoRoute(func(c *gin.Context) {
+		abort(c, http.StatusNotFound, "no such endpoint: "+c.Request.Method+" "+c.Request.URL.Path)
+	})
+	r.NoMethod(func(c *gin.Context) {
+		abort(c, http.StatusMethodNotAllowed, "method "+c.Request.Method+" is not allowed here")
+	})
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", s.ready)

@@ -28,6 +28,8 @@ import (
 //     startsWith, toUpperCase, size, split, substring, ...) work as in SpEL.
 //   - Results are JSON-shaped: map[string]any, []any, string, bool, nil, int64 or float64.
 //   - now() is not available, because a Temporal workflow must give the same result when replayed.
+//   - Expressions are trusted configuration: expr bounds the memory of ranges, but an expression
+//     that builds ever longer strings in a long loop can still run for a long time.
 
 // ExprEnv is what an expression can read: the execution so far and what triggered it.
 type ExprEnv struct {
