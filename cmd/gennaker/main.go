@@ -12,6 +12,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	// Execution windows and cron triggers name time zones; embedding the zone data gives every worker
+	// the same answer whatever its machine has installed.
+	_ "time/tzdata"
 
 	"github.com/gennaker/gennaker/internal/app"
 	"github.com/gennaker/gennaker/internal/config"
