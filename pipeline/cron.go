@@ -125,7 +125,7 @@ func translateDays(f []string, dom, dow int) error {
 		}
 	}
 	if strings.ContainsAny(strings.ToUpper(f[dom]), "LW") {
-		return errors.New("L and W (last day, nearest weekday) in day-of-month are not supported")
+		return errors.New("day-of-month: Quartz's L and W (last day, nearest weekday) are not supported")
 	}
 	if f[dom] != "*" && f[dow] != "*" {
 		return errors.New("day-of-month and day-of-week cannot both be set; use ? or * in one of them")
@@ -186,7 +186,7 @@ func checkDowName(atom string) error {
 		return nil
 	}
 	if strings.HasSuffix(upper, "L") {
-		return errors.New("L (last day of the week in the month) is not supported")
+		return errors.New("day-of-week: Quartz's L (last day of the week in the month) is not supported")
 	}
 	return fmt.Errorf("invalid day of week %q", atom)
 }

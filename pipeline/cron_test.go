@@ -43,7 +43,7 @@ func TestCronSpec(t *testing.T) {
 		{"too many fields", "0 0 0 * * ? * *", "", "", "got 8"},
 		{"last day of month", "0 0 12 L * ?", "", "", "L and W"},
 		{"nearest weekday", "0 0 12 15W * ?", "", "", "L and W"},
-		{"last friday", "0 0 12 ? * 6L", "", "", "L (last day of the week in the month) is not supported"},
+		{"last friday", "0 0 12 ? * 6L", "", "", "day-of-week: Quartz's L (last day of the week in the month) is not supported"},
 		{"nth weekday", "0 0 12 ? * 6#3", "", "", "# (nth day of the week in the month) is not supported"},
 		{"quartz dow zero", "0 0 12 ? * 0", "", "", "day of week 0 is out of range"},
 		{"quartz dow eight", "0 0 12 ? * 1-8", "", "", "day of week 8 is out of range"},

@@ -179,7 +179,6 @@ func (p Pipeline) MarshalJSON() ([]byte, error) {
 	return mergeJSON(plain(p), p.Extra)
 }
 
-var stageFields = jsonFieldNames(Stage{})
 
 // UnmarshalJSON reads the shared fields and keeps the whole object in Context.
 func (s *Stage) UnmarshalJSON(data []byte) error {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -83,7 +84,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if parts.API && parts.EmbeddedTemporal {
 		fmt.Fprintf(stdout, "gennaker %s is running\n  API:              http://%s/api/v1\n  Temporal Web UI:  %s\n  Temporal gRPC:    %s\nPress Ctrl-C to stop; running executions continue when it starts again.\n",
-			version, rt.APIAddress, rt.Config.Temporal.UIURL, rt.Config.Temporal.Address)
+			version, displayAddress(rt.APIAddress), rt.Config.Temporal.UIURL, rt.Config.Temporal.Address)
 	}
 	err = rt.Wait(ctx)
 	logger.Info("stopping")
@@ -93,4 +94,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// displayAddress turns a listen address such as [::]:8080 into one a person can open.
+func displayAddress(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
 }
