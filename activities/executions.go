@@ -11,7 +11,7 @@ import (
 
 // ExecutionStarter starts executions of saved pipelines.
 type ExecutionStarter interface {
-	StartSaved(ctx context.Context, application, name string, trigger pipeline.TriggerInfo) (string, error)
+	StartSaved(ctx context.Context, executionID, application, name string, trigger pipeline.TriggerInfo) (string, error)
 }
 
 // ErrNotStartable marks a start refused for a reason a retry cannot fix (missing or disabled
@@ -25,6 +25,8 @@ type Executions struct {
 
 // StartPipelineInput names the pipeline to start and what triggered it.
 type StartPipelineInput struct {
+	// ExecutionID is chosen by the caller so that a retried start cannot start a second execution.
+	ExecutionID string               `json:"executionId"`
 	Application string               `json:"application"`
 	Pipeline    string               `json:"pipeline"`
 	Trigger     pipeline.TriggerInfo `json:"trigger"`
@@ -37,7 +39,7 @@ type StartPipelineResult struct {
 
 // StartPipeline starts one execution of a saved pipeline.
 func (e *Executions) StartPipeline(ctx context.Context, in StartPipelineInput) (StartPipelineResult, error) {
-	id, err := e.Starter.StartSaved(ctx, in.Application, in.Pipeline, in.Trigger)
+	id, err := e.Starter.StartSaved(ctx, in.ExecutionID, in.Application, in.Pipeline, in.Trigger)
 	if errors.Is(err, ErrNotStartable) {
 		return StartPipelineResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "NotStartable", err)
 	}

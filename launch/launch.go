@@ -12,6 +12,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/gennaker/gennaker/activities"
@@ -58,6 +59,9 @@ type Request struct {
 	Application string
 	Pipeline    string
 	Trigger     pipeline.TriggerInfo
+	// ExecutionID, when set, is the ID to start under: a retried start with the same ID finds the
+	// execution already running instead of starting a second one. Empty means a new ULID.
+	ExecutionID string
 }
 
 // Started describes an execution that was started.
@@ -97,7 +101,10 @@ func (l *Launcher) Start(ctx context.Context, req Request) (Started, error) {
 	if l.Now != nil {
 		now = l.Now
 	}
-	id := ulid.Make().String()
+	id := req.ExecutionID
+	if id == "" {
+		id = ulid.Make().String()
+	}
 	in := workflows.PipelineInput{Pipeline: p, PipelineVersion: rec.Version, Trigger: trig, BuildTime: now().UnixMilli()}
 	_, err = l.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       id,
@@ -107,6 +114,11 @@ func (l *Launcher) Start(ctx context.Context, req Request) (Started, error) {
 		TypedSearchAttributes:    workflows.StartAttributes(p, trig.Type),
 		StaticSummary:            fmt.Sprintf("%s / %s (%s)", p.Application, p.Name, trig.Type),
 	}, workflows.Pipeline, in)
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &already) && req.ExecutionID != "" {
+		// An earlier attempt of this very start got through.
+		return Started{ExecutionID: id, Pipeline: p, PipelineVersion: rec.Version}, nil
+	}
 	if err != nil {
 		return Started{}, fmt.Errorf("starting execution of %s/%s: %w", p.Application, p.Name, err)
 	}
@@ -115,8 +127,8 @@ func (l *Launcher) Start(ctx context.Context, req Request) (Started, error) {
 
 // StartSaved starts an execution for an automatic trigger and returns its ID; the worker's cron
 // activity calls it.
-func (l *Launcher) StartSaved(ctx context.Context, application, name string, trigger pipeline.TriggerInfo) (string, error) {
-	started, err := l.Start(ctx, Request{Application: application, Pipeline: name, Trigger: trigger})
+func (l *Launcher) StartSaved(ctx context.Context, executionID, application, name string, trigger pipeline.TriggerInfo) (string, error) {
+	started, err := l.Start(ctx, Request{Application: application, Pipeline: name, Trigger: trigger, ExecutionID: executionID})
 	var paramErr *ParameterError
 	if errors.Is(err, ErrPipelineNotFound) || errors.Is(err, ErrPipelineDisabled) || errors.As(err, &paramErr) {
 		// Retrying cannot fix these; the activity reports them as final.

@@ -9,9 +9,11 @@ import (
 	"strings"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/gennaker/gennaker/pipeline"
@@ -117,11 +119,20 @@ func (s *Schedules) Sync(ctx context.Context, p pipeline.Pipeline, previous *pip
 	return nil
 }
 
-// DeleteAll removes every schedule of a pipeline; used when the pipeline is deleted.
-func (s *Schedules) DeleteAll(ctx context.Context, app, name string) error {
+// DeleteAll removes every schedule of a pipeline; used when the pipeline is deleted. previous is
+// its last saved version, if known: schedule listings lag behind writes, so its schedules are named
+// directly.
+func (s *Schedules) DeleteAll(ctx context.Context, app, name string, previous *pipeline.Pipeline) error {
 	existing, err := s.list(ctx, app, name)
 	if err != nil {
 		return err
+	}
+	if previous != nil {
+		for i, t := range previous.Triggers {
+			if t.Type == "cron" {
+				existing[ScheduleID(app, name, triggerKey(t, i))] = true
+			}
+		}
 	}
 	for id := range existing {
 		if err := s.Client.ScheduleClient().GetHandle(ctx, id).Delete(ctx); err != nil && !isNotFound(err) {
@@ -146,10 +157,7 @@ func (s *Schedules) Describe(ctx context.Context, app, name string) ([]ScheduleI
 			}
 			return nil, fmt.Errorf("describing schedule %s: %w", id, err)
 		}
-		info := ScheduleInfo{ID: id, Paused: desc.Schedule.State.Paused}
-		if desc.Schedule.Spec != nil {
-			info.CronExpressions = desc.Schedule.Spec.CronExpressions
-		}
+		info := ScheduleInfo{ID: id, Paused: desc.Schedule.State.Paused, CronExpressions: cronExpressions(desc)}
 		info.NextRuns = desc.Info.NextActionTimes
 		out = append(out, info)
 	}
@@ -162,6 +170,23 @@ type ScheduleInfo struct {
 	Paused          bool        `json:"paused"`
 	CronExpressions []string    `json:"cronExpressions,omitempty"`
 	NextRuns        []time.Time `json:"nextRuns,omitempty"`
+}
+
+// cronExpressions is the expression the trigger was written with. Temporal keeps a cron spec as
+// calendars and describes it that way, so the expression is read back from the action's input.
+func cronExpressions(desc *client.ScheduleDescription) []string {
+	if action, ok := desc.Schedule.Action.(*client.ScheduleWorkflowAction); ok && len(action.Args) > 0 {
+		if p, ok := action.Args[0].(*commonpb.Payload); ok {
+			var in workflows.CronTriggerInput
+			if err := converter.GetDefaultDataConverter().FromPayload(p, &in); err == nil && in.Expression != "" {
+				return []string{in.Expression}
+			}
+		}
+	}
+	if desc.Schedule.Spec != nil {
+		return desc.Schedule.Spec.CronExpressions
+	}
+	return nil
 }
 
 func (s *Schedules) update(ctx context.Context, opts client.ScheduleOptions) error {

@@ -3,6 +3,7 @@ package workflows
 import (
 	"time"
 
+	"github.com/oklog/ulid/v2"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -31,9 +32,15 @@ func CronTrigger(ctx workflow.Context, in CronTriggerInput) (CronTriggerResult, 
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 10, MaximumInterval: time.Minute},
 	})
+	// The execution ID is fixed before the first attempt, so a retry never starts a second execution.
+	var id string
+	if err := workflow.SideEffect(ctx, func(workflow.Context) any { return ulid.Make().String() }).Get(&id); err != nil {
+		return CronTriggerResult{}, err
+	}
 	var executions *activities.Executions
 	var started activities.StartPipelineResult
 	err := workflow.ExecuteActivity(ctx, executions.StartPipeline, activities.StartPipelineInput{
+		ExecutionID: id,
 		Application: in.Application,
 		Pipeline:    in.Pipeline,
 		Trigger: pipeline.TriggerInfo{

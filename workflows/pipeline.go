@@ -45,6 +45,7 @@ type interpreter struct {
 	cancelStages workflow.CancelFunc
 
 	done      workflow.Channel
+	published string // the status search attribute value last written
 	running   int
 	halted    bool // a TERMINAL stage halted the pipeline
 	cancelled bool
@@ -336,6 +337,11 @@ func (r *interpreter) publishStatusIn(ctx workflow.Context) {
 	if r.exec.Status == pipeline.StatusRunning && r.awaitingJudgment() {
 		status = pipeline.StatusAwaitingJudgment
 	}
+	if status == r.published {
+		// Each upsert is a command in the history; writing an unchanged value would only grow it.
+		return
+	}
+	r.published = status
 	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrStatus.ValueSet(status)); err != nil {
 		workflow.GetLogger(ctx).Warn("could not update the status search attribute", "error", err)
 	}
