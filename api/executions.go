@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/api/enums/v1"
@@ -59,7 +60,7 @@ func (s *Server) startExecution(c *gin.Context) {
 	if !bindJSON(c, &req) {
 		return
 	}
-	started, err := s.Launcher.Start(c, launch.Request{
+	started, err := s.Launcher.Start(c.Request.Context(), launch.Request{
 		Application: c.Param("app"),
 		Pipeline:    c.Param("name"),
 		Trigger:     pipeline.TriggerInfo{Type: "manual", User: userOf(c, req.User), Parameters: req.Parameters},
@@ -103,7 +104,7 @@ func (s *Server) queryExecution(c *gin.Context) (pipeline.Execution, bool) {
 		abort(c, http.StatusBadRequest, fmt.Sprintf("%q is not an execution id", id))
 		return pipeline.Execution{}, false
 	}
-	ctx, cancel := context.WithTimeout(c, 15*time.Second)
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 15*time.Second)
 	defer cancel()
 	resp, err := s.Temporal.QueryWorkflow(ctx, id, "", workflows.QueryExecution)
 	if err != nil {
@@ -148,7 +149,9 @@ type executionSummary struct {
 	Links       gin.H  `json:"links"`
 }
 
-var filterValuePattern = regexp.MustCompile(`^[A-Za-z0-9._ -]{1,200}$`)
+// filterValuePattern admits names in any script. Control characters, a backslash or a double quote,
+// which Temporal's query language reads differently, are refused; a single quote is escaped.
+var filterValuePattern = regexp.MustCompile(`^[^\x00-\x1f\x7f"\\]{1,200}$`)
 
 func (s *Server) listExecutions(c *gin.Context) {
 	clauses := []string{"WorkflowType = 'Pipeline'"}
@@ -160,11 +163,11 @@ func (s *Server) listExecutions(c *gin.Context) {
 		if v == "" {
 			continue
 		}
-		if !filterValuePattern.MatchString(v) {
+		if !utf8.ValidString(v) || !filterValuePattern.MatchString(v) {
 			abort(c, http.StatusBadRequest, fmt.Sprintf("%s %q has characters that names cannot have", f.param, v))
 			return
 		}
-		clauses = append(clauses, fmt.Sprintf("%s = '%s'", f.attr, v))
+		clauses = append(clauses, fmt.Sprintf("%s = '%s'", f.attr, strings.ReplaceAll(v, "'", "''")))
 	}
 	if status := c.Query("status"); status != "" {
 		var values []string
@@ -187,20 +190,21 @@ func (s *Server) listExecutions(c *gin.Context) {
 		}
 		pageSize = n
 	}
+	query := strings.Join(clauses, " AND ")
 	var token []byte
 	if v := c.Query("pageToken"); v != "" {
-		t, err := decodePageToken(v)
+		t, err := decodePageToken(query, v)
 		if err != nil {
-			abort(c, http.StatusBadRequest, "pageToken is not one this API returned")
+			abort(c, http.StatusBadRequest, "pageToken is not one this API returned for these filters")
 			return
 		}
 		token = t
 	}
-	resp, err := s.Temporal.ListWorkflow(c, &workflowservice.ListWorkflowExecutionsRequest{
+	resp, err := s.Temporal.ListWorkflow(c.Request.Context(), &workflowservice.ListWorkflowExecutionsRequest{
 		Namespace:     s.Namespace,
 		PageSize:      int32(pageSize),
 		NextPageToken: token,
-		Query:         strings.Join(clauses, " AND "),
+		Query:         query,
 	})
 	if err != nil {
 		var invalid *serviceerror.InvalidArgument
@@ -243,7 +247,7 @@ func (s *Server) listExecutions(c *gin.Context) {
 	slices.SortStableFunc(items, func(a, b executionSummary) int { return strings.Compare(b.ID, a.ID) })
 	out := gin.H{"executions": items}
 	if len(resp.NextPageToken) > 0 {
-		out["nextPageToken"] = encodePageToken(resp.NextPageToken)
+		out["nextPageToken"] = encodePageToken(query, resp.NextPageToken)
 	}
 	c.JSON(http.StatusOK, out)
 }
@@ -280,11 +284,11 @@ func (s *Server) cancelExecution(c *gin.Context) {
 		return
 	}
 	sig := workflows.CancelSignal{User: userOf(c, req.User), Reason: req.Reason}
-	if err := s.Temporal.SignalWorkflow(c, exec.ID, "", workflows.SignalCancel, sig); err != nil {
+	if err := s.Temporal.SignalWorkflow(c.Request.Context(), exec.ID, "", workflows.SignalCancel, sig); err != nil {
 		s.signalError(c, exec.ID, err)
 		return
 	}
-	if err := s.Temporal.CancelWorkflow(c, exec.ID, ""); err != nil {
+	if err := s.Temporal.CancelWorkflow(c.Request.Context(), exec.ID, ""); err != nil {
 		s.signalError(c, exec.ID, err)
 		return
 	}
@@ -331,7 +335,7 @@ func (s *Server) judge(c *gin.Context) {
 		return
 	}
 	sig := workflows.JudgmentSignal{RefID: stage.RefID, Status: status, Input: req.JudgmentInput, User: userOf(c, req.User)}
-	if err := s.Temporal.SignalWorkflow(c, exec.ID, "", workflows.SignalJudgment, sig); err != nil {
+	if err := s.Temporal.SignalWorkflow(c.Request.Context(), exec.ID, "", workflows.SignalJudgment, sig); err != nil {
 		s.signalError(c, exec.ID, err)
 		return
 	}
@@ -363,7 +367,7 @@ func (s *Server) skip(c *gin.Context) {
 		return
 	}
 	sig := workflows.SkipSignal{RefID: stage.RefID, User: userOf(c, req.User)}
-	if err := s.Temporal.SignalWorkflow(c, exec.ID, "", workflows.SignalSkipWait, sig); err != nil {
+	if err := s.Temporal.SignalWorkflow(c.Request.Context(), exec.ID, "", workflows.SignalSkipWait, sig); err != nil {
 		s.signalError(c, exec.ID, err)
 		return
 	}

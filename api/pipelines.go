@@ -33,7 +33,7 @@ func toRecord(r store.Record) pipelineRecord {
 }
 
 func (s *Server) listApplications(c *gin.Context) {
-	apps, err := s.Store.Applications(c)
+	apps, err := s.Store.Applications(c.Request.Context())
 	if err != nil {
 		s.internalError(c, "listing applications", err)
 		return
@@ -46,7 +46,7 @@ func (s *Server) listApplications(c *gin.Context) {
 }
 
 func (s *Server) listPipelines(c *gin.Context) {
-	recs, err := s.Store.List(c, c.Param("app"))
+	recs, err := s.Store.List(c.Request.Context(), c.Param("app"))
 	if err != nil {
 		s.internalError(c, "listing pipelines", err)
 		return
@@ -59,7 +59,7 @@ func (s *Server) listPipelines(c *gin.Context) {
 }
 
 func (s *Server) getPipeline(c *gin.Context) {
-	rec, err := s.Store.Get(c, c.Param("app"), c.Param("name"))
+	rec, err := s.Store.Get(c.Request.Context(), c.Param("app"), c.Param("name"))
 	if s.storeError(c, err) {
 		return
 	}
@@ -76,6 +76,9 @@ func (s *Server) savePipeline(c *gin.Context) {
 		return
 	}
 	p, err := pipeline.Decode(body)
+	if err == nil && !isObject(body) {
+		err = errors.New("it must be a JSON object or a YAML mapping")
+	}
 	if err != nil {
 		abort(c, http.StatusBadRequest, "the body is not a pipeline config: "+err.Error())
 		return
@@ -103,12 +106,12 @@ func (s *Server) savePipeline(c *gin.Context) {
 		return
 	}
 	var previous *pipeline.Pipeline
-	if old, err := s.Store.Get(c, app, name); err == nil {
+	if old, err := s.Store.Get(c.Request.Context(), app, name); err == nil {
 		if prev, err := pipeline.Decode(old.Config); err == nil {
 			previous = &prev
 		}
 	}
-	rec, err := s.Store.Save(c, cfg, app, name, userOf(c, c.Query("user")))
+	rec, err := s.Store.Save(c.Request.Context(), cfg, app, name, userOf(c, c.Query("user")))
 	if errors.Is(err, store.ErrInvalidConfig) {
 		abort(c, http.StatusBadRequest, err.Error())
 		return
@@ -130,7 +133,7 @@ func (s *Server) syncSchedules(c *gin.Context, rec store.Record, previous *pipel
 	}
 	p, err := pipeline.Decode(rec.Config)
 	if err == nil {
-		err = s.Schedules.Sync(c, p, previous)
+		err = s.Schedules.Sync(c.Request.Context(), p, previous)
 	}
 	if err != nil {
 		s.Logger.Warn("cron schedules not updated", "application", rec.Application, "pipeline", rec.Name, "error", err)
@@ -142,22 +145,28 @@ func (s *Server) syncSchedules(c *gin.Context, rec store.Record, previous *pipel
 // pipelineExists lets validation check that pipeline stages name saved pipelines.
 func (s *Server) pipelineExists(c *gin.Context) func(app, idOrName string) bool {
 	return func(app, idOrName string) bool {
-		if rec, err := s.Store.GetByID(c, idOrName); err == nil {
+		if rec, err := s.Store.GetByID(c.Request.Context(), idOrName); err == nil {
 			return app == "" || rec.Application == app
 		}
-		_, err := s.Store.Get(c, app, idOrName)
+		_, err := s.Store.Get(c.Request.Context(), app, idOrName)
 		return err == nil
 	}
 }
 
 func (s *Server) deletePipeline(c *gin.Context) {
 	app, name := c.Param("app"), c.Param("name")
-	err := s.Store.Delete(c, app, name, userOf(c, c.Query("user")))
+	var previous *pipeline.Pipeline
+	if old, err := s.Store.Get(c.Request.Context(), app, name); err == nil {
+		if prev, err := pipeline.Decode(old.Config); err == nil {
+			previous = &prev
+		}
+	}
+	err := s.Store.Delete(c.Request.Context(), app, name, userOf(c, c.Query("user")))
 	if s.storeError(c, err) {
 		return
 	}
 	if s.Schedules != nil {
-		if err := s.Schedules.DeleteAll(c, app, name); err != nil {
+		if err := s.Schedules.DeleteAll(c.Request.Context(), app, name, previous); err != nil {
 			s.Logger.Warn("cron schedules not deleted", "application", app, "pipeline", name, "error", err)
 			c.JSON(http.StatusOK, gin.H{"deleted": true, "warnings": []string{"deleted, but its cron schedules could not be removed: " + err.Error()}})
 			return
@@ -167,7 +176,7 @@ func (s *Server) deletePipeline(c *gin.Context) {
 }
 
 func (s *Server) listVersions(c *gin.Context) {
-	versions, err := s.Store.Versions(c, c.Param("app"), c.Param("name"))
+	versions, err := s.Store.Versions(c.Request.Context(), c.Param("app"), c.Param("name"))
 	if s.storeError(c, err) {
 		return
 	}
@@ -183,7 +192,7 @@ func (s *Server) getVersion(c *gin.Context) {
 	if !ok {
 		return
 	}
-	rec, err := s.Store.GetVersion(c, c.Param("app"), c.Param("name"), version)
+	rec, err := s.Store.GetVersion(c.Request.Context(), c.Param("app"), c.Param("name"), version)
 	if s.storeError(c, err) {
 		return
 	}
@@ -197,12 +206,12 @@ func (s *Server) restoreVersion(c *gin.Context) {
 	}
 	app, name := c.Param("app"), c.Param("name")
 	var previous *pipeline.Pipeline
-	if old, err := s.Store.Get(c, app, name); err == nil {
+	if old, err := s.Store.Get(c.Request.Context(), app, name); err == nil {
 		if prev, err := pipeline.Decode(old.Config); err == nil {
 			previous = &prev
 		}
 	}
-	rec, err := s.Store.Restore(c, app, name, version, userOf(c, c.Query("user")))
+	rec, err := s.Store.Restore(c.Request.Context(), app, name, version, userOf(c, c.Query("user")))
 	if s.storeError(c, err) {
 		return
 	}
@@ -213,14 +222,14 @@ func (s *Server) restoreVersion(c *gin.Context) {
 
 func (s *Server) listSchedules(c *gin.Context) {
 	app, name := c.Param("app"), c.Param("name")
-	if _, err := s.Store.Get(c, app, name); s.storeError(c, err) {
+	if _, err := s.Store.Get(c.Request.Context(), app, name); s.storeError(c, err) {
 		return
 	}
 	if s.Schedules == nil {
 		c.JSON(http.StatusOK, []any{})
 		return
 	}
-	infos, err := s.Schedules.Describe(c, app, name)
+	infos, err := s.Schedules.Describe(c.Request.Context(), app, name)
 	if err != nil {
 		s.unavailable(c, "reading schedules from Temporal", err)
 		return

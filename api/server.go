@@ -40,6 +40,8 @@ func (s *Server) Handler() http.Handler {
 	}
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	// Handlers still give the store and Temporal c.Request.Context(), never c itself: gin reuses
+	// the *gin.Context for the next request while their goroutines may still read it.
 	r.ContextWithFallback = true
 	r.Use(s.recoverJSON, limitBody)
 	r.NoRoute(func(c *gin.Context) {
@@ -74,7 +76,7 @@ func (s *Server) Handler() http.Handler {
 
 // ready reports whether Temporal answers, since nothing works without it.
 func (s *Server) ready(c *gin.Context) {
-	ctx, cancel := context.WithTimeout(c, 3*time.Second)
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
 	defer cancel()
 	if _, err := s.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
 		abort(c, http.StatusServiceUnavailable, "Temporal is not reachable: "+err.Error())

@@ -40,9 +40,11 @@ type interpreter struct {
 	exec   pipeline.Execution
 	stages map[string]*stageRun
 
-	// stagesCtx is the parent of every stage; cancelling it stops every running branch.
-	stagesCtx    workflow.Context
-	cancelStages workflow.CancelFunc
+	// stagesCtx is the parent of every stage. It is disconnected from the workflow's context and
+	// never cancelled itself: the SDK cancels a context's children in map order, so the cancel
+	// commands of parallel stages would come out in a different order on replay. cancelStages
+	// cancels them one by one in config order instead.
+	stagesCtx workflow.Context
 
 	done      workflow.Channel
 	published string // the status search attribute value last written
@@ -58,6 +60,7 @@ type stageRun struct {
 	judgments workflow.Channel // JudgmentSignal, delivered only while the stage waits for one
 	skips     workflow.Channel // SkipSignal, delivered only while the stage waits
 	waiting   waitKind
+	cancel    workflow.CancelFunc // set when the stage starts
 }
 
 // waitKind says what a running stage is waiting for, so signals reach only a stage that expects them.
@@ -122,7 +125,7 @@ func (r *interpreter) setup() error {
 	r.exec.StartTime = r.now()
 	r.exec.Status = pipeline.StatusRunning
 	r.publishStatus()
-	r.stagesCtx, r.cancelStages = workflow.WithCancel(r.ctx)
+	r.stagesCtx, _ = workflow.NewDisconnectedContext(r.ctx)
 	r.done = workflow.NewChannel(r.ctx)
 	return nil
 }
@@ -188,7 +191,9 @@ func (r *interpreter) startReadyStages() {
 		st.view.Status = pipeline.StatusRunning
 		st.view.StartTime = r.now()
 		r.running++
-		workflow.Go(r.stagesCtx, func(ctx workflow.Context) {
+		var stageCtx workflow.Context
+		stageCtx, st.cancel = workflow.WithCancel(r.stagesCtx)
+		workflow.Go(stageCtx, func(ctx workflow.Context) {
 			r.runStage(ctx, st)
 			r.done.Send(ctx, st.cfg.RefID)
 		})
@@ -214,6 +219,15 @@ func (r *interpreter) stageFinished(st *stageRun) {
 		r.cancelStages()
 	}
 	r.startReadyStages()
+}
+
+// cancelStages cancels every running stage, in config order so that replay issues the same commands.
+func (r *interpreter) cancelStages() {
+	for _, s := range r.in.Pipeline.Stages {
+		if st := r.stages[s.RefID]; st.cancel != nil && st.view.Status == pipeline.StatusRunning {
+			st.cancel()
+		}
+	}
 }
 
 // cancel stops the execution at a person's request.
@@ -489,10 +503,13 @@ func (r *interpreter) executeStage(ctx workflow.Context, st *stageRun) (map[stri
 			return nil, errSkipped
 		}
 	}
+	windowSkippedBy := ""
 	if cfg.RestrictExecutionDuringTimeWindow && cfg.RestrictedExecutionWindow != nil {
-		if err := r.waitForWindow(ctx, st); err != nil {
+		by, err := r.waitForWindow(ctx, st)
+		if err != nil {
 			return nil, err
 		}
+		windowSkippedBy = by
 	}
 
 	stageCtx := cfg.Context
@@ -512,74 +529,78 @@ func (r *interpreter) executeStage(ctx workflow.Context, st *stageRun) (map[stri
 		}
 	}
 	st.view.Context = stageCtx
+	if windowSkippedBy != "" {
+		// Recorded after the context is evaluated, which would otherwise replace it.
+		st.view.Context = withKey(stageCtx, "skipRemainingWindowBy", windowSkippedBy)
+	}
 
 	runner, ok := stageRunners[cfg.Type]
 	if !ok {
 		// Validation rejects unknown types at save time; a config saved by an older release may still name one.
 		return nil, failf("stage type %q is not supported by this worker", cfg.Type)
 	}
-	if cfg.StageTimeoutMs <= 0 {
+	limit := stageTimeout(cfg)
+	if limit == 0 {
 		return runner(ctx, r, st, stageCtx)
 	}
-	return r.withTimeout(ctx, st, stageCtx, runner, time.Duration(cfg.StageTimeoutMs)*time.Millisecond)
+	return r.withTimeout(ctx, st, stageCtx, runner, limit)
 }
 
 // withTimeout runs a stage and fails it when it runs longer than its stageTimeoutMs.
 func (r *interpreter) withTimeout(ctx workflow.Context, st *stageRun, stageCtx map[string]any, runner stageRunner, limit time.Duration) (map[string]any, error) {
-	runCtx, cancel := workflow.WithCancel(ctx)
-	defer cancel()
+	// The stage and its timer hang off a disconnected context and are cancelled here, one after the
+	// other: as siblings under ctx the SDK would cancel them in map order, which differs on replay,
+	// and the timer's cancellation could end the wait before the stage did.
+	detached, _ := workflow.NewDisconnectedContext(ctx)
+	runCtx, cancelRun := workflow.WithCancel(detached)
+	defer cancelRun()
 	var outputs map[string]any
 	var runErr error
 	finished := false
-	timedOut := false
-	doneCh := workflow.NewBufferedChannel(ctx, 1)
 	workflow.Go(runCtx, func(c workflow.Context) {
 		outputs, runErr = runner(c, r, st, stageCtx)
 		finished = true
-		doneCh.Send(c, true)
 	})
-	timerCtx, cancelTimer := workflow.WithCancel(ctx)
+	timerCtx, cancelTimer := workflow.WithCancel(detached)
+	defer cancelTimer()
 	timer := workflow.NewTimer(timerCtx, limit)
-	sel := workflow.NewSelector(ctx)
-	sel.AddReceive(doneCh, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
-	sel.AddFuture(timer, func(f workflow.Future) {
-		if f.Get(ctx, nil) == nil {
-			timedOut = true
-		}
-	})
-	sel.Select(ctx)
+	_ = workflow.Await(detached, func() bool { return finished || timer.IsReady() || ctx.Err() != nil })
+	if finished {
+		return outputs, runErr
+	}
+	timedOut := ctx.Err() == nil
 	cancelTimer()
-	if timedOut && !finished {
-		cancel()
-		// Let the stage observe its cancellation (activities stop via heartbeat) before reporting.
-		disconnected, _ := workflow.NewDisconnectedContext(ctx)
-		_ = workflow.Await(disconnected, func() bool { return finished })
+	cancelRun()
+	// Let the stage observe its cancellation (activities stop via heartbeat) before reporting.
+	_ = workflow.Await(detached, func() bool { return finished })
+	if timedOut {
 		return outputs, failf("stage timed out after %s (stageTimeoutMs %d)", limit, st.cfg.StageTimeoutMs)
 	}
 	return outputs, runErr
 }
 
-// waitForWindow holds a stage until its execution window opens, on a durable timer.
-func (r *interpreter) waitForWindow(ctx workflow.Context, st *stageRun) error {
+// waitForWindow holds a stage until its execution window opens, on a durable timer; it returns who
+// skipped the wait, if someone did.
+func (r *interpreter) waitForWindow(ctx workflow.Context, st *stageRun) (string, error) {
 	now := workflow.Now(ctx)
 	openAt, openNow, err := st.cfg.RestrictedExecutionWindow.Next(now)
 	if err != nil {
-		return failf("execution window: %v", err)
+		return "", failf("execution window: %v", err)
 	}
 	if openNow {
-		return nil
+		return "", nil
 	}
 	st.view.WaitingForWindowUntil = openAt.UnixMilli()
 	st.waiting = waitingForWindow
 	defer func() { st.view.WaitingForWindowUntil = 0 }()
 	skipped, err := r.sleepOrSkip(ctx, st, openAt.Sub(now))
 	if err != nil {
-		return err
+		return "", err
 	}
 	if skipped != nil {
-		st.view.Context = withKey(st.view.Context, "skipRemainingWindowBy", userOrAnonymous(skipped.User))
+		return userOrAnonymous(skipped.User), nil
 	}
-	return nil
+	return "", nil
 }
 
 // sleepOrSkip waits for d unless a skip signal arrives first; it returns the skip when one did.

@@ -41,6 +41,21 @@ func StageTypes() []string { return sortedKeys(stageRunners) }
 // DefaultJudgmentTimeout is how long a manual judgment waits when the stage sets no stageTimeoutMs.
 const DefaultJudgmentTimeout = 72 * time.Hour
 
+// maxStageTimeout caps stageTimeoutMs. Larger values, such as Java's Long.MAX_VALUE for "no limit",
+// would overflow a time.Duration into a negative one and time the stage out at once.
+const maxStageTimeout = 100 * 365 * 24 * time.Hour
+
+// stageTimeout is a stage's stageTimeoutMs as a duration; 0 means it has none.
+func stageTimeout(s pipeline.Stage) time.Duration {
+	switch {
+	case s.StageTimeoutMs <= 0:
+		return 0
+	case s.StageTimeoutMs >= maxStageTimeout.Milliseconds():
+		return maxStageTimeout
+	}
+	return time.Duration(s.StageTimeoutMs) * time.Millisecond
+}
+
 // runWait waits waitTime seconds on a durable timer; a skip signal ends the wait early.
 func runWait(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
 	seconds, err := number(sc["waitTime"])
@@ -65,9 +80,9 @@ func runManualJudgment(ctx workflow.Context, r *interpreter, st *stageRun, sc ma
 	defer r.publishStatus()
 
 	timeout := DefaultJudgmentTimeout
-	if st.cfg.StageTimeoutMs > 0 {
+	if limit := stageTimeout(st.cfg); limit > 0 {
 		// The stage timeout applies around the stage; the timer here only needs to outlast it.
-		timeout = time.Duration(st.cfg.StageTimeoutMs)*time.Millisecond + time.Minute
+		timeout = limit + time.Minute
 	}
 	timerCtx, cancelTimer := workflow.WithCancel(ctx)
 	defer cancelTimer()

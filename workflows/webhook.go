@@ -42,8 +42,8 @@ func runWebhook(ctx workflow.Context, _ *interpreter, st *stageRun, sc map[strin
 	}
 
 	limit := webhookMonitorLimit
-	if st.cfg.StageTimeoutMs > 0 {
-		limit = time.Duration(st.cfg.StageTimeoutMs) * time.Millisecond
+	if l := stageTimeout(st.cfg); l > 0 {
+		limit = l
 	}
 	monitorCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout:    limit,

@@ -1,0 +1,40 @@
+package workflows
+
+import (
+	"log/slog"
+	"path/filepath"
+	"testing"
+
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+)
+
+// historiesDir holds workflow histories recorded from real executions by the e2e package's
+// recorder (go test ./e2e -run TestRecordHistories -record).
+const historiesDir = "testdata/histories"
+
+// TestReplayRecordedHistories replays every recorded history through the current workflow code, so
+// a change that would break executions already running (a new timer, activity or child workflow
+// where the history has something else) fails here instead of in production.
+func TestReplayRecordedHistories(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(historiesDir, "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatalf("no recorded histories in %s: record them with go test ./e2e -run TestRecordHistories -record", historiesDir)
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			t.Parallel()
+			replayer := worker.NewWorkflowReplayer()
+			replayer.RegisterWorkflow(Pipeline)
+			replayer.RegisterWorkflow(CronTrigger)
+			// The workflows' own log lines would bury the one that matters, the replay error.
+			quiet := log.NewStructuredLogger(slog.New(slog.DiscardHandler))
+			if err := replayer.ReplayWorkflowHistoryFromJSONFile(quiet, file); err != nil {
+				t.Errorf("replaying %s: %v", file, err)
+			}
+		})
+	}
+}
