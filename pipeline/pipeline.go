@@ -123,6 +123,10 @@ func Decode(data []byte) (Pipeline, error) {
 		}
 		data = converted
 	}
+	if t := bytes.TrimSpace(data); len(t) == 0 || bytes.Equal(t, []byte("null")) {
+		// An empty document would decode as a pipeline with nothing in it; say so instead.
+		return Pipeline{}, fmt.Errorf("the document is empty: a pipeline is a JSON or YAML object")
+	}
 	var p Pipeline
 	if err := json.Unmarshal(data, &p); err != nil {
 		return Pipeline{}, describeJSONError(err)

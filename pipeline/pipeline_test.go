@@ -1,0 +1,66 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestDecodeKeepsUnknownFields(t *testing.T) {
+	in := `{"application": "shop", "name": "deploy", "spelEvaluator": "v4", "appConfig": {"x": 1},
+		"stages": [{"refId": "1", "type": "wait", "waitTime": 30, "comments": "keep me", "big": 12345678901234567}],
+		"triggers": [{"type": "cron", "cronExpression": "0 0 * * * ?", "runAsUser": "svc"}],
+		"parameterConfig": [{"name": "env", "default": "qa", "pinned": true, "customThing": [1, 2]}]}`
+	p, err := Decode([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Stages[0].Context["waitTime"] != int64(30) || p.Stages[0].RefID != "1" {
+		t.Errorf("stage: %+v", p.Stages[0])
+	}
+	out, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want, got map[string]any
+	_ = json.Unmarshal([]byte(in), &want)
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"spelEvaluator", "appConfig"} {
+		if got[key] == nil {
+			t.Errorf("top-level %q lost: %s", key, out)
+		}
+	}
+	for _, s := range []string{`"comments":"keep me"`, `"big":12345678901234567`, `"runAsUser":"svc"`, `"customThing":[1,2]`} {
+		if !strings.Contains(string(out), s) {
+			t.Errorf("%s lost in %s", s, out)
+		}
+	}
+}
+
+func TestDecodeYAML(t *testing.T) {
+	p, err := Decode([]byte("application: shop\nname: deploy\nstages:\n  - refId: '1'\n    type: wait\n    waitTime: 5\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Application != "shop" || len(p.Stages) != 1 || p.Stages[0].Context["waitTime"] != int64(5) {
+		t.Errorf("decoded %+v", p)
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"", "empty"},
+		{"null", "empty"},
+		{`{"application": 3}`, "application: expected string"},
+		{`{"stages": [{"refId": "1", "requisiteStageRefIds": "2"}]}`, "requisiteStageRefIds"},
+		{"{", "unexpected end"},
+		{"a: [", "YAML"},
+	} {
+		_, err := Decode([]byte(tt.in))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Decode(%q) = %v, want an error containing %q", tt.in, err, tt.want)
+		}
+	}
+}
