@@ -1,0 +1,562 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/gennaker/gennaker/internal/app"
+	"github.com/gennaker/gennaker/internal/config"
+	"github.com/gennaker/gennaker/launch"
+	"github.com/gennaker/gennaker/workflows"
+)
+
+var record = flag.Bool("record", false, "record workflow histories into workflows/testdata/histories (TestRecordHistories)")
+
+// recordApp is the application every recorded pipeline is saved in.
+const recordApp = "replay"
+
+// scenario is one recorded execution: a pipeline, how a person drives it, and how it must end.
+type scenario struct {
+	name string
+	// config is the pipeline; {{hooks}} stands for the local webhook server's URL.
+	config string
+	// before are pipelines saved first, by name, such as the child a pipeline stage runs.
+	before map[string]string
+	start  string
+	// drive acts on the running execution as a person would: judgments, skips, cancels.
+	drive func(t *testing.T, a *apiClient, id string)
+	want  string
+	check func(t *testing.T, e execution)
+	// alsoRecord names other workflows the execution started, such as a child pipeline.
+	alsoRecord func(e execution) map[string]string
+}
+
+// TestRecordHistories runs a set of executions covering every path of the Pipeline and CronTrigger
+// workflows against the in-process stack (embedded Temporal, worker, API) and writes each
+// workflow's history to workflows/testdata/histories, where the replay test reads them. It runs
+// only with -record: recorded histories are test data kept in the repository, renewed on purpose.
+func TestRecordHistories(t *testing.T) {
+	if !*record {
+		t.Skip("records workflow histories only with -record")
+	}
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outDir := filepath.Join(root, "workflows", "testdata", "histories")
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	fs := flag.NewFlagSet("record", flag.ContinueOnError)
+	cfg, err := config.Load(fs, []string{"--data-dir", t.TempDir(), "--http-address", "127.0.0.1:0", "--dev-temporal-port", "0", "--dev-ui-port", "-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	rt, err := app.Start(context.Background(), cfg, app.Parts{EmbeddedTemporal: true, Worker: true, API: true}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		rt.Stop()
+		if t.Failed() {
+			t.Logf("gennaker logs:\n%s", logs.String())
+		}
+	})
+	hooks := webhookServer(t)
+	rec := &recorder{client: rt.Client, dir: outDir}
+	base := "http://" + rt.APIAddress
+
+	t.Run("executions", func(t *testing.T) {
+		for _, sc := range scenarios(time.Now()) {
+			t.Run(sc.name, func(t *testing.T) {
+				t.Parallel()
+				a := &apiClient{t: t, base: base, http: &http.Client{Timeout: 30 * time.Second}}
+				runScenario(t, a, rec, sc, hooks.URL)
+			})
+		}
+		t.Run("cron-trigger", func(t *testing.T) {
+			t.Parallel()
+			a := &apiClient{t: t, base: base, http: &http.Client{Timeout: 30 * time.Second}}
+			recordCron(t, a, rec)
+		})
+	})
+}
+
+// runScenario saves, starts and drives one scenario's execution, checks how it ended and records it.
+func runScenario(t *testing.T, a *apiClient, rec *recorder, sc scenario, hooks string) {
+	for _, name := range slices.Sorted(maps.Keys(sc.before)) {
+		a.savePipeline(recordApp, name, strings.ReplaceAll(sc.before[name], "{{hooks}}", hooks))
+	}
+	a.savePipeline(recordApp, sc.name, strings.ReplaceAll(sc.config, "{{hooks}}", hooks))
+	var body any
+	if sc.start != "" {
+		body = sc.start
+	}
+	id := a.startExecution(recordApp, sc.name, body).ID
+	if sc.drive != nil {
+		sc.drive(t, a, id)
+	}
+	done := a.waitUntilDone(id, 2*time.Minute)
+	if done.Status != sc.want {
+		t.Fatalf("ended %s, want %s: %s", done.Status, sc.want, done.describe())
+	}
+	if sc.check != nil {
+		sc.check(t, done)
+	}
+	if t.Failed() {
+		return // a history of the wrong behaviour is no reference
+	}
+	rec.save(t, sc.name, id)
+	if sc.alsoRecord != nil {
+		for name, wfID := range sc.alsoRecord(done) {
+			rec.save(t, name, wfID)
+		}
+	}
+}
+
+// recordCron saves a pipeline with a cron trigger, fires its schedule now instead of waiting for
+// the cron time, and records both the CronTrigger workflow and the execution it started.
+func recordCron(t *testing.T, a *apiClient, rec *recorder) {
+	const name = "cron-trigger"
+	saved := a.savePipeline(recordApp, name, `{
+		"triggers": [{"type": "cron", "id": "nightly", "cronExpression": "0 0 3 * * ?", "timeZone": "UTC"}],
+		"parameterConfig": [{"name": "env", "default": "staging"}],
+		"stages": [{"refId": "1", "type": "evaluateVariables", "name": "Who",
+			"variables": [{"key": "startedBy", "value": "${trigger.type} for ${parameters.env}"}]}]
+	}`)
+	if len(saved.Warnings) > 0 {
+		t.Fatalf("saving the cron pipeline: %v", saved.Warnings)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	handle := rec.client.ScheduleClient().GetHandle(ctx, launch.ScheduleID(recordApp, name, "nightly"))
+	if err := handle.Trigger(ctx, client.ScheduleTriggerOptions{}); err != nil {
+		t.Fatalf("triggering the schedule: %v", err)
+	}
+	var action *client.ScheduleWorkflowExecution
+	for action == nil {
+		desc, err := handle.Describe(ctx)
+		if err != nil {
+			t.Fatalf("describing the schedule: %v", err)
+		}
+		if n := len(desc.Info.RecentActions); n > 0 && desc.Info.RecentActions[n-1].StartWorkflowResult != nil {
+			action = desc.Info.RecentActions[n-1].StartWorkflowResult
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the schedule started no workflow")
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	var result workflows.CronTriggerResult
+	if err := rec.client.GetWorkflow(ctx, action.WorkflowID, action.FirstExecutionRunID).Get(ctx, &result); err != nil {
+		t.Fatalf("the CronTrigger workflow failed: %v", err)
+	}
+	done := a.waitUntilDone(result.ExecutionID, time.Minute)
+	if done.Status != "SUCCEEDED" || done.Trigger.Type != "cron" || done.mustStage(t, "1").Outputs["startedBy"] != "cron for staging" {
+		t.Fatalf("the cron execution: %s, trigger %+v, outputs %v", done.describe(), done.Trigger, done.mustStage(t, "1").Outputs)
+	}
+	rec.save(t, "cron-trigger", action.WorkflowID)
+	rec.save(t, "cron-execution", result.ExecutionID)
+}
+
+// scenarios are the recorded executions; now places the execution windows.
+func scenarios(now time.Time) []scenario {
+	hour := now.UTC().Hour()
+	waitThenSkip := func(ref string) func(*testing.T, *apiClient, string) {
+		return func(t *testing.T, a *apiClient, id string) {
+			a.waitForStage(id, ref, "RUNNING", time.Minute)
+			a.expect(http.StatusAccepted, http.MethodPost, "/api/v1/executions/"+id+"/stages/"+ref+"/skip", `{"user": "bo"}`, nil)
+		}
+	}
+	judge := func(ref, body string) func(*testing.T, *apiClient, string) {
+		return func(t *testing.T, a *apiClient, id string) {
+			a.waitForStage(id, ref, "RUNNING", time.Minute)
+			a.expect(http.StatusAccepted, http.MethodPost, "/api/v1/executions/"+id+"/stages/"+ref+"/judgment", body, nil)
+		}
+	}
+	wantStages := func(want map[string]string) func(*testing.T, execution) {
+		return func(t *testing.T, e execution) {
+			for ref, status := range want {
+				if got := e.mustStage(t, ref).Status; got != status {
+					t.Errorf("stage %s is %s, want %s: %s", ref, got, status, e.describe())
+				}
+			}
+		}
+	}
+
+	return []scenario{
+		{
+			name: "serial-parallel-join",
+			config: `{"parameterConfig": [{"name": "version", "default": "1.0.0"}],
+			"stages": [
+				{"refId": "1", "type": "evaluateVariables", "name": "Prepare", "variables": [{"key": "image", "value": "web:${parameters.version}"}]},
+				{"refId": "2", "requisiteStageRefIds": ["1"], "type": "wait", "name": "Left", "waitTime": 1},
+				{"refId": "3", "requisiteStageRefIds": ["1"], "type": "wait", "name": "Right", "waitTime": 2},
+				{"refId": "4", "requisiteStageRefIds": ["2", "3"], "type": "checkPreconditions", "name": "Join",
+					"preconditions": [{"type": "expression", "context": {"expression": "image == 'web:1.0.0'"}}]}
+			]}`,
+			want:  "SUCCEEDED",
+			check: wantStages(map[string]string{"1": "SUCCEEDED", "2": "SUCCEEDED", "3": "SUCCEEDED", "4": "SUCCEEDED"}),
+		},
+		{
+			name: "judgment-continue",
+			config: `{"stages": [
+				{"refId": "1", "type": "manualJudgment", "name": "Approve", "instructions": "Ship ${trigger.user}'s build?",
+					"judgmentInputs": [{"value": "ship"}, {"value": "hold"}]},
+				{"refId": "2", "requisiteStageRefIds": ["1"], "type": "evaluateVariables", "name": "Announce",
+					"variables": [{"key": "message", "value": "${#judgment('Approve')} by ${#stage('Approve').outputs.lastModifiedBy}"}]}
+			]}`,
+			start: `{"user": "ana"}`,
+			drive: judge("1", `{"judgmentStatus": "continue", "judgmentInput": "ship", "user": "bo"}`),
+			want:  "SUCCEEDED",
+			check: func(t *testing.T, e execution) {
+				if got := e.mustStage(t, "2").Outputs["message"]; got != "ship by bo" {
+					t.Errorf("message = %v", got)
+				}
+			},
+		},
+		{
+			name: "judgment-stop",
+			config: `{"stages": [
+				{"refId": "1", "type": "manualJudgment", "name": "Approve", "judgmentInputs": [{"value": "ship"}, {"value": "hold"}]},
+				{"refId": "2", "requisiteStageRefIds": ["1"], "type": "wait", "name": "Never", "waitTime": 1}
+			]}`,
+			drive: judge("1", `{"judgmentStatus": "stop", "judgmentInput": "hold", "user": "bo"}`),
+			want:  "TERMINAL",
+			check: wantStages(map[string]string{"1": "TERMINAL", "2": "NOT_STARTED"}),
+		},
+		{
+			name: "wait-skip",
+			config: `{"stages": [
+				{"refId": "1", "type": "wait", "name": "Long wait", "waitTime": 3600},
+				{"refId": "2", "requisiteStageRefIds": ["1"], "type": "evaluateVariables", "name": "After",
+					"variables": [{"key": "skipped", "value": "${#stage('Long wait').outputs.skipRemainingWait}"}]}
+			]}`,
+			drive: waitThenSkip("1"),
+			want:  "SUCCEEDED",
+			check: func(t *testing.T, e execution) {
+				if got := e.mustStage(t, "1").Outputs["skippedBy"]; got != "bo" {
+					t.Errorf("skippedBy = %v", got)
+				}
+			},
+		},
+		{
+			name: "cancel",
+			config: `{"stages": [
+				{"refId": "1", "type": "wait", "name": "Long wait", "waitTime": 3600, "stageTimeoutMs": 7200000},
+				{"refId": "2", "type": "manualJudgment", "name": "Approve"},
+				{"refId": "3", "requisiteStageRefIds": ["1", "2"], "type": "evaluateVariables", "name": "Never",
+					"variables": [{"key": "x", "value": "y"}]}
+			]}`,
+			drive: func(t *testing.T, a *apiClient, id string) {
+				a.waitForStage(id, "2", "RUNNING", time.Minute)
+				a.expect(http.StatusAccepted, http.MethodPost, "/api/v1/executions/"+id+"/cancel", `{"user": "ana", "reason": "wrong build"}`, nil)
+			},
+			want: "CANCELED",
+			check: func(t *testing.T, e execution) {
+				if !e.Canceled || e.CanceledBy != "ana" || e.CancellationReason != "wrong build" {
+					t.Errorf("canceled %v by %q: %q", e.Canceled, e.CanceledBy, e.CancellationReason)
+				}
+				wantStages(map[string]string{"1": "CANCELED", "2": "CANCELED", "3": "NOT_STARTED"})(t, e)
+			},
+		},
+		{
+			name: "terminal-halts-branch",
+			config: `{"stages": [
+				{"refId": "1", "type": "wait", "name": "Short wait", "waitTime": 1},
+				{"refId": "2", "requisiteStageRefIds": ["1"], "type": "checkPreconditions", "name": "Gate",
+					"preconditions": [{"type": "expression", "context": {"expression": "1 == 2", "failureMessage": "the gate is closed"}}]},
+				{"refId": "3", "type": "wait", "name": "Other branch", "waitTime": 3600},
+				{"refId": "4", "requisiteStageRefIds": ["2"], "type": "wait", "name": "Never", "waitTime": 1},
+				{"refId": "5", "type": "manualJudgment", "name": "Third branch"}
+			]}`,
+			want:  "TERMINAL",
+			check: wantStages(map[string]string{"1": "SUCCEEDED", "2": "TERMINAL", "3": "CANCELED", "4": "NOT_STARTED", "5": "CANCELED"}),
+		},
+		{
+			name: "fail-pipeline-false",
+			config: `{"stages": [
+				{"refId": "1", "type": "checkPreconditions", "name": "Optional gate", "failPipeline": false,
+					"preconditions": [{"type": "expression", "context": {"expression": "false"}}]},
+				{"refId": "2", "requisiteStageRefIds": ["1"], "type": "wait", "name": "Behind the gate", "waitTime": 1},
+				{"refId": "3", "type": "wait", "name": "Other branch", "waitTime": 1}
+			]}`,
+			want:  "SUCCEEDED",
+			check: wantStages(map[string]string{"1": "STOPPED", "2": "NOT_STARTED", "3": "SUCCEEDED"}),
+		},
+		{
+			name: "continue-pipeline",
+			config: `{"stages": [
+				{"refId": "1", "type": "checkPreconditions", "name": "Soft gate", "continuePipeline": true,
+					"preconditions": [{"type": "expression", "context": {"expression": "false"}}]},
+				{"refId": "2", "requisiteStageRefIds": ["1"], "type": "checkPreconditions", "name": "Soft precondition",
+					"preconditions": [{"type": "expression", "failPipeline": false, "context": {"expression": "false", "failureMessage": "only a warning"}}]},
+				{"refId": "3", "requisiteStageRefIds": ["2"], "type": "evaluateVariables", "name": "Carry on",
+					"variables": [{"key": "first", "value": "${#stage('Soft gate').status}"}]}
+			]}`,
+			want: "SUCCEEDED",
+			check: func(t *testing.T, e execution) {
+				wantStages(map[string]string{"1": "FAILED_CONTINUE", "2": "FAILED_CONTINUE", "3": "SUCCEEDED"})(t, e)
+				if got := e.mustStage(t, "3").Outputs["first"]; got != "FAILED_CONTINUE" {
+					t.Errorf("first = %v", got)
+				}
+			},
+		},
+		{
+			name: "stage-enabled-false",
+			config: `{"parameterConfig": [{"name": "env", "default": "staging"}],
+			"stages": [
+				{"refId": "1", "type": "wait", "name": "Prod only", "waitTime": 3600,
+					"stageEnabled": {"type": "expression", "expression": "parameters.env == 'prod'"}},
+				{"refId": "2", "requisiteStageRefIds": ["1"], "type": "evaluateVariables", "name": "After",
+					"variables": [{"key": "skipped", "value": "${#stage('Prod only').status}"}]}
+			]}`,
+			want:  "SUCCEEDED",
+			check: wantStages(map[string]string{"1": "SKIPPED", "2": "SUCCEEDED"}),
+		},
+		{
+			name: "expressions",
+			config: `{"parameterConfig": [{"name": "tag", "default": "1.2.3"}, {"name": "replicas", "default": "3"}],
+			"stages": [
+				{"refId": "1", "type": "evaluateVariables", "name": "Compute", "variables": [
+					{"key": "image", "value": "web:${parameters.tag}"},
+					{"key": "replicas", "value": "${#toInt(parameters.replicas) * 2}"},
+					{"key": "who", "value": "${trigger.user.toUpperCase()}"},
+					{"key": "broken", "value": "${parameters.missing}"}
+				]},
+				{"refId": "2", "requisiteStageRefIds": ["1"], "type": "wait", "name": "Computed wait", "waitTime": "${replicas - 5}"},
+				{"refId": "3", "requisiteStageRefIds": ["2"], "type": "checkPreconditions", "name": "Check",
+					"preconditions": [{"type": "expression", "context": {"expression": "${image == 'web:1.2.3' && who == 'ANA' && #stage('Compute').status == 'SUCCEEDED'}"}}]},
+				{"refId": "4", "requisiteStageRefIds": ["3"], "type": "evaluateVariables", "name": "Strict", "failOnFailedExpressions": true,
+					"continuePipeline": true, "variables": [{"key": "nope", "value": "${parameters.missing}"}]}
+			]}`,
+			start: `{"user": "ana"}`,
+			want:  "SUCCEEDED",
+			check: func(t *testing.T, e execution) {
+				wantStages(map[string]string{"1": "SUCCEEDED", "2": "SUCCEEDED", "3": "SUCCEEDED", "4": "FAILED_CONTINUE"})(t, e)
+				if got := e.mustStage(t, "1").Outputs["replicas"]; got != float64(6) {
+					t.Errorf("replicas = %v", got)
+				}
+			},
+		},
+		{
+			name: "stage-timeout",
+			config: `{"stages": [
+				{"refId": "1", "type": "wait", "name": "Too long", "waitTime": 3600, "stageTimeoutMs": 1500}
+			]}`,
+			want:  "TERMINAL",
+			check: wantStages(map[string]string{"1": "TERMINAL"}),
+		},
+		{
+			name: "webhook",
+			config: `{"parameterConfig": [{"name": "version", "default": "2.0.0"}],
+			"stages": [
+				{"refId": "1", "type": "webhook", "name": "Notify", "url": "{{hooks}}/deploy",
+					"customHeaders": {"X-Release": "${parameters.version}"},
+					"payload": {"version": "${parameters.version}"}, "expectedStatusCodes": [200]},
+				{"refId": "2", "requisiteStageRefIds": ["1"], "type": "evaluateVariables", "name": "Read the answer",
+					"variables": [{"key": "accepted", "value": "${#stage('Notify').outputs.webhook.body.accepted}"}]}
+			]}`,
+			want: "SUCCEEDED",
+			check: func(t *testing.T, e execution) {
+				if got := e.mustStage(t, "2").Outputs["accepted"]; got != "2.0.0" {
+					t.Errorf("accepted = %v", got)
+				}
+			},
+		},
+		{
+			name: "webhook-monitor",
+			config: `{"stages": [
+				{"refId": "1", "type": "webhook", "name": "Run job", "url": "{{hooks}}/jobs", "method": "POST", "payload": {"job": "migrate"},
+					"waitForCompletion": true, "statusUrlResolution": "locationHeader",
+					"statusJsonPath": "$.status", "progressJsonPath": "$.progress",
+					"successStatuses": "SUCCEEDED", "terminalStatuses": "FAILED", "monitorIntervalSeconds": 1}
+			]}`,
+			want: "SUCCEEDED",
+			check: func(t *testing.T, e execution) {
+				hook, _ := e.mustStage(t, "1").Outputs["webhook"].(map[string]any)
+				monitor, _ := hook["monitor"].(map[string]any)
+				if monitor["status"] != "SUCCEEDED" || monitor["polls"] != float64(2) {
+					t.Errorf("webhook outputs %v", hook)
+				}
+			},
+		},
+		{
+			name: "pipeline-stage-parent",
+			before: map[string]string{"pipeline-stage-child": `{
+				"parameterConfig": [{"name": "env", "required": true}],
+				"stages": [
+					{"refId": "1", "type": "wait", "name": "Child wait", "waitTime": 1},
+					{"refId": "2", "requisiteStageRefIds": ["1"], "type": "evaluateVariables", "name": "Deployed",
+						"variables": [{"key": "deployedTo", "value": "${parameters.env}"}]}
+				]}`},
+			config: `{"parameterConfig": [{"name": "env", "default": "prod"}],
+			"stages": [
+				{"refId": "1", "type": "pipeline", "name": "Run child", "application": "replay", "pipeline": "pipeline-stage-child",
+					"pipelineParameters": {"env": "${parameters.env}"}},
+				{"refId": "2", "requisiteStageRefIds": ["1"], "type": "evaluateVariables", "name": "After child",
+					"variables": [{"key": "child", "value": "${#stage('Run child').outputs.status}"}]}
+			]}`,
+			want: "SUCCEEDED",
+			check: func(t *testing.T, e execution) {
+				if got := e.mustStage(t, "2").Outputs["child"]; got != "SUCCEEDED" {
+					t.Errorf("child status = %v", got)
+				}
+			},
+			alsoRecord: func(e execution) map[string]string {
+				child, _ := e.stage("1").Outputs["executionId"].(string)
+				return map[string]string{"pipeline-stage-child": child}
+			},
+		},
+		{
+			name: "execution-window-open",
+			config: fmt.Sprintf(`{"stages": [
+				{"refId": "1", "type": "evaluateVariables", "name": "In the window", "restrictExecutionDuringTimeWindow": true,
+					"restrictedExecutionWindow": {"whitelist": [{"startHour": %d, "startMin": 0, "endHour": %d, "endMin": 0}], "timeZone": "UTC"},
+					"variables": [{"key": "ran", "value": true}]}
+			]}`, hour, (hour+2)%24),
+			want:  "SUCCEEDED",
+			check: wantStages(map[string]string{"1": "SUCCEEDED"}),
+		},
+		{
+			name: "execution-window-skip",
+			config: fmt.Sprintf(`{"stages": [
+				{"refId": "1", "type": "evaluateVariables", "name": "Later", "restrictExecutionDuringTimeWindow": true,
+					"restrictedExecutionWindow": {"whitelist": [{"startHour": %d, "startMin": 0, "endHour": %d, "endMin": 0}], "timeZone": "UTC"},
+					"variables": [{"key": "ran", "value": true}]}
+			]}`, (hour+3)%24, (hour+4)%24),
+			drive: func(t *testing.T, a *apiClient, id string) {
+				a.waitForExecution(id, time.Minute, "the window wait", func(e execution) bool {
+					s := e.stage("1")
+					return s != nil && s.WaitingForWindowUntil != 0
+				})
+				a.expect(http.StatusAccepted, http.MethodPost, "/api/v1/executions/"+id+"/stages/1/skip", `{"user": "bo"}`, nil)
+			},
+			want: "SUCCEEDED",
+			check: func(t *testing.T, e execution) {
+				if got := e.mustStage(t, "1").Context["skipRemainingWindowBy"]; got != "bo" {
+					t.Errorf("skipRemainingWindowBy = %v", got)
+				}
+			},
+		},
+	}
+}
+
+// webhookServer answers the webhook scenarios: /deploy at once, /jobs with a job whose status URL
+// reports RUNNING, then SUCCEEDED.
+func webhookServer(t *testing.T) *httptest.Server {
+	var polls atomic.Int32
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /deploy", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Version string `json:"version"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || r.Header.Get("X-Release") != body.Version {
+			http.Error(w, "want a version matching X-Release", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"accepted": %q}`, body.Version)
+	})
+	mux.HandleFunc("POST /jobs", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", "/jobs/7")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		fmt.Fprint(w, `{"job": 7}`)
+	})
+	mux.HandleFunc("GET /jobs/7", func(w http.ResponseWriter, r *http.Request) {
+		n := polls.Add(1)
+		status := "RUNNING"
+		if n >= 2 {
+			status = "SUCCEEDED"
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"status": %q, "progress": "%d/2"}`, status, n)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// recorder writes workflow histories where the replay test reads them.
+type recorder struct {
+	client client.Client
+	dir    string
+}
+
+// save waits for the workflow to close, writes its history as <name>.json in Temporal's protobuf
+// JSON form (payloads stay base64: the SDK's history reader does not take the shorthand form), and
+// checks that the current code replays it.
+func (r *recorder) save(t *testing.T, name, workflowID string) {
+	t.Helper()
+	if workflowID == "" {
+		t.Fatalf("%s: no workflow id to record", name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	run := r.client.GetWorkflow(ctx, workflowID, "")
+	_ = run.Get(ctx, nil) // failed and canceled executions are recorded too
+	iter := r.client.GetWorkflowHistory(ctx, workflowID, run.GetRunID(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	hist := &historypb.History{}
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		if err != nil {
+			t.Fatalf("%s: reading the history of %s: %v", name, workflowID, err)
+		}
+		hist.Events = append(hist.Events, ev)
+	}
+	if n := len(hist.Events); n == 0 || !isCloseEvent(hist.Events[n-1].GetEventType()) {
+		t.Fatalf("%s: the history of %s does not end with the workflow closing", name, workflowID)
+	}
+	data, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(hist)
+	if err != nil {
+		t.Fatalf("%s: encoding the history: %v", name, err)
+	}
+	file := filepath.Join(r.dir, name+".json")
+	if err := os.WriteFile(file, append(data, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	replayer := worker.NewWorkflowReplayer()
+	replayer.RegisterWorkflow(workflows.Pipeline)
+	replayer.RegisterWorkflow(workflows.CronTrigger)
+	if err := replayer.ReplayWorkflowHistoryFromJSONFile(sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)), file); err != nil {
+		t.Fatalf("%s: the recorded history does not replay: %v", name, err)
+	}
+	t.Logf("recorded %s: %d events, %d bytes", file, len(hist.Events), len(data))
+}
+
+func isCloseEvent(t enums.EventType) bool {
+	switch t {
+	case enums.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, enums.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+		enums.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED, enums.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+		enums.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT, enums.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+		return true
+	}
+	return false
+}
