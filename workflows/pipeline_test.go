@@ -509,3 +509,19 @@ func TestQueryShowsAwaitingJudgment(t *testing.T) {
 		t.Errorf("while waiting: %s / %s", seen.Status, seen.Stage("1").Status)
 	}
 }
+
+func TestCancelDuringTimedStageIsAlwaysCanceled(t *testing.T) {
+	// Cancelling while a stage with stageTimeoutMs runs once let the stage finish as SUCCEEDED now
+	// and then; run it several times, as the failure depended on scheduling order.
+	for i := 0; i < 20; i++ {
+		exec, _ := run(t, pipelineJSON(stageJSON("1", "wait", nil, `"waitTime": 3600, "stageTimeoutMs": 7200000`), wait("2", 0)), func(env *testsuite.TestWorkflowEnvironment) {
+			env.RegisterDelayedCallback(func() {
+				env.SignalWorkflow(SignalCancel, CancelSignal{User: "ana"})
+				env.CancelWorkflow()
+			}, time.Minute)
+		})
+		if got := exec.Stage("1").Status; got != pipeline.StatusCanceled {
+			t.Fatalf("run %d: stage 1 is %s, want CANCELED", i, got)
+		}
+	}
+}
