@@ -27,6 +27,8 @@ import (
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/gennaker/gennaker/internal/logx"
 )
 
 // Well-known defaults, the same as `temporal server start-dev`.
@@ -83,6 +85,9 @@ type Options struct {
 	Namespace string
 	// SearchAttributes are registered in every namespace the server creates.
 	SearchAttributes map[string]enums.IndexedValueType
+	// DynamicConfig holds Temporal dynamic config values laid over the defaults, keyed by setting
+	// name such as "history.transferProcessorMaxPollRPS"; for benchmarks and tests that tune the server.
+	DynamicConfig map[string]any
 	// Logger receives the server's warnings and errors (and its info messages
 	// when the logger is enabled for debug); default: warnings to stderr.
 	Logger *slog.Logger
@@ -123,7 +128,7 @@ func Start(opts Options) (*Server, error) {
 		InitialFailoverVersion: initialFailoverVersion,
 		Logger:                 opts.Logger,
 		LogLevel:               serverLogLevel(opts.Logger),
-		DynamicConfigValues:    maps.Clone(dynamicConfig),
+		DynamicConfigValues:    dynamicConfigWith(opts.DynamicConfig),
 		SearchAttributes:       opts.SearchAttributes,
 	}
 
@@ -245,7 +250,7 @@ func (s *Server) dial(ctx context.Context, logger *slog.Logger) (client.Client, 
 		c, err := client.DialContext(ctx, client.Options{
 			HostPort:  s.frontend,
 			Namespace: s.namespace,
-			Logger:    sdklog.NewStructuredLogger(quiet(logger)),
+			Logger:    sdklog.NewStructuredLogger(logx.SDK(logger)),
 		})
 		if err == nil {
 			return c, nil
@@ -296,6 +301,13 @@ func ensureSearchAttributes(ctx context.Context, ops operatorservice.OperatorSer
 	return nil
 }
 
+// dynamicConfigWith is the default dynamic config with the caller's values laid over it.
+func dynamicConfigWith(extra map[string]any) map[string]any {
+	values := maps.Clone(dynamicConfig)
+	maps.Copy(values, extra)
+	return values
+}
+
 func withDefaults(opts Options) Options {
 	if opts.IP == "" || opts.IP == "localhost" {
 		// The server binds to an IP, never a name.
@@ -325,31 +337,6 @@ func serverLogLevel(logger *slog.Logger) slog.Level {
 		return slog.LevelInfo
 	}
 	return slog.LevelWarn
-}
-
-// quiet drops the SDK's own info messages (connection chatter) below warn.
-func quiet(logger *slog.Logger) *slog.Logger {
-	if logger.Enabled(context.Background(), slog.LevelDebug) {
-		return logger
-	}
-	return slog.New(minLevel{logger.Handler(), slog.LevelWarn})
-}
-
-type minLevel struct {
-	slog.Handler
-	min slog.Level
-}
-
-func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= h.min && h.Handler.Enabled(ctx, l)
-}
-
-func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return minLevel{h.Handler.WithAttrs(attrs), h.min}
-}
-
-func (h minLevel) WithGroup(name string) slog.Handler {
-	return minLevel{h.Handler.WithGroup(name), h.min}
 }
 
 // untilStopped passes every record until shutdown begins, then only errors.

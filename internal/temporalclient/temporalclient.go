@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/gennaker/gennaker/internal/config"
+	"github.com/gennaker/gennaker/internal/logx"
 )
 
 // DialTimeout bounds Dial when its context has no deadline of its own.
@@ -42,7 +43,7 @@ func Options(c *config.Config, logger *slog.Logger) (client.Options, error) {
 	opts := client.Options{
 		HostPort:  t.Address,
 		Namespace: t.Namespace,
-		Logger:    sdklog.NewStructuredLogger(sdkLogger(logger)),
+		Logger:    sdklog.NewStructuredLogger(logx.SDK(logger)),
 	}
 	if t.TLSEnabled() {
 		tlsConf, err := tlsConfig(t)
@@ -168,30 +169,4 @@ func retryable(err error) bool {
 // Unavailable text; retrying it cannot help.
 func isHandshakeFailure(err error) bool {
 	return strings.Contains(err.Error(), "authentication handshake failed")
-}
-
-// sdkLogger keeps the SDK's info chatter (workers starting and stopping)
-// out of the logs unless logger is enabled for debug.
-func sdkLogger(logger *slog.Logger) *slog.Logger {
-	if logger.Enabled(context.Background(), slog.LevelDebug) {
-		return logger
-	}
-	return slog.New(minLevel{logger.Handler(), slog.LevelWarn})
-}
-
-type minLevel struct {
-	slog.Handler
-	min slog.Level
-}
-
-func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= h.min && h.Handler.Enabled(ctx, l)
-}
-
-func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return minLevel{h.Handler.WithAttrs(attrs), h.min}
-}
-
-func (h minLevel) WithGroup(name string) slog.Handler {
-	return minLevel{h.Handler.WithGroup(name), h.min}
 }
