@@ -183,16 +183,12 @@ func (p Pipeline) MarshalJSON() ([]byte, error) {
 	return mergeJSON(plain(p), p.Extra)
 }
 
-
 // UnmarshalJSON reads the shared fields and keeps the whole object in Context.
 func (s *Stage) UnmarshalJSON(data []byte) error {
 	type plain Stage
 	var typed plain
-	if err := json.Unmarshal(data, &typed); err != nil {
-		return err
-	}
-	var ctx map[string]any
-	if err := unmarshalNumbers(data, &ctx); err != nil {
+	ctx, err := decodeWithContext(data, &typed)
+	if err != nil {
 		return err
 	}
 	*s = Stage(typed)
@@ -228,11 +224,8 @@ func (s Stage) FailsPipeline() bool { return s.FailPipeline == nil || *s.FailPip
 func (t *Trigger) UnmarshalJSON(data []byte) error {
 	type plain Trigger
 	var typed plain
-	if err := json.Unmarshal(data, &typed); err != nil {
-		return err
-	}
-	var ctx map[string]any
-	if err := unmarshalNumbers(data, &ctx); err != nil {
+	ctx, err := decodeWithContext(data, &typed)
+	if err != nil {
 		return err
 	}
 	*t = Trigger(typed)
@@ -283,6 +276,18 @@ func (p Parameter) MarshalJSON() ([]byte, error) {
 		extra[k] = raw
 	}
 	return mergeJSON(plain(p), extra)
+}
+
+// decodeWithContext fills typed from data and also returns the whole object as a JSON-shaped map.
+func decodeWithContext(data []byte, typed any) (map[string]any, error) {
+	if err := json.Unmarshal(data, typed); err != nil {
+		return nil, err
+	}
+	var ctx map[string]any
+	if err := unmarshalNumbers(data, &ctx); err != nil {
+		return nil, err
+	}
+	return ctx, nil
 }
 
 // unmarshalNumbers decodes JSON keeping numbers as float64 but integers exact where they fit, so a
