@@ -244,8 +244,12 @@ func sortedKeys(m map[string]any) []string {
 	return keys
 }
 
-// evaluator evaluates expressions against one environment, built once for all of them.
+// evaluator evaluates expressions against one environment, built once for all of them, and only
+// when the first expression is met: writing the execution out as JSON grows with the execution,
+// and most stage contexts hold no expression at all.
 type evaluator struct {
+	env      ExprEnv
+	prepared bool
 	vars     map[string]any
 	names    []string
 	setupErr error
@@ -258,8 +262,15 @@ const (
 	varExecution  = "execution"
 )
 
-func newEvaluator(env ExprEnv) *evaluator {
-	ev := &evaluator{}
+func newEvaluator(env ExprEnv) *evaluator { return &evaluator{env: env} }
+
+// prepare builds the environment the expressions read.
+func (ev *evaluator) prepare() {
+	if ev.prepared {
+		return
+	}
+	ev.prepared = true
+	env := ev.env
 	trigger := env.Trigger
 	if isZeroTrigger(trigger) && env.Execution != nil {
 		trigger = env.Execution.Trigger
@@ -267,14 +278,14 @@ func newEvaluator(env ExprEnv) *evaluator {
 	triggerMap, err := triggerShape(trigger)
 	if err != nil {
 		ev.setupErr = fmt.Errorf("reading the trigger: %w", err)
-		return ev
+		return
 	}
 	execMap := map[string]any{}
 	if env.Execution != nil {
 		shaped, err := viaJSON(env.Execution)
 		if err != nil {
 			ev.setupErr = fmt.Errorf("reading the execution: %w", err)
-			return ev
+			return
 		}
 		execMap, _ = shaped.(map[string]any)
 	}
@@ -286,7 +297,7 @@ func newEvaluator(env ExprEnv) *evaluator {
 		shaped, err := toJSONShape(v)
 		if err != nil {
 			ev.setupErr = fmt.Errorf("reading variable %s: %w", name, err)
-			return ev
+			return
 		}
 		vars[name] = shaped
 	}
@@ -303,7 +314,6 @@ func newEvaluator(env ExprEnv) *evaluator {
 		ev.names = append(ev.names, name)
 	}
 	sort.Strings(ev.names)
-	return ev
 }
 
 // reservedName reports whether a variable name is taken by the environment itself.
@@ -407,6 +417,7 @@ func (ev *evaluator) text(s string, path string, errs *[]ExpressionError) any {
 
 // eval compiles (or reuses) and runs one expression, returning a JSON-shaped result.
 func (ev *evaluator) eval(src string) (out any, err error) {
+	ev.prepare()
 	if ev.setupErr != nil {
 		return nil, ev.setupErr
 	}

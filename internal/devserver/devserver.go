@@ -57,6 +57,21 @@ var dynamicConfig = map[string]any{
 	"system.forceSearchAttributesCacheRefreshOnRead": true,
 	"frontend.persistenceMaxQPS":                     10000,
 	"history.persistenceMaxQPS":                      45000,
+	// On its one history shard the server reads its transfer queue at most 20 times a second by
+	// default, so every workflow and activity task waited up to 50ms to be dispatched (about 100ms
+	// per stage of a serial pipeline).
+	"history.transferProcessorMaxPollRPS": 10000,
+	// With the default four task queue partitions for a handful of pollers, a task that lands on a
+	// partition nobody polls now and then waits seconds to be forwarded.
+	"matching.numTaskqueueReadPartitions":  1,
+	"matching.numTaskqueueWritePartitions": 1,
+}
+
+// StockDispatch restores the stock dev server's dispatch settings, for measuring against them.
+var StockDispatch = map[string]any{
+	"history.transferProcessorMaxPollRPS":  20,
+	"matching.numTaskqueueReadPartitions":  4,
+	"matching.numTaskqueueWritePartitions": 4,
 }
 
 // sqlitePragmas apply to the file store: WAL keeps readers off the writer's
