@@ -1,7 +1,9 @@
-// Package kubernetes is gennaker's Kubernetes provider. This part of it is pure: it prepares
-// manifests for a deploy the way Spinnaker's Kubernetes provider (v2) does — namespaces, monikers,
-// versioned resources, artifact binding — checks red/black traffic management, and reads rollout
-// status from objects as the API server returns them. Nothing here talks to a cluster.
+// Package kubernetes is gennaker's Kubernetes provider. Most of it is pure: it prepares manifests
+// for a deploy the way Spinnaker's Kubernetes provider (v2) does — namespaces, monikers, versioned
+// resources, artifact binding — checks red/black traffic management, and reads rollout status from
+// objects as the API server returns them, without talking to a cluster. Provider is the adapter
+// that does talk to one, through client-go, for one Account: it deploys, reads status, scales,
+// patches, deletes, undoes and restarts rollouts, moves traffic and lists server groups.
 package kubernetes
 
 // Annotations gennaker writes on what it deploys. The moniker, artifact, strategy and traffic names

@@ -14,6 +14,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/gennaker/gennaker/cloud/kubernetes"
 )
 
 // EnvPrefix starts the environment variable of every flag: --task-queue is GENNAKER_TASK_QUEUE.
@@ -50,6 +54,10 @@ type Config struct {
 	Dev   Dev
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
+	// AccountsFile is a YAML or JSON file naming the cloud accounts pipelines may deploy to.
+	AccountsFile string
+	// Accounts are the accounts read from AccountsFile.
+	Accounts Accounts
 
 	// envProblems are environment values that could not be parsed; Validate reports them.
 	envProblems []string
@@ -72,6 +80,58 @@ type Temporal struct {
 	APIKey string
 	// UIURL is the base URL of the Temporal Web UI, for links to executions; "" for none.
 	UIURL string
+}
+
+// Accounts are the cloud accounts pipelines may name. Credentials stay here, never in pipelines.
+type Accounts struct {
+	Kubernetes []kubernetes.Account `json:"kubernetes"`
+}
+
+// KubernetesAccount finds a Kubernetes account by name.
+func (a Accounts) KubernetesAccount(name string) (kubernetes.Account, bool) {
+	for _, acct := range a.Kubernetes {
+		if acct.Name == name {
+			return acct, true
+		}
+	}
+	return kubernetes.Account{}, false
+}
+
+// loadAccounts reads AccountsFile; problems are kept for Validate to report with the rest.
+func (c *Config) loadAccounts() {
+	if c.AccountsFile == "" {
+		return
+	}
+	data, err := os.ReadFile(c.AccountsFile)
+	if err != nil {
+		c.envProblems = append(c.envProblems, fmt.Sprintf("--accounts %q: cannot read: %v", c.AccountsFile, err))
+		return
+	}
+	var accts Accounts
+	if err := yaml.UnmarshalStrict(data, &accts); err != nil {
+		c.envProblems = append(c.envProblems, fmt.Sprintf("--accounts %q: %v", c.AccountsFile, err))
+		return
+	}
+	c.Accounts = accts
+}
+
+// validateAccounts checks every account and that names are unique.
+func (c *Config) validateAccounts(add func(string, ...any)) {
+	seen := map[string]bool{}
+	for _, a := range c.Accounts.Kubernetes {
+		if err := a.Validate(); err != nil {
+			add("--accounts: %v", err)
+		}
+		if seen[a.Name] {
+			add("--accounts: kubernetes account %q is named twice", a.Name)
+		}
+		seen[a.Name] = true
+		if a.Kubeconfig != "" {
+			if err := checkReadable(a.Kubeconfig); err != nil {
+				add("--accounts: kubernetes account %q: kubeconfig %q: cannot read: %v", a.Name, a.Kubeconfig, err)
+			}
+		}
+	}
 }
 
 // Dev configures the Temporal server `gennaker dev` runs in-process.
@@ -100,6 +160,7 @@ func Load(fs *flag.FlagSet, args []string) (*Config, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	c.loadAccounts()
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -125,6 +186,7 @@ func register(fs *flag.FlagSet, lookup func(string) (string, bool)) *Config {
 	b.str(&c.Store, "store", "", "pipeline store: file path or sqlite:///path/file.db (default <data-dir>/"+storeFile+")")
 	b.integer(&c.Dev.TemporalPort, "dev-temporal-port", DefaultDevTemporalPort, "`port` of the Temporal frontend run by `gennaker dev` (0 = any free port)")
 	b.integer(&c.Dev.UIPort, "dev-ui-port", DefaultDevUIPort, "`port` of the Temporal Web UI run by `gennaker dev` (0 = any free port, -1 = no UI)")
+	b.str(&c.AccountsFile, "accounts", "", "YAML or JSON `file` of the Kubernetes accounts pipelines may deploy to (dev: a local cluster as account \"local\" when none)")
 	b.str(&c.LogLevel, "log-level", DefaultLogLevel, "log `level`: debug, info, warn or error")
 	return c
 }
@@ -247,6 +309,8 @@ func (c *Config) Validate() error {
 	if c.Dev.TemporalPort > 0 && c.Dev.TemporalPort == c.Dev.UIPort {
 		add("--dev-temporal-port and --dev-ui-port are both %d", c.Dev.TemporalPort)
 	}
+
+	c.validateAccounts(add)
 
 	if _, ok := levels[strings.ToLower(c.LogLevel)]; !ok {
 		add("--log-level %q: want debug, info, warn or error", c.LogLevel)

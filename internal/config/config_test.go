@@ -313,3 +313,44 @@ func equal(a, b Config) bool {
 	return a.Temporal == b.Temporal && a.TaskQueue == b.TaskQueue && a.HTTPAddress == b.HTTPAddress &&
 		a.DataDir == b.DataDir && a.Store == b.Store && a.Dev == b.Dev && a.LogLevel == b.LogLevel
 }
+
+func TestAccountsFile(t *testing.T) {
+	dir := t.TempDir()
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte("apiVersion: v1\nkind: Config\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, body string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	good := write("good.yaml", "kubernetes:\n  - name: staging\n    kubeconfig: "+kubeconfig+"\n    namespaces: [web, api]\n    defaultNamespace: web\n")
+	c, err := Load(flag.NewFlagSet("t", flag.ContinueOnError), []string{"--accounts", good})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct, ok := c.Accounts.KubernetesAccount("staging")
+	if !ok || acct.DefaultNamespace != "web" || len(acct.Namespaces) != 2 {
+		t.Errorf("account %+v, found %v", acct, ok)
+	}
+
+	for _, tt := range []struct{ body, want string }{
+		{"kubernetes:\n  - name: a\n  - name: a\n", "named twice"},
+		{"kubernetes:\n  - name: b\n    kubeconfig: /nope/kubeconfig\n", "cannot read"},
+		{"kubernetes:\n  - name: 'bad name'\n", "bad name"},
+		{"kubernetes:\n  - name: c\n    namespaces: [web]\n    defaultNamespace: api\n", "not among"},
+		{"kubernetes:\n  - name: d\n    kubeconfg: x\n", "unknown field"},
+	} {
+		path := write("bad.yaml", tt.body)
+		_, err := Load(flag.NewFlagSet("t", flag.ContinueOnError), []string{"--accounts", path})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("accounts %q: error %v, want %q", tt.body, err, tt.want)
+		}
+	}
+	if _, err := Load(flag.NewFlagSet("t", flag.ContinueOnError), []string{"--accounts", filepath.Join(dir, "missing.yaml")}); err == nil {
+		t.Error("a missing accounts file was accepted")
+	}
+}
