@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 STATICCHECK_VERSION := v0.7.0
 
-.PHONY: all build dev test test-short fuzz bench lint clean
+.PHONY: all build dev test test-short fuzz bench lint clean kube-tools
 
 all: build
 
@@ -16,11 +16,11 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/gennaker ./cmd/gennaker
 
 ## dev: embedded Temporal (Web UI :8233), worker and API (:8080) in one process; data in .gennaker/
-dev: build
+dev: build kube-tools
 	$(BIN)/gennaker dev
 
 ## test: every test, including the end-to-end suite and the fuzz targets' seed corpora
-test:
+test: kube-tools
 	$(GO) test -count=1 -timeout 30m ./...
 
 ## test-short: the fast layers only (no embedded Temporal server)
@@ -46,6 +46,41 @@ lint: $(BIN)/staticcheck
 $(BIN)/staticcheck:
 	@mkdir -p $(BIN)
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+## kube-tools: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok in bin/, plus kwok's
+## Stage CRD and stages in bin/kwok-stages/ (for internal/localkube); rebuilt only when tools/kube's
+## go.mod or go.sum or the kwok version change, or when something is missing
+KWOK_VERSION := v0.8.0
+KUBE_VERSION := $(shell sed -n 's/^[[:space:]]*k8s.io\/kubernetes v//p' tools/kube/go.mod)
+KUBE_BINS := $(addprefix $(BIN)/,etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+KWOK_STAGES := $(BIN)/kwok-stages
+KWOK_STAGE_FILES := crd/bases/kwok.x-k8s.io_stages.yaml stage/node/fast/node-initialize.yaml \
+	stage/node/heartbeat/node-heartbeat.yaml stage/pod/fast/pod-ready.yaml stage/pod/fast/pod-complete.yaml \
+	stage/pod/fast/pod-delete.yaml
+KUBE_TOOLS_KEY := $(shell { cat tools/kube/go.mod tools/kube/go.sum; echo $(KWOK_VERSION); } | (sha256sum 2>/dev/null || shasum -a 256) | cut -c1-16)
+KUBE_TOOLS_STAMP := $(BIN)/.kube-tools-$(KUBE_TOOLS_KEY)
+# The version the servers report; without it they say v0.0.0 and clients misjudge the cluster's version.
+KUBE_LDFLAGS := -s -w $(foreach p,k8s.io/component-base/version k8s.io/client-go/pkg/version,\
+	-X $(p).gitVersion=v$(KUBE_VERSION) -X $(p).gitMajor=$(word 1,$(subst ., ,$(KUBE_VERSION))) \
+	-X $(p).gitMinor=$(word 2,$(subst ., ,$(KUBE_VERSION))) -X $(p).gitTreeState=clean)
+
+kube-tools: $(KUBE_TOOLS_STAMP)
+
+# A missing tool or stage file forces the build even when the stamp is current.
+ifneq ($(filter-out $(wildcard $(KUBE_BINS) $(KWOK_STAGES)/*),$(KUBE_BINS) $(addprefix $(KWOK_STAGES)/,$(notdir $(KWOK_STAGE_FILES)))),)
+.PHONY: $(KUBE_TOOLS_STAMP)
+endif
+
+$(KUBE_TOOLS_STAMP):
+	@mkdir -p $(BIN)
+	cd tools/kube && $(GO) build -ldflags "$(KUBE_LDFLAGS)" -o $(BIN)/ \
+		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler
+	cd tools/kube && $(GO) build -ldflags "-s -w" -o $(BIN)/etcd go.etcd.io/etcd/server/v3
+	GOBIN=$(BIN) $(GO) install -ldflags "-s -w" sigs.k8s.io/kwok/cmd/kwok@$(KWOK_VERSION)
+	rm -rf $(KWOK_STAGES) && mkdir -p $(KWOK_STAGES)
+	dir=$$($(GO) mod download -json sigs.k8s.io/kwok@$(KWOK_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p') && \
+		test -n "$$dir" && for f in $(KWOK_STAGE_FILES); do install -m 0644 "$$dir/kustomize/$$f" $(KWOK_STAGES)/; done
+	rm -f $(BIN)/.kube-tools-* && touch $@
 
 clean:
 	rm -rf $(BIN)

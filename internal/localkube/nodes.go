@@ -1,0 +1,157 @@
+package localkube
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// kwok manages the nodes that carry this annotation, and no other.
+const (
+	kwokNodeAnnotation      = "kwok.x-k8s.io/node"
+	kwokNodeAnnotationValue = "fake"
+)
+
+// NodeName is the name of the i-th fake node (from 0).
+func NodeName(i int) string { return fmt.Sprintf("kwok-node-%d", i) }
+
+// nodeResources is what each fake node offers the scheduler: plenty for tests, nothing real.
+var nodeResources = corev1.ResourceList{
+	corev1.ResourceCPU:    resource.MustParse("16"),
+	corev1.ResourceMemory: resource.MustParse("64Gi"),
+	corev1.ResourcePods:   resource.MustParse("110"),
+}
+
+// Taints the node lifecycle controller puts on a node it does not consider healthy.
+var unhealthyTaints = map[string]bool{
+	corev1.TaintNodeNotReady:    true,
+	corev1.TaintNodeUnreachable: true,
+}
+
+// ensureNodes creates the fake nodes that do not exist yet; a node's status is accepted on
+// creation, so allocatable resources are set from the start.
+func ensureNodes(ctx context.Context, cs kubernetes.Interface, n int) error {
+	for i := range n {
+		name := NodeName(i)
+		node := &corev1.Node{
+			ObjectMeta: metav1.ObjectMeta{
+				Name:        name,
+				Annotations: map[string]string{kwokNodeAnnotation: kwokNodeAnnotationValue},
+				Labels: map[string]string{
+					corev1.LabelHostname:   name,
+					corev1.LabelOSStable:   "linux",
+					corev1.LabelArchStable: "amd64",
+					"type":                 "kwok",
+				},
+			},
+			Status: corev1.NodeStatus{
+				Allocatable: nodeResources.DeepCopy(),
+				Capacity:    nodeResources.DeepCopy(),
+			},
+		}
+		if _, err := cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{FieldManager: fieldManager}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("localkube: create node %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// releaseNodeLeases deletes the leases of kwok nodes left by an earlier start. Every kwok process
+// has its own identity and waits for another holder's lease to expire (40s) before it manages the
+// node; with the lease gone it takes the node at once.
+func releaseNodeLeases(ctx context.Context, cs kubernetes.Interface) error {
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("localkube: list nodes: %w", err)
+	}
+	for _, node := range nodes.Items {
+		if node.Annotations[kwokNodeAnnotation] != kwokNodeAnnotationValue {
+			continue
+		}
+		err := cs.CoordinationV1().Leases(corev1.NamespaceNodeLease).Delete(ctx, node.Name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("localkube: release lease of node %s: %w", node.Name, err)
+		}
+	}
+	return nil
+}
+
+// waitNodesReady waits until every kwok node is Ready, untainted by the node lifecycle controller,
+// and has had its lease renewed since kwok started: a node left from an earlier start still says
+// Ready until the controller notices that nobody renews its lease.
+func waitNodesReady(ctx context.Context, cs kubernetes.Interface, kwokStarted time.Time) error {
+	var waiting string
+	for {
+		var err error
+		if waiting, err = unreadyNode(ctx, cs, kwokStarted); err == nil && waiting == "" {
+			return nil
+		} else if err != nil {
+			waiting = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("localkube: nodes not ready: %w (%s)", ctx.Err(), waiting)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// unreadyNode describes the first kwok node that is not ready yet, or returns "".
+func unreadyNode(ctx context.Context, cs kubernetes.Interface, kwokStarted time.Time) (string, error) {
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return "", err
+	}
+	for _, node := range nodes.Items {
+		if node.Annotations[kwokNodeAnnotation] != kwokNodeAnnotationValue {
+			continue
+		}
+		if !nodeReady(&node) {
+			return fmt.Sprintf("node %s is not Ready", node.Name), nil
+		}
+		for _, t := range node.Spec.Taints {
+			if unhealthyTaints[t.Key] {
+				return fmt.Sprintf("node %s has taint %s", node.Name, t.Key), nil
+			}
+		}
+		lease, err := cs.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, node.Name, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Sprintf("node %s lease: %v", node.Name, err), nil
+		}
+		if lease.Spec.RenewTime == nil || lease.Spec.RenewTime.Time.Before(kwokStarted) {
+			return fmt.Sprintf("node %s lease not renewed yet", node.Name), nil
+		}
+	}
+	return "", nil
+}
+
+func nodeReady(node *corev1.Node) bool {
+	for _, c := range node.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// waitDefaultServiceAccount waits for the controller manager to create the default namespace's
+// service account: until then the API server rejects every pod created there.
+func waitDefaultServiceAccount(ctx context.Context, cs kubernetes.Interface) error {
+	for {
+		_, err := cs.CoreV1().ServiceAccounts(metav1.NamespaceDefault).Get(ctx, "default", metav1.GetOptions{})
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("localkube: service account default/default not created: %w (last: %v)", ctx.Err(), err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
