@@ -91,7 +91,7 @@ func (s *Server) savePipeline(c *gin.Context) {
 		problems = append(problems, pipeline.Problem{Path: "name", Message: fmt.Sprintf("%q does not match the pipeline name in the URL, %q", p.Name, name)})
 	}
 	p.Application, p.Name = app, name
-	problems = append(problems, pipeline.Validate(p, pipeline.ValidateOptions{PipelineExists: s.pipelineExists(c)})...)
+	problems = append(problems, pipeline.Validate(p, pipeline.ValidateOptions{PipelineExists: s.pipelineExists(c), KubernetesAccounts: s.kubernetesAccounts()})...)
 	if len(problems) > 0 {
 		details := make([]string, len(problems))
 		for i, pr := range problems {
@@ -140,6 +140,15 @@ func (s *Server) syncSchedules(c *gin.Context, rec store.Record, previous *pipel
 		return []string{"saved, but its cron schedules could not be updated: " + err.Error()}
 	}
 	return nil
+}
+
+// kubernetesAccounts are the accounts validation accepts; never nil, so an unknown account is
+// always reported.
+func (s *Server) kubernetesAccounts() []string {
+	if s.KubernetesAccounts == nil {
+		return []string{}
+	}
+	return s.KubernetesAccounts
 }
 
 // pipelineExists lets validation check that pipeline stages name saved pipelines.

@@ -29,6 +29,8 @@ type Server struct {
 	// WorkflowURL links an execution to the Temporal Web UI; nil leaves the link out.
 	WorkflowURL func(executionID string) string
 	Logger      *slog.Logger
+	// KubernetesAccounts are the account names deploy stages may name; validation refuses others.
+	KubernetesAccounts []string
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }

@@ -42,6 +42,9 @@ type ValidateOptions struct {
 	// PipelineExists reports whether an application has a pipeline with this id or name, for
 	// pipeline stages; nil skips the check.
 	PipelineExists func(application, idOrName string) bool
+	// KubernetesAccounts are the Kubernetes accounts the worker knows, for stages that deploy;
+	// nil skips the check.
+	KubernetesAccounts []string
 }
 
 // StageTypeSpec describes a stage type Validate accepts.
@@ -256,6 +259,7 @@ func validateStage(s Stage, index int, path string, firstIndex map[string]int, o
 	case spec.Validate != nil:
 		ps = append(ps, spec.Validate(s, path)...)
 	}
+	checkAccount(s, path, opts.KubernetesAccounts, &ps)
 	if s.Type == StagePipeline && opts.PipelineExists != nil {
 		app, _ := s.Context["application"].(string)
 		target, _ := s.Context["pipeline"].(string)

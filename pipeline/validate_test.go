@@ -26,7 +26,7 @@ func problemTexts(ps []Problem) []string {
 	return out
 }
 
-const supportedStageTypes = "checkPreconditions, evaluateVariables, manualJudgment, pipeline, wait, webhook"
+const supportedStageTypes = "checkPreconditions, deployManifest, evaluateVariables, manualJudgment, pipeline, wait, webhook"
 
 func TestValidateValidPipeline(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join("testdata", "valid.yaml"))
@@ -422,7 +422,7 @@ func TestRegisterStageType(t *testing.T) {
 		delete(stageTypes.specs, name)
 		stageTypes.Unlock()
 	})
-	if !reflect.DeepEqual(StageTypes(), []string{"checkPreconditions", "evaluateVariables", "manualJudgment", "pipeline", name, "wait", "webhook"}) {
+	if !reflect.DeepEqual(StageTypes(), []string{"checkPreconditions", "deployManifest", "evaluateVariables", "manualJudgment", "pipeline", name, "wait", "webhook"}) {
 		t.Errorf("StageTypes() = %v", StageTypes())
 	}
 	p := mustDecode(t, `{"application": "a", "name": "n", "stages": [{"refId": "1", "type": "testOnlyDeploy"}]}`)

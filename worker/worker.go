@@ -19,6 +19,8 @@ type Dependencies struct {
 	Starter activities.ExecutionStarter
 	// HTTPClient calls webhooks; nil means a default client.
 	HTTPClient *http.Client
+	// Kubernetes finds the configured Kubernetes accounts.
+	Kubernetes activities.KubernetesAccounts
 }
 
 // Register adds every workflow and activity to a worker or a test environment.
@@ -28,6 +30,7 @@ func Register(r worker.Registry, deps Dependencies) {
 	r.RegisterActivity(&activities.Webhooks{Client: deps.HTTPClient})
 	r.RegisterActivity(&activities.Pipelines{Source: deps.Pipelines})
 	r.RegisterActivity(&activities.Executions{Starter: deps.Starter})
+	r.RegisterActivity(&activities.Kubernetes{Accounts: deps.Kubernetes})
 }
 
 // New builds a worker for the task queue with everything registered; the caller starts and stops it.

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/gennaker/gennaker/activities"
+	"github.com/gennaker/gennaker/cloud/kubernetes"
 	"github.com/gennaker/gennaker/pipeline"
 )
 
@@ -523,5 +524,49 @@ func TestCancelDuringTimedStageIsAlwaysCanceled(t *testing.T) {
 		if got := exec.Stage("1").Status; got != pipeline.StatusCanceled {
 			t.Fatalf("run %d: stage 1 is %s, want CANCELED", i, got)
 		}
+	}
+}
+
+func TestDeployManifestStage(t *testing.T) {
+	stage := stageJSON("1", "deployManifest", nil, `"account": "local", "namespaceOverride": "${parameters.env}",
+		"manifests": [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"env": "${parameters.env}"}}]`)
+	var got activities.DeployManifestInput
+	applied := []kubernetes.AppliedObject{{APIVersion: "v1", Kind: "ConfigMap", Namespace: "prod", Name: "cfg-v000"}}
+	exec, err := run(t, pipelineJSON(stage), func(env *testsuite.TestWorkflowEnvironment) {
+		env.RegisterActivity(&activities.Kubernetes{})
+		env.OnActivity("DeployManifest", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DeployManifestInput) (activities.DeployManifestResult, error) {
+			got = in
+			return activities.DeployManifestResult{Result: kubernetes.DeployResult{
+				Deployed: []kubernetes.Deployed{{APIVersion: "v1", Kind: "ConfigMap", Namespace: "prod", Name: "cfg-v000", Version: "v000", Versioned: true}},
+				Applied:  applied,
+			}}, nil
+		})
+		env.OnActivity("WaitForManifests", mock.Anything, activities.WaitForManifestsInput{Account: "local", Objects: applied}).Return(activities.WaitForManifestsResult{}, nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Account != "local" || got.Deploy.NamespaceOverride != "prod" || got.Deploy.Application != "shop" || got.Deploy.StageRefID != "1" {
+		t.Errorf("deploy input %+v", got)
+	}
+	if data := got.Deploy.Manifests[0].(map[string]any)["data"].(map[string]any); data["env"] != "prod" {
+		t.Errorf("manifest expressions not evaluated: %v", data)
+	}
+	byNS, _ := exec.Stage("1").Outputs["manifestNamesByNamespace"].(map[string]any)
+	if names, _ := byNS["prod"].([]any); len(names) != 1 || names[0] != "configMap cfg-v000" {
+		t.Errorf("outputs %v", exec.Stage("1").Outputs)
+	}
+}
+
+func TestDeployManifestRolloutFailure(t *testing.T) {
+	stage := stageJSON("1", "deployManifest", nil, `"account": "local", "manifests": [{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}}]`)
+	exec, err := run(t, pipelineJSON(stage), func(env *testsuite.TestWorkflowEnvironment) {
+		env.RegisterActivity(&activities.Kubernetes{})
+		env.OnActivity("DeployManifest", mock.Anything, mock.Anything).Return(activities.DeployManifestResult{}, nil)
+		env.OnActivity("WaitForManifests", mock.Anything, mock.Anything).Return(activities.WaitForManifestsResult{},
+			temporal.NewNonRetryableApplicationError("Deployment web in prod failed: progress deadline exceeded", "RolloutFailed", nil))
+	})
+	if err == nil || exec.Stage("1").Status != pipeline.StatusTerminal || !strings.Contains(exec.Stage("1").Error, "progress deadline exceeded") {
+		t.Errorf("status %s, error %q", exec.Stage("1").Status, exec.Stage("1").Error)
 	}
 }

@@ -32,6 +32,7 @@ func init() {
 		"evaluateVariables":  runEvaluateVariables,
 		"pipeline":           runPipelineStage,
 		"webhook":            runWebhook,
+		"deployManifest":     runDeployManifest,
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/iotest"
@@ -26,57 +25,23 @@ import (
 
 	"github.com/gennaker/gennaker/cloud"
 	"github.com/gennaker/gennaker/internal/localkube"
+	"github.com/gennaker/gennaker/internal/localkube/kubetest"
 )
 
 // The provider is tested against a real control plane (see internal/localkube) started once for
 // the package, on first use, so the pure tests run without it. Each test works in namespaces of
 // its own and most run in parallel.
 
-var (
-	kubeOnce    sync.Once
-	kubeCluster *localkube.Cluster
-	kubeDir     string
-	kubeErr     error
-	namespaces  atomic.Int64
-)
+var namespaces atomic.Int64
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if kubeCluster != nil {
-		kubeCluster.Stop()
-	}
-	if kubeDir != "" {
-		os.RemoveAll(kubeDir)
-	}
+	kubetest.Stop()
 	os.Exit(code)
 }
 
-// cluster returns the package's cluster, starting it if need be. Without the control-plane
-// programs the test is skipped, except in CI, where that is a failure.
-func cluster(t *testing.T) *localkube.Cluster {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("starts a Kubernetes control plane")
-	}
-	kubeOnce.Do(func() {
-		if kubeErr = localkube.FindBinaries(localkube.DefaultBinDir()); kubeErr != nil {
-			return
-		}
-		if kubeDir, kubeErr = os.MkdirTemp("", "gennaker-kube-"); kubeErr != nil {
-			return
-		}
-		began := time.Now()
-		kubeCluster, kubeErr = localkube.Start(context.Background(), localkube.Options{DataDir: kubeDir})
-		t.Logf("control plane started in %s", time.Since(began).Round(time.Millisecond))
-	})
-	if errors.Is(kubeErr, localkube.ErrMissingBinaries) && os.Getenv("CI") != "true" {
-		t.Skipf("the Kubernetes control-plane programs are missing; run `make kube-tools` to build them: %v", kubeErr)
-	}
-	if kubeErr != nil {
-		t.Fatalf("start the Kubernetes control plane: %v", kubeErr)
-	}
-	return kubeCluster
-}
+// cluster returns the package's cluster, starting it on first use.
+func cluster(t *testing.T) *localkube.Cluster { return kubetest.Cluster(t) }
 
 // env is one test's provider, namespace and direct clients for checking what the provider did.
 type env struct {

@@ -9,14 +9,18 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
+	"github.com/gennaker/gennaker/activities"
 	"github.com/gennaker/gennaker/api"
+	"github.com/gennaker/gennaker/cloud/kubernetes"
 	"github.com/gennaker/gennaker/internal/config"
 	"github.com/gennaker/gennaker/internal/devserver"
+	"github.com/gennaker/gennaker/internal/localkube"
 	"github.com/gennaker/gennaker/internal/temporalclient"
 	"github.com/gennaker/gennaker/launch"
 	"github.com/gennaker/gennaker/store"
@@ -36,8 +40,10 @@ type Parts struct {
 type Runtime struct {
 	Config   *config.Config
 	Temporal *devserver.Server // nil unless EmbeddedTemporal
-	Client   client.Client
-	Store    store.Store
+	// Kube is the local Kubernetes cluster `gennaker dev` runs when no account is configured.
+	Kube   *localkube.Cluster
+	Client client.Client
+	Store  store.Store
 	// APIAddress is where the API listens, with the real port when :0 was asked for.
 	APIAddress string
 
@@ -77,6 +83,13 @@ func Start(ctx context.Context, cfg *config.Config, parts Parts, logger *slog.Lo
 		logger.Info("embedded Temporal server started", "frontend", srv.FrontendAddress(), "ui", srv.UIAddress(), "data", cfg.DataDir)
 	}
 
+	if parts.EmbeddedTemporal && len(cfg.Accounts.Kubernetes) == 0 {
+		if err := rt.startLocalKube(ctx); err != nil {
+			return nil, err
+		}
+	}
+	providers := kubernetes.NewProviders(cfg.Accounts.Kubernetes)
+
 	c, err := temporalclient.Dial(ctx, cfg, logger)
 	if err != nil {
 		return nil, err
@@ -93,7 +106,11 @@ func Start(ctx context.Context, cfg *config.Config, parts Parts, logger *slog.Lo
 
 	launcher := &launch.Launcher{Client: c, Source: st, TaskQueue: cfg.TaskQueue}
 	if parts.Worker {
-		w := worker.New(c, cfg.TaskQueue, worker.Dependencies{Pipelines: st, Starter: launcher})
+		w := worker.New(c, cfg.TaskQueue, worker.Dependencies{
+			Pipelines:  st,
+			Starter:    launcher,
+			Kubernetes: activities.ProvidersAccounts{Providers: providers},
+		})
 		if err := w.Start(); err != nil {
 			return nil, fmt.Errorf("starting the worker: %w", err)
 		}
@@ -110,6 +127,8 @@ func Start(ctx context.Context, cfg *config.Config, parts Parts, logger *slog.Lo
 			Launcher:  launcher,
 			Schedules: &launch.Schedules{Client: c, TaskQueue: cfg.TaskQueue},
 			Logger:    logger,
+
+			KubernetesAccounts: providers.Names(),
 		}
 		if cfg.Temporal.UIURL != "" {
 			srv.WorkflowURL = func(id string) string { return cfg.WorkflowUIURL("", id) }
@@ -130,6 +149,31 @@ func Start(ctx context.Context, cfg *config.Config, parts Parts, logger *slog.Lo
 		logger.Info("API listening", "address", rt.APIAddress)
 	}
 	return rt, nil
+}
+
+// LocalKubeAccount is the account name of the local cluster `gennaker dev` starts.
+const LocalKubeAccount = "local"
+
+// startLocalKube starts a local Kubernetes control plane and registers it as account "local". Without
+// its binaries gennaker still runs, with no Kubernetes account; `make dev` builds them.
+func (rt *Runtime) startLocalKube(ctx context.Context) error {
+	dir := filepath.Join(rt.Config.DataDir, "kube")
+	if err := localkube.FindBinaries(localkube.DefaultBinDir()); err != nil {
+		rt.logger.Warn("no local Kubernetes cluster: its binaries are missing (make kube-tools builds them)", "error", err)
+		return nil
+	}
+	cluster, err := localkube.Start(ctx, localkube.Options{DataDir: dir, Logger: rt.logger})
+	if err != nil {
+		return fmt.Errorf("starting the local Kubernetes cluster: %w", err)
+	}
+	rt.Kube = cluster
+	rt.undo = append(rt.undo, cluster.Stop)
+	rt.Config.Accounts.Kubernetes = append(rt.Config.Accounts.Kubernetes, kubernetes.Account{
+		Name:       LocalKubeAccount,
+		Kubeconfig: cluster.Kubeconfig(),
+	})
+	rt.logger.Info("local Kubernetes cluster started", "account", LocalKubeAccount, "kubeconfig", cluster.Kubeconfig())
+	return nil
 }
 
 // Wait blocks until ctx ends or the API server fails.

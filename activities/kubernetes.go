@@ -1,0 +1,133 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/gennaker/gennaker/cloud/kubernetes"
+)
+
+// ManifestDeployer applies manifests to one Kubernetes account and reports their rollout.
+type ManifestDeployer interface {
+	Deploy(ctx context.Context, in kubernetes.DeployInput) (kubernetes.DeployResult, error)
+	Status(ctx context.Context, kind, namespace, name string) (kubernetes.Status, error)
+}
+
+// KubernetesAccounts finds the deployer of a named account.
+type KubernetesAccounts interface {
+	Deployer(account string) (ManifestDeployer, error)
+}
+
+// ProvidersAccounts adapts kubernetes.Providers to KubernetesAccounts.
+type ProvidersAccounts struct{ Providers *kubernetes.Providers }
+
+// Deployer returns the provider of the account.
+func (p ProvidersAccounts) Deployer(account string) (ManifestDeployer, error) {
+	return p.Providers.Get(account)
+}
+
+// Kubernetes runs the Kubernetes stages' work against the configured accounts.
+type Kubernetes struct {
+	Accounts KubernetesAccounts
+	// PollInterval is how often WaitForManifests reads the objects' status; zero means 2s.
+	PollInterval time.Duration
+}
+
+// DeployManifestInput is what a deployManifest stage applies, its expressions already evaluated.
+type DeployManifestInput struct {
+	Account string                 `json:"account"`
+	Deploy  kubernetes.DeployInput `json:"deploy"`
+}
+
+// DeployManifestResult lists what was applied.
+type DeployManifestResult struct {
+	Result kubernetes.DeployResult `json:"result"`
+}
+
+// DeployManifest applies the manifests. A retry after a crash applies the same versions again rather
+// than creating new ones; bad manifests and unknown accounts or namespaces fail at once.
+func (k *Kubernetes) DeployManifest(ctx context.Context, in DeployManifestInput) (DeployManifestResult, error) {
+	d, err := k.Accounts.Deployer(in.Account)
+	if err != nil {
+		return DeployManifestResult{}, classify(err)
+	}
+	res, err := d.Deploy(ctx, in.Deploy)
+	if err != nil {
+		return DeployManifestResult{}, classify(err)
+	}
+	return DeployManifestResult{Result: res}, nil
+}
+
+// WaitForManifestsInput names the objects whose rollout a stage waits for.
+type WaitForManifestsInput struct {
+	Account string                     `json:"account"`
+	Objects []kubernetes.AppliedObject `json:"objects"`
+}
+
+// WaitForManifestsResult is the last status read of each object, in order.
+type WaitForManifestsResult struct {
+	Messages []string `json:"messages"`
+}
+
+// WaitForManifests polls until every object has rolled out, heartbeating so that a lost worker is
+// noticed and a cancellation arrives; an object that failed (a progress deadline exceeded, a failed
+// Job) fails the activity for good with the reason.
+func (k *Kubernetes) WaitForManifests(ctx context.Context, in WaitForManifestsInput) (WaitForManifestsResult, error) {
+	d, err := k.Accounts.Deployer(in.Account)
+	if err != nil {
+		return WaitForManifestsResult{}, classify(err)
+	}
+	interval := k.PollInterval
+	if interval <= 0 {
+		interval = 2 * time.Second
+	}
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		messages := make([]string, len(in.Objects))
+		done := true
+		for i, o := range in.Objects {
+			st, err := d.Status(ctx, o.KindRef(), o.Namespace, o.Name)
+			if err != nil {
+				if errors.Is(err, kubernetes.ErrInvalid) {
+					return WaitForManifestsResult{}, classify(err)
+				}
+				// A passing API error: keep waiting, and say so in the heartbeat.
+				messages[i] = fmt.Sprintf("%s %s: %v", o.Kind, o.Name, err)
+				done = false
+				continue
+			}
+			messages[i] = st.Message
+			if st.Failed {
+				return WaitForManifestsResult{Messages: messages}, temporal.NewNonRetryableApplicationError(
+					fmt.Sprintf("%s %s in %s failed: %s", o.Kind, o.Name, o.Namespace, st.Message), "RolloutFailed", nil)
+			}
+			if !st.Done {
+				done = false
+			}
+		}
+		if done {
+			return WaitForManifestsResult{Messages: messages}, nil
+		}
+		activity.RecordHeartbeat(ctx, strings.Join(messages, "; "))
+		select {
+		case <-ctx.Done():
+			return WaitForManifestsResult{Messages: messages}, ctx.Err()
+		case <-ticker.C:
+		}
+	}
+}
+
+// classify makes errors a retry cannot fix final, and keeps the rest retryable.
+func classify(err error) error {
+	if errors.Is(err, kubernetes.ErrInvalid) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), "InvalidKubernetesRequest", nil)
+	}
+	return err
+}

@@ -1,0 +1,67 @@
+package pipeline
+
+import (
+	"slices"
+	"strings"
+)
+
+// Kubernetes stage types, with Spinnaker's names.
+const (
+	StageDeployManifest = "deployManifest"
+)
+
+// kubernetesStageTypes are the stage types whose account is a Kubernetes account.
+var kubernetesStageTypes = []string{StageDeployManifest}
+
+func init() {
+	RegisterStageType(StageTypeSpec{Name: StageDeployManifest, Validate: validateDeployManifest})
+}
+
+// validateDeployManifest checks a deployManifest stage: an account, and manifests given inline.
+func validateDeployManifest(s Stage, path string) []Problem {
+	var ps problems
+	f := newFields(s.Context, path, &ps)
+	f.requiredString("account")
+	if source, ok := f.optionalString("source"); ok && source != "" && source != "text" {
+		ps.add(f.at("source"), "%q is not supported: give the manifests inline with source \"text\"", source)
+	}
+	f.optionalString("namespaceOverride")
+	f.optionalBool("skipExpressionEvaluation")
+	if tm, ok := f.optionalObject("trafficManagement"); ok {
+		if enabled, _ := tm["enabled"].(bool); enabled {
+			ps.add(f.at("trafficManagement"), "traffic management is not supported yet: deploy without it, or leave enabled false")
+		}
+	}
+	f.eachObject("manifests", true, func(m fields) {
+		if isExprString(m.ctx) {
+			return
+		}
+		m.requiredString("apiVersion")
+		m.requiredString("kind")
+		meta, ok := m.optionalObject("metadata")
+		if !ok {
+			if _, present := m.get("metadata"); !present {
+				ps.add(m.at("metadata"), "required")
+			}
+			return
+		}
+		newFields(meta, m.at("metadata"), &ps).requiredString("name")
+	})
+	return ps
+}
+
+// checkAccount reports a Kubernetes stage naming an account the worker does not know.
+func checkAccount(s Stage, path string, known []string, ps *problems) {
+	if known == nil || !slices.Contains(kubernetesStageTypes, s.Type) {
+		return
+	}
+	account, _ := s.Context["account"].(string)
+	if account == "" || hasExpression(account) || slices.Contains(known, account) {
+		return
+	}
+	if len(known) == 0 {
+		ps.add(path+".account", "unknown account %q: no Kubernetes accounts are configured", account)
+		return
+	}
+	ps.add(path+".account", "unknown account %q; known Kubernetes accounts: %s", account, strings.Join(known, ", "))
+}
