@@ -32,6 +32,11 @@ func validateDeployManifest(s Stage, path string) []Problem {
 			ps.add(f.at("trafficManagement"), "traffic management is not supported yet: deploy without it, or leave enabled false")
 		}
 	}
+	if rb, ok := f.optionalObject("rollback"); ok {
+		if onFailure, _ := rb["onFailure"].(bool); onFailure {
+			ps.add(f.at("rollback")+".onFailure", "rollback on failure is not supported yet: leave it false")
+		}
+	}
 	f.eachObject("manifests", true, func(m fields) {
 		if isExprString(m.ctx) {
 			return

@@ -42,8 +42,8 @@ func TestValidateDeployManifest(t *testing.T) {
 		},
 		{
 			name:  "unsupported options are refused, not ignored",
-			stage: `{"refId": "1", "type": "deployManifest", "account": "local", "source": "artifact", "trafficManagement": {"enabled": true}, "manifests": [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}}]}`,
-			want:  []string{`stages[0].source: "artifact" is not supported`, "stages[0].trafficManagement: traffic management is not supported yet"},
+			stage: `{"refId": "1", "type": "deployManifest", "account": "local", "source": "artifact", "trafficManagement": {"enabled": true}, "rollback": {"onFailure": true}, "manifests": [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}}]}`,
+			want:  []string{`stages[0].source: "artifact" is not supported`, "stages[0].trafficManagement: traffic management is not supported yet", "stages[0].rollback.onFailure: rollback on failure is not supported yet"},
 		},
 	}
 	for _, tt := range tests {
