@@ -49,21 +49,9 @@ const (
 	WebhookErrMonitor = "WebhookMonitorFailed"
 )
 
-// How the status URL of a monitored webhook is found, with Spinnaker's names (statusUrlResolution).
-const (
-	// StatusURLGetMethod polls the webhook's own URL with GET.
-	StatusURLGetMethod = "getMethod"
-	// StatusURLLocationHeader polls the URL in the response's Location header.
-	StatusURLLocationHeader = "locationHeader"
-	// StatusURLWebhookResponse polls the URL found in the response body at statusUrlJsonPath.
-	StatusURLWebhookResponse = "webhookResponse"
-)
-
 const (
 	// defaultWebhookTimeout bounds one HTTP exchange when Webhooks.Client is nil.
 	defaultWebhookTimeout = 30 * time.Second
-	// defaultMonitorInterval is Spinnaker's default monitorIntervalSeconds.
-	defaultMonitorInterval = 10 * time.Second
 	// defaultHeartbeatPeriod is used when the caller set no heartbeat timeout: cancellation reaches an
 	// activity only in a heartbeat's reply, so heartbeats are sent regardless.
 	defaultHeartbeatPeriod = 10 * time.Second
@@ -84,9 +72,6 @@ const (
 
 // defaultWebhookClient is shared so connections are reused across activities.
 var defaultWebhookClient = &http.Client{Timeout: defaultWebhookTimeout}
-
-// webhookMethods are the HTTP methods a webhook stage may use.
-var webhookMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodHead}
 
 // Webhooks calls HTTP endpoints for webhook stages.
 //
@@ -123,9 +108,9 @@ type WebhookRequest struct {
 	FailFastStatusCodes []int `json:"failFastStatusCodes,omitempty"`
 	// RetryStatusCodes are retried in addition to 429 and 5xx.
 	RetryStatusCodes []int `json:"retryStatusCodes,omitempty"`
-	// StatusURLResolution is one of the StatusURL constants, or empty when the stage does not wait for completion.
+	// StatusURLResolution is one of the pipeline.StatusURL constants, or empty when the stage does not wait for completion.
 	StatusURLResolution string `json:"statusUrlResolution,omitempty"`
-	// StatusURLJSONPath finds the status URL in the response body for StatusURLWebhookResponse.
+	// StatusURLJSONPath finds the status URL in the response body for pipeline.StatusURLWebhookResponse.
 	StatusURLJSONPath string `json:"statusUrlJsonPath,omitempty"`
 }
 
@@ -220,7 +205,7 @@ func ParseWebhookStage(ctx map[string]any) (WebhookRequest, *WebhookMonitor, err
 	if wait {
 		req.StatusURLResolution = r.str("statusUrlResolution")
 		if req.StatusURLResolution == "" {
-			req.StatusURLResolution = StatusURLGetMethod
+			req.StatusURLResolution = pipeline.StatusURLGetMethod
 		}
 		req.StatusURLJSONPath = r.str("statusUrlJsonPath")
 		mon = &WebhookMonitor{
@@ -229,7 +214,7 @@ func ParseWebhookStage(ctx map[string]any) (WebhookRequest, *WebhookMonitor, err
 			SuccessStatuses:  r.list("successStatuses"),
 			CanceledStatuses: r.list("canceledStatuses"),
 			TerminalStatuses: r.list("terminalStatuses"),
-			Interval:         r.seconds("monitorIntervalSeconds", defaultMonitorInterval),
+			Interval:         r.seconds("monitorIntervalSeconds", pipeline.DefaultWebhookMonitorInterval),
 			WaitBefore:       r.seconds("waitBeforeMonitorSeconds", 0),
 		}
 	}
@@ -321,7 +306,7 @@ func (w *Webhooks) MonitorWebhook(ctx context.Context, in MonitorWebhookInput) (
 	}
 	interval := mon.Interval
 	if interval <= 0 {
-		interval = defaultMonitorInterval
+		interval = pipeline.DefaultWebhookMonitorInterval
 	}
 
 	var state monitorState
@@ -482,8 +467,8 @@ func (r WebhookRequest) validate() error {
 	if _, err := parseWebhookURL(r.URL); err != nil {
 		return fmt.Errorf("url: %w", err)
 	}
-	if !slices.Contains(webhookMethods, r.Method) {
-		return fmt.Errorf("method %q is not one of %s", r.Method, strings.Join(webhookMethods, ", "))
+	if !slices.Contains(pipeline.WebhookMethods, r.Method) {
+		return fmt.Errorf("method %q is not one of %s", r.Method, strings.Join(pipeline.WebhookMethods, ", "))
 	}
 	if err := checkWebhookHeaders(r.Headers); err != nil {
 		return err
@@ -500,17 +485,17 @@ func (r WebhookRequest) validate() error {
 		}
 	}
 	switch r.StatusURLResolution {
-	case "", StatusURLGetMethod, StatusURLLocationHeader:
-	case StatusURLWebhookResponse:
+	case "", pipeline.StatusURLGetMethod, pipeline.StatusURLLocationHeader:
+	case pipeline.StatusURLWebhookResponse:
 		if r.StatusURLJSONPath == "" {
-			return fmt.Errorf("statusUrlJsonPath is required with statusUrlResolution %s", StatusURLWebhookResponse)
+			return fmt.Errorf("statusUrlJsonPath is required with statusUrlResolution %s", pipeline.StatusURLWebhookResponse)
 		}
 		if err := checkWebhookJSONPath("statusUrlJsonPath", r.StatusURLJSONPath); err != nil {
 			return err
 		}
 	default:
 		return fmt.Errorf("statusUrlResolution %q is not one of %s, %s, %s", r.StatusURLResolution,
-			StatusURLGetMethod, StatusURLLocationHeader, StatusURLWebhookResponse)
+			pipeline.StatusURLGetMethod, pipeline.StatusURLLocationHeader, pipeline.StatusURLWebhookResponse)
 	}
 	return nil
 }
@@ -742,14 +727,14 @@ func (r *webhookReply) statusURL(req WebhookRequest) (string, error) {
 	switch req.StatusURLResolution {
 	case "":
 		return "", nil
-	case StatusURLGetMethod:
+	case pipeline.StatusURLGetMethod:
 		return req.URL, nil
-	case StatusURLLocationHeader:
+	case pipeline.StatusURLLocationHeader:
 		found = r.header.Get("Location")
 		if found == "" {
 			return "", r.statusURLError("the response has no Location header")
 		}
-	case StatusURLWebhookResponse:
+	case pipeline.StatusURLWebhookResponse:
 		if !r.isJSON {
 			return "", r.statusURLError("the response body is not JSON, so statusUrlJsonPath " + req.StatusURLJSONPath + " cannot be read")
 		}

@@ -21,6 +21,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
+
+	"github.com/gennaker/gennaker/pipeline"
 )
 
 // webhookEnv is an activity environment running Webhooks with the default client, bounded by guard
@@ -354,7 +356,7 @@ func TestCallWebhookRejectsBadInput(t *testing.T) {
 		{"header value", WebhookRequest{URL: srv.URL, Headers: map[string][]string{"X": {"a\r\nb"}}}, "line break"},
 		{"status code", WebhookRequest{URL: srv.URL, RetryStatusCodes: []int{42}}, "retryStatusCodes"},
 		{"resolution", WebhookRequest{URL: srv.URL, StatusURLResolution: "magic"}, "statusUrlResolution"},
-		{"status url path", WebhookRequest{URL: srv.URL, StatusURLResolution: StatusURLWebhookResponse, StatusURLJSONPath: "$.a b"},
+		{"status url path", WebhookRequest{URL: srv.URL, StatusURLResolution: pipeline.StatusURLWebhookResponse, StatusURLJSONPath: "$.a b"},
 			"statusUrlJsonPath"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -386,7 +388,7 @@ func TestCallWebhookBoundsBody(t *testing.T) {
 	doc := map[string]any{"padding": strings.Repeat("x", 2*maxResultBody), "links": map[string]any{"status": "/jobs/7"}}
 	raw, _ := json.Marshal(doc)
 	jsonSrv := newRecorder(t, reply(200, "application/json", string(raw)))
-	res, err = callWebhook(t, WebhookRequest{URL: jsonSrv.URL, StatusURLResolution: StatusURLWebhookResponse,
+	res, err = callWebhook(t, WebhookRequest{URL: jsonSrv.URL, StatusURLResolution: pipeline.StatusURLWebhookResponse,
 		StatusURLJSONPath: "$.links.status"})
 	if err != nil {
 		t.Fatal(err)
@@ -409,16 +411,16 @@ func TestCallWebhookResolvesStatusURL(t *testing.T) {
 	}{
 		{"no monitoring", func(string) (string, string) { return "/elsewhere", `{}` }, "", "",
 			func(string) string { return "" }},
-		{"getMethod", func(string) (string, string) { return "/elsewhere", `{}` }, StatusURLGetMethod, "",
+		{"getMethod", func(string) (string, string) { return "/elsewhere", `{}` }, pipeline.StatusURLGetMethod, "",
 			func(base string) string { return base + "/hooks/run?x=1" }},
-		{"relative Location", func(string) (string, string) { return "/jobs/9", `{}` }, StatusURLLocationHeader, "",
+		{"relative Location", func(string) (string, string) { return "/jobs/9", `{}` }, pipeline.StatusURLLocationHeader, "",
 			func(base string) string { return base + "/jobs/9" }},
 		{"absolute Location", func(string) (string, string) { return "https://status.example.com/j/9", "" },
-			StatusURLLocationHeader, "", func(string) string { return "https://status.example.com/j/9" }},
+			pipeline.StatusURLLocationHeader, "", func(string) string { return "https://status.example.com/j/9" }},
 		{"webhookResponse", func(base string) (string, string) { return "", `{"job":{"href":"` + base + `/jobs/3"}}` },
-			StatusURLWebhookResponse, "$.job.href", func(base string) string { return base + "/jobs/3" }},
+			pipeline.StatusURLWebhookResponse, "$.job.href", func(base string) string { return base + "/jobs/3" }},
 		{"relative webhookResponse", func(string) (string, string) { return "", `{"links":[{"status":"jobs/4"}]}` },
-			StatusURLWebhookResponse, "$.links[0].status", func(base string) string { return base + "/hooks/jobs/4" }},
+			pipeline.StatusURLWebhookResponse, "$.links[0].status", func(base string) string { return base + "/hooks/jobs/4" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request, _ int) {
@@ -439,7 +441,7 @@ func TestCallWebhookResolvesStatusURL(t *testing.T) {
 			if want := tc.want(base); res.StatusURL != want {
 				t.Errorf("StatusURL = %q, want %q", res.StatusURL, want)
 			}
-			if tc.resolution == StatusURLLocationHeader && res.Headers["Location"] == "" {
+			if tc.resolution == pipeline.StatusURLLocationHeader && res.Headers["Location"] == "" {
 				t.Errorf("Headers = %v, want the Location kept", res.Headers)
 			}
 		})
@@ -450,10 +452,10 @@ func TestCallWebhookStatusURLMissing(t *testing.T) {
 	for _, tc := range []struct {
 		name, contentType, body, resolution, path, want string
 	}{
-		{"no Location", "application/json", `{}`, StatusURLLocationHeader, "", "no Location header"},
-		{"path matches nothing", "application/json", `{"id":1}`, StatusURLWebhookResponse, "$.statusUrl", "$.statusUrl"},
-		{"path matches a number", "application/json", `{"statusUrl":1}`, StatusURLWebhookResponse, "$.statusUrl", "$.statusUrl"},
-		{"text body", "text/plain", `queued`, StatusURLWebhookResponse, "$.statusUrl", "not JSON"},
+		{"no Location", "application/json", `{}`, pipeline.StatusURLLocationHeader, "", "no Location header"},
+		{"path matches nothing", "application/json", `{"id":1}`, pipeline.StatusURLWebhookResponse, "$.statusUrl", "$.statusUrl"},
+		{"path matches a number", "application/json", `{"statusUrl":1}`, pipeline.StatusURLWebhookResponse, "$.statusUrl", "$.statusUrl"},
+		{"text body", "text/plain", `queued`, pipeline.StatusURLWebhookResponse, "$.statusUrl", "not JSON"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newRecorder(t, reply(201, tc.contentType, tc.body))

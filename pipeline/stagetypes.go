@@ -32,20 +32,8 @@ const (
 	DefaultWebhookMonitorInterval = 10 * time.Second
 )
 
-// webhookMethods are the HTTP methods a webhook stage may use.
-var webhookMethods = []string{"DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"}
-
-// WebhookMethod is the HTTP method a webhook stage calls with: its method setting in upper case, or
-// when none is set POST if it has a payload and GET otherwise (a body needs a method that carries one).
-func WebhookMethod(ctx map[string]any) string {
-	if m, _ := ctx["method"].(string); strings.TrimSpace(m) != "" {
-		return strings.ToUpper(strings.TrimSpace(m))
-	}
-	if p, ok := ctx["payload"]; ok && p != nil {
-		return "POST"
-	}
-	return "GET"
-}
+// WebhookMethods are the HTTP methods a webhook stage may use.
+var WebhookMethods = []string{"DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"}
 
 func init() {
 	for _, spec := range []StageTypeSpec{
@@ -325,8 +313,8 @@ func validateWebhook(s Stage, path string) []Problem {
 			ps.add(f.at("url"), "must be an absolute http or https URL")
 		}
 	}
-	if m, ok := f.optionalString("method"); ok && !hasExpression(m) && !slices.Contains(webhookMethods, strings.ToUpper(strings.TrimSpace(m))) {
-		ps.add(f.at("method"), "must be one of %s", strings.Join(webhookMethods, ", "))
+	if m, ok := f.optionalString("method"); ok && !hasExpression(m) && !slices.Contains(WebhookMethods, strings.ToUpper(strings.TrimSpace(m))) {
+		ps.add(f.at("method"), "must be one of %s", strings.Join(WebhookMethods, ", "))
 	}
 	if headers, ok := f.optionalObject("customHeaders"); ok {
 		h := newFields(headers, f.at("customHeaders"), &ps)

@@ -441,25 +441,6 @@ func TestRegisterStageType(t *testing.T) {
 	}
 }
 
-func TestWebhookMethod(t *testing.T) {
-	tests := []struct {
-		ctx  map[string]any
-		want string
-	}{
-		{map[string]any{"method": "put"}, "PUT"},
-		{map[string]any{"method": " delete "}, "DELETE"},
-		{map[string]any{"payload": map[string]any{"a": 1}}, "POST"},
-		{map[string]any{"payload": nil}, "GET"},
-		{map[string]any{"method": "", "payload": "x"}, "POST"},
-		{nil, "GET"},
-	}
-	for _, tt := range tests {
-		if got := WebhookMethod(tt.ctx); got != tt.want {
-			t.Errorf("WebhookMethod(%v) = %q, want %q", tt.ctx, got, tt.want)
-		}
-	}
-}
-
 func FuzzValidate(f *testing.F) {
 	if data, err := os.ReadFile(filepath.Join("testdata", "valid.yaml")); err == nil {
 		f.Add(data)
