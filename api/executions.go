@@ -74,11 +74,7 @@ func (s *Server) startExecution(c *gin.Context) {
 		abort(c, http.StatusConflict, fmt.Sprintf("pipeline %q is disabled; enable it to start it", c.Param("name")))
 		return
 	case errors.As(err, &paramErr):
-		details := make([]string, len(paramErr.Problems))
-		for i, p := range paramErr.Problems {
-			details[i] = p.String()
-		}
-		abort(c, http.StatusBadRequest, "the parameters are not valid for this pipeline", details...)
+		abort(c, http.StatusBadRequest, "the parameters are not valid for this pipeline", pipeline.ProblemStrings(paramErr.Problems)...)
 		return
 	case err != nil:
 		s.unavailable(c, "starting the execution", err)

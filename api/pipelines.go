@@ -93,11 +93,7 @@ func (s *Server) savePipeline(c *gin.Context) {
 	p.Application, p.Name = app, name
 	problems = append(problems, pipeline.Validate(p, pipeline.ValidateOptions{PipelineExists: s.pipelineExists(c), KubernetesAccounts: s.kubernetesAccounts()})...)
 	if len(problems) > 0 {
-		details := make([]string, len(problems))
-		for i, pr := range problems {
-			details[i] = pr.String()
-		}
-		abort(c, http.StatusBadRequest, fmt.Sprintf("the pipeline config has %d problem(s)", len(problems)), details...)
+		abort(c, http.StatusBadRequest, fmt.Sprintf("the pipeline config has %d problem(s)", len(problems)), pipeline.ProblemStrings(problems)...)
 		return
 	}
 	cfg, err := json.Marshal(p)

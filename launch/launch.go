@@ -33,11 +33,7 @@ var (
 type ParameterError struct{ Problems []pipeline.Problem }
 
 func (e *ParameterError) Error() string {
-	msgs := make([]string, len(e.Problems))
-	for i, p := range e.Problems {
-		msgs[i] = p.String()
-	}
-	return "invalid parameters: " + strings.Join(msgs, "; ")
+	return "invalid parameters: " + strings.Join(pipeline.ProblemStrings(e.Problems), "; ")
 }
 
 // Source reads saved pipelines; the store implements it.

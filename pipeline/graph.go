@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"fmt"
 	"slices"
 	"sort"
 	"strconv"
@@ -10,57 +9,6 @@ import (
 
 // Stages form a directed graph: a stage runs after every stage in its requisiteStageRefIds. Where
 // refIds are duplicated, the first stage with the refId is the one the graph knows.
-
-// StageByRefID finds a stage of the pipeline by refId.
-func (p Pipeline) StageByRefID(ref string) (Stage, bool) {
-	for _, s := range p.Stages {
-		if s.RefID == ref {
-			return s, true
-		}
-	}
-	return Stage{}, false
-}
-
-// Upstream returns the stages the stage with this refId waits for, in the order it lists them;
-// refIds that name no stage are left out.
-func (p Pipeline) Upstream(ref string) []Stage {
-	s, ok := p.StageByRefID(ref)
-	if !ok {
-		return nil
-	}
-	var out []Stage
-	for _, r := range s.RequisiteStageRefIDs {
-		if up, ok := p.StageByRefID(r); ok {
-			out = append(out, up)
-		}
-	}
-	return out
-}
-
-// Downstream returns the stages that wait for the stage with this refId, in pipeline order.
-func (p Pipeline) Downstream(ref string) []Stage {
-	var out []Stage
-	for _, s := range p.Stages {
-		for _, r := range s.RequisiteStageRefIDs {
-			if r == ref {
-				out = append(out, s)
-				break
-			}
-		}
-	}
-	return out
-}
-
-// Roots returns the stages that wait for nothing and so start first, in pipeline order.
-func (p Pipeline) Roots() []Stage {
-	var out []Stage
-	for _, s := range p.Stages {
-		if len(s.RequisiteStageRefIDs) == 0 {
-			out = append(out, s)
-		}
-	}
-	return out
-}
 
 // CycleError reports stages that wait for each other, so none of them can start.
 type CycleError struct {
@@ -78,65 +26,10 @@ func (e *CycleError) Error() string {
 	return "stages wait for each other in a cycle: " + strings.Join(quoted, " -> ")
 }
 
-// TopologicalOrder returns the stages in an order where every stage comes after the stages it waits
-// for; among stages that could go next, the one earlier in the pipeline goes first. It fails on a
-// duplicate or empty refId, a requisite that names no stage, and (with a *CycleError) a cycle.
-func (p Pipeline) TopologicalOrder() ([]Stage, error) {
-	index := map[string]int{}
-	for i, s := range p.Stages {
-		if s.RefID == "" {
-			return nil, fmt.Errorf("stage %d (%s) has no refId", i, s.DisplayName())
-		}
-		if _, dup := index[s.RefID]; dup {
-			return nil, fmt.Errorf("duplicate refId %q", s.RefID)
-		}
-		index[s.RefID] = i
-	}
-	waiting := make([]int, len(p.Stages))
-	downstream := make([][]int, len(p.Stages))
-	for i, s := range p.Stages {
-		for _, r := range uniqueStrings(s.RequisiteStageRefIDs) {
-			up, ok := index[r]
-			if !ok {
-				return nil, fmt.Errorf("stage %q waits for unknown refId %q", s.RefID, r)
-			}
-			waiting[i]++
-			downstream[up] = append(downstream[up], i)
-		}
-	}
-	var ready []int
-	for i, n := range waiting {
-		if n == 0 {
-			ready = append(ready, i)
-		}
-	}
-	order := make([]Stage, 0, len(p.Stages))
-	for len(ready) > 0 {
-		next := ready[0]
-		ready = ready[1:]
-		order = append(order, p.Stages[next])
-		for _, d := range downstream[next] {
-			waiting[d]--
-			if waiting[d] == 0 {
-				at := sort.SearchInts(ready, d)
-				ready = append(ready[:at], append([]int{d}, ready[at:]...)...)
-			}
-		}
-	}
-	if len(order) < len(p.Stages) {
-		cycles := findCycles(p.Stages, true)
-		if len(cycles) > 0 {
-			return nil, &CycleError{RefIDs: cycleRefIDs(p.Stages, cycles[0])}
-		}
-		return nil, fmt.Errorf("stages cannot be ordered")
-	}
-	return order, nil
-}
-
 // findCycles returns one cycle, as stage indexes in running order, for every group of stages that
 // wait for each other (strongly connected components), ordered by their earliest stage. Each cycle
-// starts at its earliest stage. Self-references count only when withSelf is set.
-func findCycles(stages []Stage, withSelf bool) [][]int {
+// starts at its earliest stage. A stage naming itself is reported elsewhere, not as a cycle.
+func findCycles(stages []Stage) [][]int {
 	index := map[string]int{}
 	for i, s := range stages {
 		if _, dup := index[s.RefID]; !dup {
@@ -150,7 +43,7 @@ func findCycles(stages []Stage, withSelf bool) [][]int {
 			continue
 		}
 		for _, r := range uniqueStrings(s.RequisiteStageRefIDs) {
-			if j, ok := index[r]; ok && (j != i || withSelf) {
+			if j, ok := index[r]; ok && j != i {
 				up[i] = append(up[i], j)
 			}
 		}

@@ -202,12 +202,6 @@ func (s Stage) MarshalJSON() ([]byte, error) {
 	return overlayJSON(plain(s), s.Context)
 }
 
-// Get returns a field of the stage's context.
-func (s Stage) Get(key string) (any, bool) {
-	v, ok := s.Context[key]
-	return v, ok
-}
-
 // DisplayName is the stage's name, or its type and refId when it has none.
 func (s Stage) DisplayName() string {
 	if s.Name != "" {

@@ -23,18 +23,13 @@ func (p Problem) String() string {
 	return p.Path + ": " + p.Message
 }
 
-// ValidationError carries every problem found in a pipeline, for callers that return an error.
-type ValidationError struct {
-	Problems []Problem
-}
-
-// Error lists the problems on one line.
-func (e *ValidationError) Error() string {
-	texts := make([]string, len(e.Problems))
-	for i, p := range e.Problems {
-		texts[i] = p.String()
+// ProblemStrings gives each problem as "path: message", for error details and messages.
+func ProblemStrings(problems []Problem) []string {
+	out := make([]string, len(problems))
+	for i, p := range problems {
+		out[i] = p.String()
 	}
-	return "invalid pipeline: " + strings.Join(texts, "; ")
+	return out
 }
 
 // ValidateOptions supplies what validation cannot know from the pipeline alone.
@@ -204,7 +199,7 @@ func validateStages(stages []Stage, opts ValidateOptions) []Problem {
 		path := joinIndex("stages", i)
 		ps = append(ps, validateStage(s, i, path, firstIndex, opts)...)
 	}
-	for _, cycle := range findCycles(stages, false) {
+	for _, cycle := range findCycles(stages) {
 		ps.add(joinIndex("stages", cycle[0])+".requisiteStageRefIds", "%s", describeCycle(stages, cycle))
 	}
 	return ps

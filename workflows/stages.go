@@ -219,11 +219,7 @@ func runPipelineStage(ctx workflow.Context, r *interpreter, st *stageRun, sc map
 	}
 	params, problems := pipeline.ResolveParameters(loaded.Pipeline.ParameterConfig, given)
 	if len(problems) > 0 {
-		msgs := make([]string, len(problems))
-		for i, p := range problems {
-			msgs[i] = p.String()
-		}
-		return nil, failf("parameters for pipeline %q: %s", loaded.Pipeline.Name, strings.Join(msgs, "; "))
+		return nil, failf("parameters for pipeline %q: %s", loaded.Pipeline.Name, strings.Join(pipeline.ProblemStrings(problems), "; "))
 	}
 
 	var childID string
