@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -95,7 +96,7 @@ func (s *Schedules) Sync(ctx context.Context, p pipeline.Pipeline, previous *pip
 			}
 		}
 	}
-	for _, id := range sortedIDs(wanted) {
+	for _, id := range slices.Sorted(maps.Keys(wanted)) {
 		opts := wanted[id]
 		if existing[id] {
 			err := s.update(ctx, opts)
@@ -149,7 +150,7 @@ func (s *Schedules) Describe(ctx context.Context, app, name string) ([]ScheduleI
 		return nil, err
 	}
 	var out []ScheduleInfo
-	for _, id := range sortedIDs(existing) {
+	for _, id := range slices.Sorted(maps.Keys(existing)) {
 		desc, err := s.Client.ScheduleClient().GetHandle(ctx, id).Describe(ctx)
 		if err != nil {
 			if isNotFound(err) {
@@ -247,14 +248,5 @@ func pauseNote(p pipeline.Pipeline, t pipeline.Trigger) string {
 
 func isNotFound(err error) bool {
 	var nf *serviceerror.NotFound
-	return errors.As(err, &nf) || temporal.IsApplicationError(err) && strings.Contains(err.Error(), "not found")
-}
-
-func sortedIDs[V any](m map[string]V) []string {
-	ids := make([]string, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
+	return errors.As(err, &nf)
 }

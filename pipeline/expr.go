@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -90,7 +92,7 @@ func EvaluateContext(ctx map[string]any, env ExprEnv, skipKeys ...string) (map[s
 	ev := newEvaluator(env)
 	var errs []ExpressionError
 	out := make(map[string]any, len(ctx))
-	for _, k := range sortedKeys(ctx) {
+	for _, k := range slices.Sorted(maps.Keys(ctx)) {
 		if skip[k] {
 			out[k] = deepCopy(ctx[k])
 			continue
@@ -211,7 +213,7 @@ func walkStrings(v any, path string, f func(path, s string)) {
 	case string:
 		f(path, x)
 	case map[string]any:
-		for _, k := range sortedKeys(x) {
+		for _, k := range slices.Sorted(maps.Keys(x)) {
 			walkStrings(x[k], joinKey(path, k), f)
 		}
 	case []any:
@@ -232,16 +234,6 @@ func walkStrings(v any, path string, f func(path, s string)) {
 			f(joinKey(path, k), x[k])
 		}
 	}
-}
-
-// sortedKeys returns a map's keys in order, so output never depends on map iteration.
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // evaluator evaluates expressions against one environment, built once for all of them, and only
@@ -363,7 +355,7 @@ func (ev *evaluator) value(v any, path string, errs *[]ExpressionError) any {
 		return ev.text(x, path, errs)
 	case map[string]any:
 		out := make(map[string]any, len(x))
-		for _, k := range sortedKeys(x) {
+		for _, k := range slices.Sorted(maps.Keys(x)) {
 			out[k] = ev.value(x[k], joinKey(path, k), errs)
 		}
 		return out

@@ -3,9 +3,11 @@ package pipeline
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -324,7 +326,7 @@ func sortedKeysHelper(args ...any) (any, error) {
 		return nil, err
 	}
 	out := []any{}
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		out = append(out, k)
 	}
 	return out, nil
@@ -336,7 +338,7 @@ func sortedValuesHelper(args ...any) (any, error) {
 		return nil, err
 	}
 	out := []any{}
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		out = append(out, m[k])
 	}
 	return out, nil
@@ -348,7 +350,7 @@ func sortedPairsHelper(args ...any) (any, error) {
 		return nil, err
 	}
 	out := []any{}
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		out = append(out, []any{k, m[k]})
 	}
 	return out, nil

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"maps"
 	"net/url"
 	"slices"
 	"strconv"
@@ -318,7 +319,7 @@ func validateWebhook(s Stage, path string) []Problem {
 	}
 	if headers, ok := f.optionalObject("customHeaders"); ok {
 		h := newFields(headers, f.at("customHeaders"), &ps)
-		for _, name := range sortedKeys(headers) {
+		for _, name := range slices.Sorted(maps.Keys(headers)) {
 			switch headers[name].(type) {
 			case string:
 			case []any:

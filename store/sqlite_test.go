@@ -212,7 +212,7 @@ func TestUnknownFieldsSurviveRoundTrip(t *testing.T) {
 			t.Errorf("typed pipeline lost %q", field)
 		}
 	}
-	if v, _ := p.Stages[0].Get("customThing"); v == nil {
+	if p.Stages[0].Context["customThing"] == nil {
 		t.Error("stage lost customThing")
 	}
 }

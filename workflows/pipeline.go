@@ -5,7 +5,6 @@ package workflows
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -642,14 +641,4 @@ func userOrAnonymous(u string) string {
 		return "anonymous"
 	}
 	return u
-}
-
-// sortedKeys returns a map's keys in order, so workflow code never depends on map iteration order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -3,6 +3,8 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,7 +39,7 @@ func init() {
 }
 
 // StageTypes lists the stage types this worker runs, so tests can check validation accepts exactly these.
-func StageTypes() []string { return sortedKeys(stageRunners) }
+func StageTypes() []string { return slices.Sorted(maps.Keys(stageRunners)) }
 
 // DefaultJudgmentTimeout is how long a manual judgment waits when the stage sets no stageTimeoutMs.
 const DefaultJudgmentTimeout = 72 * time.Hour
