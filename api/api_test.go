@@ -805,8 +805,13 @@ func TestCronTrigger(t *testing.T) {
 	e.savePipeline(t, "crony", "tock", map[string]any{"stages": stages,
 		"triggers": []any{map[string]any{"type": "cron", "id": "nightly", "cronExpression": "0 0 3 * * ?"}}})
 	tock := launch.ScheduleID("crony", "tock", "nightly")
-	if _, err := e.client.ScheduleClient().GetHandle(t.Context(), tock).Describe(t.Context()); err != nil {
+	desc, err := e.client.ScheduleClient().GetHandle(t.Context(), tock).Describe(t.Context())
+	if err != nil {
 		t.Fatalf("schedule %s was not created: %v", tock, err)
+	}
+	// A short catch-up window, so that an outage does not replay a burst of deploys.
+	if got := desc.Schedule.Policy.CatchupWindow; got != time.Minute {
+		t.Errorf("catch-up window %s, want 1m", got)
 	}
 	e.do(t, request{method: http.MethodDelete, path: pipelinePath("crony", "tock")}).expect(t, http.StatusNoContent, nil)
 	expectNoSchedule(t, e, tock)
