@@ -310,11 +310,7 @@ func (s *Server) judge(c *gin.Context) {
 		abort(c, http.StatusBadRequest, fmt.Sprintf("judgmentStatus must be %q or %q, got %q", pipeline.JudgmentContinue, pipeline.JudgmentStop, req.JudgmentStatus))
 		return
 	}
-	exec, ok := s.queryExecution(c)
-	if !ok {
-		return
-	}
-	stage, ok := s.stageOf(c, &exec)
+	exec, stage, ok := s.executionStage(c)
 	if !ok {
 		return
 	}
@@ -349,11 +345,7 @@ func (s *Server) skip(c *gin.Context) {
 	if !bindJSON(c, &req) {
 		return
 	}
-	exec, ok := s.queryExecution(c)
-	if !ok {
-		return
-	}
-	stage, ok := s.stageOf(c, &exec)
+	exec, stage, ok := s.executionStage(c)
 	if !ok {
 		return
 	}
@@ -370,13 +362,19 @@ func (s *Server) skip(c *gin.Context) {
 	c.JSON(http.StatusAccepted, gin.H{"id": exec.ID, "refId": stage.RefID, "skippedBy": sig.User})
 }
 
-func (s *Server) stageOf(c *gin.Context, exec *pipeline.Execution) (*pipeline.StageExecution, bool) {
+// executionStage reads the execution and the stage the URL names, answering 404 itself when either
+// does not exist.
+func (s *Server) executionStage(c *gin.Context) (pipeline.Execution, *pipeline.StageExecution, bool) {
+	exec, ok := s.queryExecution(c)
+	if !ok {
+		return exec, nil, false
+	}
 	stage := exec.Stage(c.Param("refId"))
 	if stage == nil {
 		abort(c, http.StatusNotFound, fmt.Sprintf("execution %s has no stage with refId %q", exec.ID, c.Param("refId")))
-		return nil, false
+		return exec, nil, false
 	}
-	return stage, true
+	return exec, stage, true
 }
 
 func (s *Server) signalError(c *gin.Context, id string, err error) {
