@@ -403,7 +403,9 @@ func (c *Cluster) apiserverArgs(p ports, saKey string) []string {
 	}
 }
 
-func (c *Cluster) controllerManagerArgs(p ports, saKey string) []string {
+// componentArgs are the flags the controller manager and the scheduler share: the admin
+// kubeconfig for everything, a loopback serving port and a certificate directory of their own.
+func (c *Cluster) componentArgs(name string, port int) []string {
 	return []string{
 		"--kubeconfig=" + c.kubeconfig,
 		"--authentication-kubeconfig=" + c.kubeconfig,
@@ -411,38 +413,35 @@ func (c *Cluster) controllerManagerArgs(p ports, saKey string) []string {
 		// Clients authenticate with tokens only; there is no client CA to look up.
 		"--authentication-skip-lookup",
 		"--bind-address=127.0.0.1",
-		"--secure-port=" + strconv.Itoa(p.controllerManager),
-		"--cert-dir=" + filepath.Join(c.opts.DataDir, certDir, "kube-controller-manager"),
+		"--secure-port=" + strconv.Itoa(port),
+		"--cert-dir=" + filepath.Join(c.opts.DataDir, certDir, name),
+	}
+}
+
+func (c *Cluster) controllerManagerArgs(p ports, saKey string) []string {
+	return append(c.componentArgs("kube-controller-manager", p.controllerManager),
 		// Every controller, nodelifecycle above all: it lifts the not-ready taint a new node is
 		// created with, without which no pod is ever scheduled.
 		"--controllers=*",
 		"--leader-elect=false",
 		"--use-service-account-credentials=false",
-		"--service-account-private-key-file=" + saKey,
-		"--root-ca-file=" + filepath.Join(c.opts.DataDir, certDir, apiserverCert),
-		"--cluster-name=" + contextName,
+		"--service-account-private-key-file="+saKey,
+		"--root-ca-file="+filepath.Join(c.opts.DataDir, certDir, apiserverCert),
+		"--cluster-name="+contextName,
 		// kwok renews each node's lease every 10s; a minute without one rides out a busy machine.
 		"--node-monitor-period=5s",
 		"--node-monitor-grace-period=60s",
 		"--kube-api-qps=100",
 		"--kube-api-burst=200",
 		"--profiling=false",
-	}
+	)
 }
 
 func (c *Cluster) schedulerArgs(p ports) []string {
-	return []string{
-		"--kubeconfig=" + c.kubeconfig,
-		"--authentication-kubeconfig=" + c.kubeconfig,
-		"--authorization-kubeconfig=" + c.kubeconfig,
-		// Clients authenticate with tokens only; there is no client CA to look up.
-		"--authentication-skip-lookup",
-		"--bind-address=127.0.0.1",
-		"--secure-port=" + strconv.Itoa(p.scheduler),
-		"--cert-dir=" + filepath.Join(c.opts.DataDir, certDir, "kube-scheduler"),
+	return append(c.componentArgs("kube-scheduler", p.scheduler),
 		"--leader-elect=false",
 		"--profiling=false",
-	}
+	)
 }
 
 func (c *Cluster) kwokArgs() []string {
