@@ -523,6 +523,11 @@ func TestStartParameters(t *testing.T) {
 	if exec := e.getExecution(t, h.ID); exec.Trigger.User != "frank" {
 		t.Errorf("trigger.user = %q, want frank from the header", exec.Trigger.User)
 	}
+	// So does ?user=, as on every endpoint.
+	e.do(t, request{method: http.MethodPost, path: starts + "?user=gus", body: `{"parameters": {"env": "dev"}}`}).expect(t, http.StatusCreated, &h)
+	if exec := e.getExecution(t, h.ID); exec.Trigger.User != "gus" {
+		t.Errorf("trigger.user = %q, want gus from the query", exec.Trigger.User)
+	}
 
 	e.savePipeline(t, "params", "off", map[string]any{"disabled": true,
 		"stages": []any{map[string]any{"refId": "1", "type": "wait", "waitTime": 1}}})

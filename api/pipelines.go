@@ -107,7 +107,7 @@ func (s *Server) savePipeline(c *gin.Context) {
 			previous = &prev
 		}
 	}
-	rec, err := s.Store.Save(c.Request.Context(), cfg, app, name, userOf(c, c.Query("user")))
+	rec, err := s.Store.Save(c.Request.Context(), cfg, app, name, userOf(c, ""))
 	if errors.Is(err, store.ErrInvalidConfig) {
 		abort(c, http.StatusBadRequest, err.Error())
 		return
@@ -166,7 +166,7 @@ func (s *Server) deletePipeline(c *gin.Context) {
 			previous = &prev
 		}
 	}
-	err := s.Store.Delete(c.Request.Context(), app, name, userOf(c, c.Query("user")))
+	err := s.Store.Delete(c.Request.Context(), app, name, userOf(c, ""))
 	if s.storeError(c, err) {
 		return
 	}
@@ -216,7 +216,7 @@ func (s *Server) restoreVersion(c *gin.Context) {
 			previous = &prev
 		}
 	}
-	rec, err := s.Store.Restore(c.Request.Context(), app, name, version, userOf(c, c.Query("user")))
+	rec, err := s.Store.Restore(c.Request.Context(), app, name, version, userOf(c, ""))
 	if s.storeError(c, err) {
 		return
 	}

@@ -129,13 +129,13 @@ func limitBody(c *gin.Context) {
 	c.Next()
 }
 
-// userOf is who makes the request: the X-Gennaker-User header, else "anonymous".
+// userOf is who makes the request: the body's user, else the ?user= query parameter, else the
+// X-Gennaker-User header, else "anonymous".
 func userOf(c *gin.Context, fromBody string) string {
-	if fromBody != "" {
-		return fromBody
-	}
-	if u := c.GetHeader("X-Gennaker-User"); u != "" {
-		return u
+	for _, u := range []string{fromBody, c.Query("user"), c.GetHeader("X-Gennaker-User")} {
+		if u != "" {
+			return u
+		}
 	}
 	return "anonymous"
 }
