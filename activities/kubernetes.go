@@ -13,23 +13,9 @@ import (
 	"github.com/gennaker/gennaker/cloud/kubernetes"
 )
 
-// ManifestDeployer applies manifests to one Kubernetes account and reports their rollout.
-type ManifestDeployer interface {
-	Deploy(ctx context.Context, in kubernetes.DeployInput) (kubernetes.DeployResult, error)
-	Status(ctx context.Context, kind, namespace, name string) (kubernetes.Status, error)
-}
-
-// KubernetesAccounts finds the deployer of a named account.
+// KubernetesAccounts finds the provider of a named account; *kubernetes.Providers is one.
 type KubernetesAccounts interface {
-	Deployer(account string) (ManifestDeployer, error)
-}
-
-// ProvidersAccounts adapts kubernetes.Providers to KubernetesAccounts.
-type ProvidersAccounts struct{ Providers *kubernetes.Providers }
-
-// Deployer returns the provider of the account.
-func (p ProvidersAccounts) Deployer(account string) (ManifestDeployer, error) {
-	return p.Providers.Get(account)
+	Get(account string) (*kubernetes.Provider, error)
 }
 
 // Kubernetes runs the Kubernetes stages' work against the configured accounts.
@@ -53,7 +39,7 @@ type DeployManifestResult struct {
 // DeployManifest applies the manifests. A retry after a crash applies the same versions again rather
 // than creating new ones; bad manifests and unknown accounts or namespaces fail at once.
 func (k *Kubernetes) DeployManifest(ctx context.Context, in DeployManifestInput) (DeployManifestResult, error) {
-	d, err := k.Accounts.Deployer(in.Account)
+	d, err := k.Accounts.Get(in.Account)
 	if err != nil {
 		return DeployManifestResult{}, classify(err)
 	}
@@ -79,7 +65,7 @@ type WaitForManifestsResult struct {
 // noticed and a cancellation arrives; an object that failed (a progress deadline exceeded, a failed
 // Job) fails the activity for good with the reason.
 func (k *Kubernetes) WaitForManifests(ctx context.Context, in WaitForManifestsInput) (WaitForManifestsResult, error) {
-	d, err := k.Accounts.Deployer(in.Account)
+	d, err := k.Accounts.Get(in.Account)
 	if err != nil {
 		return WaitForManifestsResult{}, classify(err)
 	}

@@ -38,7 +38,7 @@ func kubeActivities(t *testing.T, ns string) (*testsuite.TestActivityEnvironment
 	providers := kubernetes.NewProviders([]kubernetes.Account{{Name: "local", Kubeconfig: cluster.Kubeconfig(), Namespaces: []string{ns}, DefaultNamespace: ns}})
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestActivityEnvironment()
-	env.RegisterActivity(&Kubernetes{Accounts: ProvidersAccounts{Providers: providers}, PollInterval: 200_000_000})
+	env.RegisterActivity(&Kubernetes{Accounts: providers, PollInterval: 200_000_000})
 	return env, cs
 }
 

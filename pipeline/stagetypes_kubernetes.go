@@ -10,11 +10,8 @@ const (
 	StageDeployManifest = "deployManifest"
 )
 
-// kubernetesStageTypes are the stage types whose account is a Kubernetes account.
-var kubernetesStageTypes = []string{StageDeployManifest}
-
 func init() {
-	RegisterStageType(StageTypeSpec{Name: StageDeployManifest, Validate: validateDeployManifest})
+	RegisterStageType(StageTypeSpec{Name: StageDeployManifest, Validate: validateDeployManifest, KubernetesAccount: true})
 }
 
 // validateDeployManifest checks a deployManifest stage: an account, and manifests given inline.
@@ -57,7 +54,10 @@ func validateDeployManifest(s Stage, path string) []Problem {
 
 // checkAccount reports a Kubernetes stage naming an account the worker does not know.
 func checkAccount(s Stage, path string, known []string, ps *problems) {
-	if known == nil || !slices.Contains(kubernetesStageTypes, s.Type) {
+	if known == nil {
+		return
+	}
+	if spec, ok := lookupStageType(s.Type); !ok || !spec.KubernetesAccount {
 		return
 	}
 	account, _ := s.Context["account"].(string)

@@ -48,6 +48,9 @@ type StageTypeSpec struct {
 	// Validate checks the type's own settings in stage.Context; path is the stage's path, such as
 	// stages[1]. Shared settings (refId, requisites, windows, expressions) are checked by Validate.
 	Validate func(stage Stage, path string) []Problem
+	// KubernetesAccount marks a type whose "account" names a Kubernetes account, which Validate
+	// checks against ValidateOptions.KubernetesAccounts.
+	KubernetesAccount bool
 }
 
 var stageTypes = struct {

@@ -15,7 +15,6 @@ import (
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
-	"github.com/gennaker/gennaker/activities"
 	"github.com/gennaker/gennaker/api"
 	"github.com/gennaker/gennaker/cloud/kubernetes"
 	"github.com/gennaker/gennaker/internal/config"
@@ -109,7 +108,7 @@ func Start(ctx context.Context, cfg *config.Config, parts Parts, logger *slog.Lo
 		w := worker.New(c, cfg.TaskQueue, worker.Dependencies{
 			Pipelines:  st,
 			Starter:    launcher,
-			Kubernetes: activities.ProvidersAccounts{Providers: providers},
+			Kubernetes: providers,
 		})
 		if err := w.Start(); err != nil {
 			return nil, fmt.Errorf("starting the worker: %w", err)
