@@ -29,6 +29,9 @@ type DeployInput struct {
 	Artifacts         []Artifact `json:"artifacts,omitempty"`
 	// RequiredArtifacts must each be bound into the manifests, or the deploy is refused.
 	RequiredArtifacts []Artifact `json:"requiredArtifacts,omitempty"`
+	// Traffic, when set, deploys the ReplicaSets for red/black: out of their Services' traffic
+	// until enabled once ready (see ApplyStrategy). Other workloads are refused.
+	Traffic *TrafficOptions `json:"traffic,omitempty"`
 }
 
 // AppliedObject is a resource as the API server stored it: enough to wait for its rollout and to
@@ -96,6 +99,13 @@ func (p *Provider) deploy(ctx context.Context, in DeployInput) (DeployResult, er
 		StageRefID:        in.StageRefID,
 		Artifacts:         in.Artifacts,
 		RequiredArtifacts: in.RequiredArtifacts,
+	}
+	if in.Traffic != nil {
+		manifests, err := p.prepareTraffic(ctx, prep, in.Traffic)
+		if err != nil {
+			return DeployResult{}, err
+		}
+		prep.Manifests = manifests
 	}
 	items, err := parse(prep)
 	if err != nil {

@@ -1,0 +1,210 @@
+package kubernetes
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// webReplicaSet is a ReplicaSet of cluster "replicaSet web" running image.
+func webReplicaSet(t *testing.T, image string) []any {
+	return docs(t, fmt.Sprintf(`apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {run: web}
+  template:
+    metadata:
+      labels: {run: web}
+    spec:
+      containers: [{name: web, image: %q}]`, image))
+}
+
+const webService = `apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector: {svc: web}
+  ports: [{port: 80}]`
+
+var webTraffic = &TrafficOptions{Services: []string{"service web"}}
+
+// takingTraffic lists the cluster's ReplicaSets whose pods the web Service selects, and each one's
+// replicas.
+func (e *env) takingTraffic() (taking []string, replicas map[string]int64) {
+	e.t.Helper()
+	replicas = map[string]int64{}
+	for _, rs := range e.list("ReplicaSet", "") {
+		n, _ := intAt(rs.Object, "spec", "replicas")
+		replicas[rs.GetName()] = n
+		if rs.GetDeletionTimestamp() == nil && stringMapAt(rs.Object, "spec", "template", "metadata", "labels")["svc"] == "web" {
+			taking = append(taking, rs.GetName())
+		}
+	}
+	slices.Sort(taking)
+	return taking, replicas
+}
+
+func (e *env) strategy(sg, strategy string, opts StrategyInput) StrategyResult {
+	e.t.Helper()
+	opts.Namespace, opts.ServerGroup, opts.Services, opts.EnableTraffic, opts.Strategy = e.ns, sg, webTraffic.Services, true, strategy
+	res, err := e.p.ApplyStrategy(e.t.Context(), opts)
+	if err != nil {
+		e.t.Fatalf("ApplyStrategy %s %s: %v", strategy, sg, err)
+	}
+	return res
+}
+
+func TestRedBlackHighlanderAndRollback(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "redblack")
+	ctx := t.Context()
+
+	// The first server group goes in without traffic and takes it once ready.
+	res := e.deploy(DeployInput{Application: "web", Traffic: webTraffic, Manifests: append(docs(t, webService), webReplicaSet(t, "example.com/web:1")...)})
+	if got := res.Deployed[1].Name; got != "web-v000" {
+		t.Fatalf("deployed %v", res.Deployed)
+	}
+	if taking, _ := e.takingTraffic(); len(taking) != 0 {
+		t.Fatalf("before it is ready, %v take traffic", taking)
+	}
+	if lb := e.get("ReplicaSet", "web-v000").GetAnnotations()[AnnotationLoadBalancers]; lb != `["service web"]` {
+		t.Errorf("load balancers annotation %q", lb)
+	}
+	e.waitStatus("ReplicaSet", "web-v000", false, time.Minute)
+	if got := e.strategy("web-v000", StrategyRedBlack, StrategyInput{}); !slices.Equal(got.Enabled, []string{"replicaSet web-v000"}) || len(got.Disabled) != 0 {
+		t.Errorf("first red/black: %+v", got)
+	}
+
+	// Red/black: the new one takes traffic, the old one leaves it and is scaled down.
+	e.deploy(DeployInput{Application: "web", Traffic: webTraffic, Manifests: webReplicaSet(t, "example.com/web:2")})
+	if taking, _ := e.takingTraffic(); !slices.Equal(taking, []string{"web-v000"}) {
+		t.Fatalf("while web-v001 rolls out, %v take traffic", taking)
+	}
+	e.waitStatus("ReplicaSet", "web-v001", false, time.Minute)
+	got := e.strategy("web-v001", StrategyRedBlack, StrategyInput{ScaleDown: true})
+	if !slices.Equal(got.Disabled, []string{"replicaSet web-v000"}) || !slices.Equal(got.ScaledDown, []string{"replicaSet web-v000"}) {
+		t.Errorf("red/black: %+v", got)
+	}
+	// Done twice, nothing more changes.
+	if again := e.strategy("web-v001", StrategyRedBlack, StrategyInput{ScaleDown: true}); len(again.Disabled)+len(again.ScaledDown)+len(again.Deleted) != 0 {
+		t.Errorf("red/black again: %+v", again)
+	}
+	taking, replicas := e.takingTraffic()
+	if !slices.Equal(taking, []string{"web-v001"}) || replicas["web-v000"] != 0 {
+		t.Fatalf("after red/black: %v take traffic, replicas %v", taking, replicas)
+	}
+	if a := e.get("ReplicaSet", "web-v000").GetAnnotations()[AnnotationReplicasBeforeScaleDown]; a != "2" {
+		t.Errorf("replicas before scale down %q", a)
+	}
+	if pods := e.list("Pod", "run=web,svc=web"); len(pods) == 0 {
+		t.Error("no running pod carries the service's label")
+	}
+
+	// A server group that is not ready never takes traffic from one that is.
+	e.deploy(DeployInput{Application: "web", Traffic: webTraffic, Manifests: webReplicaSet(t, "example.com/web:never-ready")})
+	_, err := e.p.ApplyStrategy(ctx, StrategyInput{Namespace: e.ns, ServerGroup: "web-v002", Services: webTraffic.Services, EnableTraffic: true, Strategy: StrategyRedBlack})
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "not ready") {
+		t.Errorf("red/black to a server group that is not ready: %v", err)
+	}
+	if taking, _ := e.takingTraffic(); !slices.Equal(taking, []string{"web-v001"}) {
+		t.Fatalf("after the refused red/black, %v take traffic", taking)
+	}
+
+	// Rollback from web-v001: web-v000 is scaled back, waited for, enabled, then web-v001 leaves.
+	plan, err := e.p.StartRollback(ctx, RollbackInput{Namespace: e.ns, Application: "web", Cluster: "replicaSet web"})
+	if err != nil {
+		t.Fatalf("StartRollback: %v", err)
+	}
+	if plan.From != "web-v001" || plan.To != "web-v000" || plan.Replicas != 2 || !slices.Equal(plan.Services, []string{"service web"}) {
+		t.Fatalf("rollback plan %+v", plan)
+	}
+	if err := e.p.FinishRollback(ctx, plan); !errors.Is(err, ErrInvalid) {
+		t.Errorf("finishing before web-v000 is ready: %v", err)
+	}
+	e.waitStatus("ReplicaSet", "web-v000", false, time.Minute)
+	if err := e.p.FinishRollback(ctx, plan); err != nil {
+		t.Fatalf("FinishRollback: %v", err)
+	}
+	if taking, _ := e.takingTraffic(); !slices.Equal(taking, []string{"web-v000"}) {
+		t.Fatalf("after the rollback, %v take traffic", taking)
+	}
+
+	// Highlander: once the new one takes traffic, every other server group is deleted.
+	e.deploy(DeployInput{Application: "web", Traffic: webTraffic, Manifests: webReplicaSet(t, "example.com/web:3")})
+	e.waitStatus("ReplicaSet", "web-v003", false, time.Minute)
+	got = e.strategy("web-v003", StrategyHighlander, StrategyInput{})
+	if !slices.Equal(got.Deleted, []string{"replicaSet web-v000", "replicaSet web-v001", "replicaSet web-v002"}) {
+		t.Errorf("highlander: %+v", got)
+	}
+	eventually(t, 30*time.Second, "older server groups deleted", func() string {
+		if names := e.versions("ReplicaSet", "web"); !slices.Equal(names, []string{"web-v003"}) {
+			return fmt.Sprint(names)
+		}
+		return ""
+	})
+	if _, err := e.p.StartRollback(ctx, RollbackInput{Namespace: e.ns, Application: "web", Cluster: "replicaSet web"}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "no server group older") {
+		t.Errorf("rollback with nothing to go back to: %v", err)
+	}
+}
+
+func TestRedBlackMaxRemaining(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "maxremaining")
+	e.deploy(DeployInput{Application: "web", Manifests: docs(t, webService)})
+	for i := range 3 {
+		e.deploy(DeployInput{Application: "web", Traffic: webTraffic, Manifests: webReplicaSet(t, fmt.Sprintf("example.com/web:%d", i))})
+		sg := fmt.Sprintf("web-v%03d", i)
+		e.waitStatus("ReplicaSet", sg, false, time.Minute)
+		e.strategy(sg, StrategyRedBlack, StrategyInput{MaxRemaining: 2})
+	}
+	eventually(t, 30*time.Second, "two server groups kept", func() string {
+		if names := e.versions("ReplicaSet", "web"); !slices.Equal(names, []string{"web-v001", "web-v002"}) {
+			return fmt.Sprint(names)
+		}
+		return ""
+	})
+	if taking, _ := e.takingTraffic(); !slices.Equal(taking, []string{"web-v002"}) {
+		t.Errorf("%v take traffic", taking)
+	}
+}
+
+func TestTrafficManagementRefusesWhatCannotWork(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "trafficrefused")
+	deployment := docs(t, `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api
+spec:
+  selector:
+    matchLabels: {run: api}
+  template:
+    metadata:
+      labels: {run: api}
+    spec:
+      containers: [{name: api, image: example.com/api:1}]`)
+	for name, in := range map[string]DeployInput{
+		"a Deployment":      {Application: "web", Traffic: webTraffic, Manifests: append(docs(t, webService), deployment...)},
+		"a missing service": {Application: "web", Traffic: &TrafficOptions{Services: []string{"service nope"}}, Manifests: webReplicaSet(t, "x:1")},
+		"not a service":     {Application: "web", Traffic: &TrafficOptions{Services: []string{"ingress web"}}, Manifests: webReplicaSet(t, "x:1")},
+	} {
+		if _, err := e.p.Deploy(t.Context(), in); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	clusters, err := e.p.DeployClusters(DeployInput{Application: "web", Manifests: append(append(docs(t, webService), deployment...), webReplicaSet(t, "x:1")...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []ClusterRef{{e.ns, "deployment api"}, {e.ns, "replicaSet web"}}; !slices.Equal(clusters, want) {
+		t.Errorf("clusters %v, want %v", clusters, want)
+	}
+}

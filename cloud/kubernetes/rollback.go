@@ -1,0 +1,150 @@
+package kubernetes
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// A rollback restores a cluster's previous server group in the order that keeps the service up:
+// the previous server group is scaled back and waited for, then added to traffic, and only then is
+// the server group rolled back from taken out of it. StartRollback does the first step and says
+// what to wait for; FinishRollback does the rest.
+
+// RollbackInput names the cluster to roll back.
+type RollbackInput struct {
+	Namespace   string `json:"namespace"`
+	Application string `json:"application"`
+	// Cluster is the moniker cluster, such as "replicaSet web".
+	Cluster string `json:"cluster"`
+	// From is the server group to roll back from (web-v003); empty means the newest one taking
+	// traffic, or the newest one when none does.
+	From string `json:"from,omitempty"`
+}
+
+// RollbackPlan is a rollback under way.
+type RollbackPlan struct {
+	Namespace string `json:"namespace"`
+	Cluster   string `json:"cluster"`
+	// From is the server group rolled back from; To the previous one, restored.
+	From string `json:"from"`
+	To   string `json:"to"`
+	// Services are those To is added to and From taken out of ("service web").
+	Services []string `json:"services"`
+	// Replicas is the size To was scaled back to; 0 when it was not scaled.
+	Replicas int `json:"replicas,omitempty"`
+	// Wait is To as it was scaled, for waiting until it is ready.
+	Wait AppliedObject `json:"wait"`
+}
+
+// StartRollback chooses the server groups of a rollback and scales the previous one back up: to
+// the size recorded when a red/black deploy scaled it down, or else to the size of the one rolled
+// back from. Run again, it finds the same server groups and changes nothing more.
+func (p *Provider) StartRollback(ctx context.Context, in RollbackInput) (RollbackPlan, error) {
+	if in.Cluster == "" {
+		return RollbackPlan{}, invalidf("roll back: no cluster given")
+	}
+	namespace := cmp.Or(in.Namespace, p.account.defaultNamespace())
+	what := fmt.Sprintf("roll back cluster %s in %s", in.Cluster, namespace)
+	groups, err := p.clusterReplicaSets(ctx, namespace, in.Application, in.Cluster)
+	if err != nil {
+		return RollbackPlan{}, fmt.Errorf("%s: %w", what, err)
+	}
+	if len(groups) == 0 {
+		return RollbackPlan{}, invalidf("%s: the cluster has no server groups (ReplicaSets annotated %s=%q)", what, AnnotationCluster, in.Cluster)
+	}
+	from := -1
+	if in.From != "" {
+		from = slices.IndexFunc(groups, func(o *unstructured.Unstructured) bool { return o.GetName() == in.From })
+		if from < 0 {
+			return RollbackPlan{}, invalidf("%s: replicaSet %s is not one of its server groups", what, in.From)
+		}
+	} else {
+		for i := len(groups) - 1; i >= 0 && from < 0; i-- {
+			taking, err := p.takesAnyTraffic(ctx, groups[i])
+			if err != nil {
+				return RollbackPlan{}, fmt.Errorf("%s: %w", what, err)
+			}
+			if taking {
+				from = i
+			}
+		}
+		if from < 0 {
+			from = len(groups) - 1
+		}
+	}
+	if from == 0 {
+		return RollbackPlan{}, invalidf("%s: there is no server group older than replicaSet %s to roll back to", what, groups[from].GetName())
+	}
+	fromObj, toObj := groups[from], groups[from-1]
+	services, err := servicesOf(toObj)
+	if err != nil {
+		return RollbackPlan{}, err
+	}
+	if fromServices, err := servicesOf(fromObj); err != nil {
+		return RollbackPlan{}, err
+	} else if len(services) == 0 {
+		services = fromServices
+	}
+	if len(services) == 0 {
+		return RollbackPlan{}, invalidf("%s: neither replicaSet %s nor replicaSet %s says which services it serves (annotation %s); deploy with traffic management",
+			what, fromObj.GetName(), toObj.GetName(), AnnotationLoadBalancers)
+	}
+	plan := RollbackPlan{Namespace: namespace, Cluster: in.Cluster, From: fromObj.GetName(), To: toObj.GetName(), Services: services}
+
+	replicas, _ := intAt(toObj.Object, "spec", "replicas")
+	if replicas == 0 {
+		want, err := strconv.Atoi(toObj.GetAnnotations()[AnnotationReplicasBeforeScaleDown])
+		if err != nil || want <= 0 {
+			n, _ := intAt(fromObj.Object, "spec", "replicas")
+			want = max(int(n), 1)
+		}
+		if err := p.Scale(ctx, "ReplicaSet", namespace, toObj.GetName(), want); err != nil {
+			return RollbackPlan{}, fmt.Errorf("%s: %w", what, err)
+		}
+		plan.Replicas = want
+	}
+	t, err := p.target("ReplicaSet", namespace, toObj.GetName())
+	if err != nil {
+		return RollbackPlan{}, err
+	}
+	live, err := t.client.Get(ctx, toObj.GetName(), metav1.GetOptions{})
+	if err != nil {
+		return RollbackPlan{}, wrap(err, "%s: read %s", what, t)
+	}
+	plan.Wait = AppliedObject{APIVersion: live.GetAPIVersion(), Kind: live.GetKind(), Namespace: namespace,
+		Name: live.GetName(), UID: string(live.GetUID()), Generation: live.GetGeneration()}
+	return plan, nil
+}
+
+// FinishRollback adds the restored server group to its Services, once it is ready, and then takes
+// the one rolled back from out of them, leaving it running for a look at what went wrong.
+func (p *Provider) FinishRollback(ctx context.Context, plan RollbackPlan) error {
+	t, err := p.target("ReplicaSet", plan.Namespace, plan.To)
+	if err != nil {
+		return err
+	}
+	to, err := t.client.Get(ctx, plan.To, metav1.GetOptions{})
+	if err != nil {
+		return wrap(err, "roll back to %s", t)
+	}
+	if st := RolloutStatus(to); !st.Done {
+		return invalidf("refusing to send traffic back to %s: it is not ready (%s)", t, st.Message)
+	}
+	for _, svc := range plan.Services {
+		if err := p.SetTraffic(ctx, plan.Namespace, plan.To, svc, true); err != nil {
+			return err
+		}
+	}
+	for _, svc := range plan.Services {
+		if err := p.SetTraffic(ctx, plan.Namespace, plan.From, svc, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
