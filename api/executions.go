@@ -26,8 +26,9 @@ import (
 
 // startRequest is the body of a manual start.
 type startRequest struct {
-	Parameters map[string]any `json:"parameters"`
-	User       string         `json:"user"`
+	Parameters map[string]any      `json:"parameters"`
+	User       string              `json:"user"`
+	Artifacts  []pipeline.Artifact `json:"artifacts"`
 }
 
 // bindJSON reads an optional JSON body into v, answering 400 or 413 itself when it cannot.
@@ -63,7 +64,7 @@ func (s *Server) startExecution(c *gin.Context) {
 	started, err := s.Launcher.Start(c.Request.Context(), launch.Request{
 		Application: c.Param("app"),
 		Pipeline:    c.Param("name"),
-		Trigger:     pipeline.TriggerInfo{Type: "manual", User: userOf(c, req.User), Parameters: req.Parameters},
+		Trigger:     pipeline.TriggerInfo{Type: "manual", User: userOf(c, req.User), Parameters: req.Parameters, Artifacts: req.Artifacts},
 	})
 	var paramErr *launch.ParameterError
 	switch {

@@ -43,6 +43,8 @@ type TriggerInfo struct {
 	User       string         `json:"user,omitempty"`
 	Parameters map[string]any `json:"parameters,omitempty"`
 	Payload    map[string]any `json:"payload,omitempty"`
+	// Artifacts are what the trigger brought: images, manifests.
+	Artifacts []Artifact `json:"artifacts,omitempty"`
 	// ParentExecutionID is set when another execution started this one (a pipeline stage).
 	ParentExecutionID string `json:"parentExecutionId,omitempty"`
 	ParentStageRefID  string `json:"parentStageRefId,omitempty"`
@@ -87,8 +89,10 @@ type StageExecution struct {
 	ExpressionErrors map[string]string `json:"expressionErrors,omitempty"`
 	// Judgment is the decision a manual judgment stage received.
 	Judgment *Judgment `json:"judgment,omitempty"`
-	// WaitingSince is set while a stage waits for its execution window to open.
+	// WaitingForWindowUntil is set while a stage waits for its execution window to open.
 	WaitingForWindowUntil int64 `json:"waitingForWindowUntil,omitempty"`
+	// WaitingForLock says which cluster a stage waits to deploy to, and who holds it.
+	WaitingForLock string `json:"waitingForLock,omitempty"`
 }
 
 // Judgment is a person's decision on a manual judgment stage.

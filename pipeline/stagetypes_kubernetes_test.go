@@ -41,9 +41,56 @@ func TestValidateDeployManifest(t *testing.T) {
 			want:  []string{`stages[0].account: unknown account "prod": no Kubernetes accounts are configured`},
 		},
 		{
-			name:  "unsupported options are refused, not ignored",
-			stage: `{"refId": "1", "type": "deployManifest", "account": "local", "source": "artifact", "trafficManagement": {"enabled": true}, "rollback": {"onFailure": true}, "manifests": [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}}]}`,
-			want:  []string{`stages[0].source: "artifact" is not supported`, "stages[0].trafficManagement: traffic management is not supported yet", "stages[0].rollback.onFailure: rollback on failure is not supported yet"},
+			name:  "artifact source",
+			stage: `{"refId": "1", "type": "deployManifest", "account": "local", "source": "artifact", "manifestArtifactId": "manifests", "requiredArtifactIds": ["image"]}`,
+		},
+		{
+			name:  "artifact source without an artifact, and manifests it would ignore",
+			stage: `{"refId": "1", "type": "deployManifest", "account": "local", "source": "artifact", "manifests": []}`,
+			want:  []string{`stages[0].manifestArtifactId: required when source is "artifact"`, `stages[0].manifests: source is "artifact"`},
+		},
+		{
+			name:  "unknown source",
+			stage: `{"refId": "1", "type": "deployManifest", "account": "local", "source": "git", "manifestArtifact": {"name": "x"}}`,
+			want:  []string{`stages[0].source: must be "text" (manifests inline) or "artifact"`},
+		},
+		{
+			name: "red/black with rollback",
+			stage: `{"refId": "1", "type": "deployManifest", "account": "local", "rollback": {"onFailure": true},
+				"trafficManagement": {"enabled": true, "options": {"enableTraffic": true, "services": ["service web"], "strategy": "redblack", "maxRemainingAsgs": 3, "scaleDown": true}},
+				"manifests": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "web"}}]}`,
+		},
+		{
+			name: "traffic management that cannot work",
+			stage: `{"refId": "1", "type": "deployManifest", "account": "local", "rollback": {"onFailure": "yes"},
+				"trafficManagement": {"enabled": true, "options": {"services": ["ingress web", 3], "strategy": "blue-green", "maxRemainingAsgs": 0}},
+				"manifests": [{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}}]}`,
+			want: []string{
+				"stages[0].manifests[0].kind: traffic management works only on ReplicaSets",
+				`stages[0].trafficManagement.options.services[0]: "ingress web": traffic is managed through Services`,
+				"stages[0].trafficManagement.options.services[1]: must name a Service",
+				"stages[0].trafficManagement.options.strategy: must be one of redblack, highlander, none",
+				"stages[0].trafficManagement.options.maxRemainingAsgs: must be a whole number of at least 1",
+				"stages[0].rollback.onFailure: must be true or false",
+			},
+		},
+		{
+			name: "red/black needs traffic enabled",
+			stage: `{"refId": "1", "type": "deployManifest", "account": "local",
+				"trafficManagement": {"enabled": true, "options": {"services": ["service web"], "strategy": "highlander"}},
+				"manifests": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "web"}}]}`,
+			want: []string{"stages[0].trafficManagement.options.enableTraffic: must be true for the highlander strategy"},
+		},
+		{
+			name:  "rollback cluster",
+			stage: `{"refId": "1", "type": "rollbackCluster", "account": "local", "cluster": "replicaSet web", "location": "prod"}`,
+			opts:  ValidateOptions{KubernetesAccounts: []string{"local"}},
+		},
+		{
+			name:  "rollback cluster without a cluster",
+			stage: `{"refId": "1", "type": "rollbackCluster", "account": "prod"}`,
+			opts:  ValidateOptions{KubernetesAccounts: []string{"local"}},
+			want:  []string{"stages[0].cluster: required", `stages[0].account: unknown account "prod"`},
 		},
 	}
 	for _, tt := range tests {

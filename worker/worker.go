@@ -6,6 +6,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/gennaker/gennaker/activities"
 	"github.com/gennaker/gennaker/workflows"
@@ -21,21 +22,29 @@ type Dependencies struct {
 	HTTPClient *http.Client
 	// Kubernetes finds the configured Kubernetes accounts.
 	Kubernetes activities.KubernetesAccounts
+	// Temporal is the client cluster locks are asked for through; New sets it to the worker's.
+	Temporal client.Client
 }
 
 // Register adds every workflow and activity to a worker or a test environment.
 func Register(r worker.Registry, deps Dependencies) {
 	r.RegisterWorkflow(workflows.Pipeline)
 	r.RegisterWorkflow(workflows.CronTrigger)
+	r.RegisterWorkflowWithOptions(workflows.ClusterLock, workflow.RegisterOptions{Name: activities.ClusterLockWorkflow})
 	r.RegisterActivity(&activities.Webhooks{Client: deps.HTTPClient})
 	r.RegisterActivity(&activities.Pipelines{Source: deps.Pipelines})
 	r.RegisterActivity(&activities.Executions{Starter: deps.Starter})
 	r.RegisterActivity(&activities.Kubernetes{Accounts: deps.Kubernetes})
+	r.RegisterActivity(&activities.Artifacts{HTTPClient: deps.HTTPClient})
+	r.RegisterActivity(&activities.Locks{Client: deps.Temporal})
 }
 
 // New builds a worker for the task queue with everything registered; the caller starts and stops it.
 func New(c client.Client, taskQueue string, deps Dependencies) worker.Worker {
 	w := worker.New(c, taskQueue, worker.Options{})
+	if deps.Temporal == nil {
+		deps.Temporal = c
+	}
 	Register(w, deps)
 	return w
 }

@@ -1,6 +1,9 @@
 package workflows
 
 import (
+	"encoding/json"
+	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -8,42 +11,187 @@ import (
 
 	"github.com/gennaker/gennaker/activities"
 	"github.com/gennaker/gennaker/cloud/kubernetes"
+	"github.com/gennaker/gennaker/pipeline"
 )
 
 // defaultRolloutTimeout bounds the wait for a deploy's rollout when the stage sets no stageTimeoutMs.
 const defaultRolloutTimeout = 30 * time.Minute
 
 // runDeployManifest applies the stage's manifests to its account and waits until every one of them
-// has really rolled out: Deployments available, Jobs complete, claims bound.
+// has really rolled out: Deployments available, Jobs complete, claims bound. It holds the clusters it
+// deploys to for the whole time, so that two executions never deploy to one cluster at once. With
+// traffic management the new server groups take traffic once ready, as the strategy says; with
+// rollback on failure a failed rollout restores what ran before.
 func runDeployManifest(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
 	account, _ := sc["account"].(string)
-	manifests, _ := sc["manifests"].([]any)
+	manifests, err := r.stageManifests(ctx, st, sc)
+	if err != nil {
+		return nil, err
+	}
 	if account == "" || len(manifests) == 0 {
 		return nil, failf("deployManifest needs an account and at least one manifest")
 	}
 	namespace, _ := sc["namespaceOverride"].(string)
-	deployCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 5 * time.Minute,
-		// A retry after a crash re-applies the same versions, so retrying is safe.
-		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 10},
-	})
-	var k8s *activities.Kubernetes
-	var deployed activities.DeployManifestResult
-	err := workflow.ExecuteActivity(deployCtx, k8s.DeployManifest, activities.DeployManifestInput{
-		Account: account,
-		Deploy: kubernetes.DeployInput{
-			Manifests:         manifests,
-			Application:       r.exec.Application,
-			NamespaceOverride: namespace,
-			ExecutionID:       r.exec.ID,
-			StageRefID:        st.cfg.RefID,
-		},
-	}).Get(ctx, &deployed)
+	traffic, err := trafficManagementOf(sc)
 	if err != nil {
 		return nil, err
 	}
-	outputs := deployOutputs(account, deployed.Result)
+	rollback, _ := sc["rollback"].(map[string]any)
+	rollbackOnFailure, _ := rollback["onFailure"].(bool)
 
+	in := kubernetes.DeployInput{
+		Manifests:         manifests,
+		Application:       r.exec.Application,
+		NamespaceOverride: namespace,
+		ExecutionID:       r.exec.ID,
+		StageRefID:        st.cfg.RefID,
+	}
+	if traffic != nil {
+		in.Traffic = &kubernetes.TrafficOptions{Services: traffic.Services}
+	}
+	// The trigger's images are bound into the manifests, as Spinnaker binds an execution's artifacts.
+	for _, a := range r.exec.Trigger.Artifacts {
+		in.Artifacts = append(in.Artifacts, kubernetesArtifact(a))
+	}
+	for _, id := range stringsOf(sc["requiredArtifactIds"]) {
+		a, err := r.expectedArtifact(id)
+		if err != nil {
+			return nil, err
+		}
+		in.RequiredArtifacts = append(in.RequiredArtifacts, kubernetesArtifact(a))
+	}
+	var k8s *activities.Kubernetes
+	var clusters activities.DeployClustersResult
+	if err := workflow.ExecuteActivity(quickKubernetes(ctx), k8s.DeployClusters, activities.DeployClustersInput{Account: account, Deploy: in}).Get(ctx, &clusters); err != nil {
+		return nil, err
+	}
+	release, lock, err := r.lockClusters(ctx, st, account, clusters.Clusters)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+
+	var deployed activities.DeployManifestResult
+	if err := workflow.ExecuteActivity(deployActivity(ctx), k8s.DeployManifest, activities.DeployManifestInput{Account: account, Deploy: in}).Get(ctx, &deployed); err != nil {
+		return nil, err
+	}
+	outputs := deployOutputs(account, deployed.Result)
+	if lock != nil {
+		outputs["clusterLock"] = lock
+	}
+
+	failed := func(cause error) (map[string]any, error) {
+		if !rollbackOnFailure || (ctx.Err() != nil && !st.timedOut) {
+			return outputs, cause
+		}
+		// A rollout that outlived the stage's timeout is rolled back too, after the stage was
+		// cancelled, so the rollback runs on a context of its own.
+		rctx := ctx
+		if ctx.Err() != nil {
+			rctx, _ = workflow.NewDisconnectedContext(ctx)
+		}
+		summary := r.rollBackDeploy(rctx, st, account, deployed.Result, traffic != nil)
+		outputs["rollback"] = summary
+		if st.timedOut {
+			return outputs, failf("%s", summary)
+		}
+		return outputs, failf("%s; %s", describeError(cause), summary)
+	}
+	if err := waitForRollout(ctx, st, account, deployed.Result.Applied); err != nil {
+		return failed(err)
+	}
+	if traffic == nil {
+		return outputs, nil
+	}
+	var moved []any
+	for _, d := range deployed.Result.Deployed {
+		if d.Kind != "ReplicaSet" {
+			continue
+		}
+		var res activities.TrafficStrategyResult
+		err := workflow.ExecuteActivity(quickKubernetes(ctx), k8s.ApplyTrafficStrategy, activities.TrafficStrategyInput{
+			Account: account,
+			Strategy: kubernetes.StrategyInput{
+				Namespace: d.Namespace, ServerGroup: d.Name, Services: traffic.Services, EnableTraffic: traffic.EnableTraffic,
+				Strategy: traffic.Strategy, MaxRemaining: traffic.MaxRemaining, ScaleDown: traffic.ScaleDown,
+			},
+		}).Get(ctx, &res)
+		moved = append(moved, map[string]any{
+			"serverGroup": d.FullName(), "namespace": d.Namespace, "strategy": traffic.Strategy,
+			"enabled": res.Result.Enabled, "disabled": res.Result.Disabled, "scaledDown": res.Result.ScaledDown, "deleted": res.Result.Deleted,
+		})
+		outputs["trafficManagement"] = moved
+		if err != nil {
+			return failed(err)
+		}
+	}
+	return outputs, nil
+}
+
+// trafficManagement is a deploy stage's trafficManagement, as Spinnaker writes it.
+type trafficManagement struct {
+	Services      []string
+	EnableTraffic bool
+	Strategy      string
+	MaxRemaining  int
+	ScaleDown     bool
+}
+
+// trafficManagementOf reads the stage's traffic management; nil when it is off.
+func trafficManagementOf(sc map[string]any) (*trafficManagement, error) {
+	tm, _ := sc["trafficManagement"].(map[string]any)
+	if enabled, _ := tm["enabled"].(bool); !enabled {
+		return nil, nil
+	}
+	opts, _ := tm["options"].(map[string]any)
+	t := &trafficManagement{Strategy: kubernetes.StrategyNone}
+	for _, s := range asSlice(opts["services"]) {
+		if name, ok := s.(string); ok && name != "" {
+			t.Services = append(t.Services, name)
+		}
+	}
+	if len(t.Services) == 0 {
+		return nil, failf("trafficManagement.options.services must name at least one service")
+	}
+	t.EnableTraffic, _ = opts["enableTraffic"].(bool)
+	if s, _ := opts["strategy"].(string); s != "" {
+		t.Strategy = s
+	}
+	if v, ok := opts["maxRemainingAsgs"]; ok && v != nil {
+		n, err := number(v)
+		if err != nil || n < 1 {
+			return nil, failf("trafficManagement.options.maxRemainingAsgs must be a number of server groups of at least 1, got %v", v)
+		}
+		t.MaxRemaining = int(n)
+	}
+	t.ScaleDown, _ = opts["scaleDown"].(bool)
+	return t, nil
+}
+
+func asSlice(v any) []any {
+	s, _ := v.([]any)
+	return s
+}
+
+// quickKubernetes runs a short Kubernetes activity: every one of them can be repeated safely.
+func quickKubernetes(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 2 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 10},
+	})
+}
+
+// deployActivity runs a deploy: a retry after a crash re-applies the same versions, so retrying is safe.
+func deployActivity(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 5 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 10},
+	})
+}
+
+// waitForRollout waits until the objects have rolled out, within the stage's timeout or
+// defaultRolloutTimeout.
+func waitForRollout(ctx workflow.Context, st *stageRun, account string, objects []kubernetes.AppliedObject) error {
 	limit := defaultRolloutTimeout
 	if t := stageTimeout(st.cfg); t > 0 {
 		limit = t
@@ -54,14 +202,56 @@ func runDeployManifest(ctx workflow.Context, r *interpreter, st *stageRun, sc ma
 		HeartbeatTimeout:       time.Minute,
 		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 5},
 	})
-	var waited activities.WaitForManifestsResult
-	if err := workflow.ExecuteActivity(waitCtx, k8s.WaitForManifests, activities.WaitForManifestsInput{
-		Account: account,
-		Objects: deployed.Result.Applied,
-	}).Get(ctx, &waited); err != nil {
-		return outputs, err
+	var k8s *activities.Kubernetes
+	return workflow.ExecuteActivity(waitCtx, k8s.WaitForManifests, activities.WaitForManifestsInput{Account: account, Objects: objects}).Get(ctx, nil)
+}
+
+// rollBackDeploy restores what ran before a failed deploy and says what it did. Each new server
+// group is rolled back to the previous one of its cluster (scaled back, ready, in traffic, and
+// only then the failed one out of it); without traffic management, each Deployment goes back to
+// its previous revision.
+func (r *interpreter) rollBackDeploy(ctx workflow.Context, st *stageRun, account string, res kubernetes.DeployResult, trafficManaged bool) string {
+	var k8s *activities.Kubernetes
+	var done []string
+	for i, d := range res.Deployed {
+		switch {
+		case trafficManaged && d.Kind == "ReplicaSet":
+			var started activities.StartRollbackResult
+			err := workflow.ExecuteActivity(quickKubernetes(ctx), k8s.StartRollback, activities.StartRollbackInput{
+				Account: account, Rollback: kubernetes.RollbackInput{Namespace: d.Namespace, Application: r.exec.Application, From: d.Name},
+			}).Get(ctx, &started)
+			if err == nil {
+				err = waitForRollout(ctx, st, account, []kubernetes.AppliedObject{started.Plan.Wait})
+			}
+			if err == nil {
+				err = workflow.ExecuteActivity(quickKubernetes(ctx), k8s.FinishRollback, activities.FinishRollbackInput{Account: account, Plan: started.Plan}).Get(ctx, nil)
+			}
+			if err != nil {
+				done = append(done, fmt.Sprintf("rollback of %s failed: %s", d.FullName(), describeError(err)))
+				continue
+			}
+			done = append(done, fmt.Sprintf("rolled back from %s to %s, which takes traffic again", d.FullName(), kubernetes.FullName("ReplicaSet", started.Plan.To)))
+		case d.Kind == "Deployment" && i < len(res.Applied):
+			var undone activities.UndoDeploymentResult
+			err := workflow.ExecuteActivity(quickKubernetes(ctx), k8s.UndoDeployment, activities.UndoDeploymentInput{Account: account, Object: res.Applied[i]}).Get(ctx, &undone)
+			if err == nil && undone.Restored == 0 {
+				done = append(done, fmt.Sprintf("%s has no earlier revision to roll back to", d.FullName()))
+				continue
+			}
+			if err == nil {
+				err = waitForRollout(ctx, st, account, []kubernetes.AppliedObject{undone.Wait})
+			}
+			if err != nil {
+				done = append(done, fmt.Sprintf("rollback of %s failed: %s", d.FullName(), describeError(err)))
+				continue
+			}
+			done = append(done, fmt.Sprintf("rolled %s back to revision %d", d.FullName(), undone.Restored))
+		}
 	}
-	return outputs, nil
+	if len(done) == 0 {
+		return "nothing to roll back"
+	}
+	return strings.Join(done, "; ")
 }
 
 // deployOutputs are Spinnaker's outputs of a deploy: what was deployed, by namespace.
@@ -87,4 +277,127 @@ func deployOutputs(account string, res kubernetes.DeployResult) map[string]any {
 		out["createdArtifacts"] = res.CreatedArtifacts
 	}
 	return out
+}
+
+// stageManifests are the manifests a stage deploys: given inline (source "text", the default), or
+// read from an artifact (source "artifact": manifestArtifactId names one of the pipeline's expected
+// artifacts, or manifestArtifact gives it).
+func (r *interpreter) stageManifests(ctx workflow.Context, st *stageRun, sc map[string]any) ([]any, error) {
+	source, _ := sc["source"].(string)
+	if source == "" || source == "text" {
+		manifests, _ := sc["manifests"].([]any)
+		return manifests, nil
+	}
+	if source != "artifact" {
+		return nil, failf("source %q: manifests come from \"text\" or \"artifact\"", source)
+	}
+	var art pipeline.Artifact
+	if id, _ := sc["manifestArtifactId"].(string); id != "" {
+		a, err := r.expectedArtifact(id)
+		if err != nil {
+			return nil, err
+		}
+		art = a
+	} else if raw, ok := sc["manifestArtifact"].(map[string]any); ok {
+		data, _ := json.Marshal(raw)
+		if err := json.Unmarshal(data, &art); err != nil || art.Type == "" {
+			return nil, failf("manifestArtifact must be an artifact with a type")
+		}
+	} else {
+		return nil, failf("source \"artifact\" needs manifestArtifactId or manifestArtifact")
+	}
+	var fetched activities.FetchManifestsResult
+	var artifacts *activities.Artifacts
+	if err := workflow.ExecuteActivity(quickKubernetes(ctx), artifacts.FetchManifests, activities.FetchManifestsInput{Artifact: art}).Get(ctx, &fetched); err != nil {
+		return nil, err
+	}
+	if skip, _ := sc["skipExpressionEvaluation"].(bool); skip {
+		return fetched.Manifests, nil
+	}
+	// Expressions in a fetched file are evaluated as if it had been written in the stage.
+	evaluated, problems := pipeline.EvaluateContext(map[string]any{"manifests": fetched.Manifests}, r.stageEnv(st))
+	if len(problems) > 0 {
+		lines := make([]string, len(problems))
+		for i, p := range problems {
+			lines[i] = fmt.Sprintf("%s: %s: %s", p.Path, p.Expression, p.Reason)
+		}
+		return nil, failf("expressions in the manifests of artifact %s could not be evaluated: %s", art.Type, strings.Join(lines, "; "))
+	}
+	manifests, _ := evaluated["manifests"].([]any)
+	return manifests, nil
+}
+
+// expectedArtifact resolves one of the pipeline's expected artifacts against the trigger's.
+func (r *interpreter) expectedArtifact(id string) (pipeline.Artifact, error) {
+	expected, err := r.in.Pipeline.ExpectedArtifacts()
+	if err != nil {
+		return pipeline.Artifact{}, failf("%v", err)
+	}
+	a, err := pipeline.ResolveExpectedArtifact(expected, id, r.exec.Trigger.Artifacts)
+	if err != nil {
+		return pipeline.Artifact{}, failf("%v", err)
+	}
+	return a, nil
+}
+
+func kubernetesArtifact(a pipeline.Artifact) kubernetes.Artifact {
+	return kubernetes.Artifact{Type: a.Type, Name: a.Name, Version: a.Version, Location: a.Location, Reference: a.Reference}
+}
+
+func stringsOf(v any) []string {
+	var out []string
+	for _, s := range asSlice(v) {
+		if str, ok := s.(string); ok && str != "" {
+			out = append(out, str)
+		}
+	}
+	return out
+}
+
+// runRollbackCluster restores a cluster's previous server group: scaled back up and ready, then in
+// traffic, and only then is the current one taken out of it. It holds the cluster while it works.
+func runRollbackCluster(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
+	account, _ := sc["account"].(string)
+	cluster, _ := sc["cluster"].(string)
+	if account == "" || cluster == "" {
+		return nil, failf("rollbackCluster needs an account and a cluster")
+	}
+	location, _ := sc["location"].(string)
+	application, _ := sc["application"].(string)
+	if application == "" {
+		application = r.exec.Application
+	}
+	var k8s *activities.Kubernetes
+	var chosen, started activities.StartRollbackResult
+	in := activities.StartRollbackInput{Account: account, Rollback: kubernetes.RollbackInput{Namespace: location, Application: application, Cluster: cluster, ChooseOnly: true}}
+	// The namespace (the account's default when no location is given) is known once the
+	// rollback's server groups are chosen; nothing changes before the cluster is held.
+	if err := workflow.ExecuteActivity(quickKubernetes(ctx), k8s.StartRollback, in).Get(ctx, &chosen); err != nil {
+		return nil, err
+	}
+	release, lock, err := r.lockClusters(ctx, st, account, []kubernetes.ClusterRef{{Namespace: chosen.Plan.Namespace, Cluster: chosen.Plan.Cluster}})
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	in.Rollback.ChooseOnly, in.Rollback.Namespace = false, chosen.Plan.Namespace
+	if err := workflow.ExecuteActivity(quickKubernetes(ctx), k8s.StartRollback, in).Get(ctx, &started); err != nil {
+		return nil, err
+	}
+	plan := started.Plan
+	outputs := map[string]any{
+		"rollback": map[string]any{
+			"from": kubernetes.FullName("ReplicaSet", plan.From), "to": kubernetes.FullName("ReplicaSet", plan.To),
+			"namespace": plan.Namespace, "cluster": plan.Cluster, "services": plan.Services,
+		},
+		"manifestNamesByNamespace": map[string]any{plan.Namespace: []any{kubernetes.FullName("ReplicaSet", plan.To)}},
+		"clusterLock":              lock,
+	}
+	if err := waitForRollout(ctx, st, account, []kubernetes.AppliedObject{plan.Wait}); err != nil {
+		return outputs, err
+	}
+	if err := workflow.ExecuteActivity(quickKubernetes(ctx), k8s.FinishRollback, activities.FinishRollbackInput{Account: account, Plan: plan}).Get(ctx, nil); err != nil {
+		return outputs, err
+	}
+	return outputs, nil
 }

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/gennaker/gennaker/activities"
 	"github.com/gennaker/gennaker/pipeline"
 )
 
@@ -50,6 +51,8 @@ type interpreter struct {
 	running   int
 	halted    bool // a TERMINAL stage halted the pipeline
 	cancelled bool
+	// grants holds the tokens of the cluster locks granted to this execution's stages.
+	grants map[string]bool
 }
 
 // stageRun is one stage of the running execution.
@@ -60,6 +63,9 @@ type stageRun struct {
 	skips     workflow.Channel // SkipSignal, delivered only while the stage waits
 	waiting   waitKind
 	cancel    workflow.CancelFunc // set when the stage starts
+	// timedOut is set when the stage's stageTimeoutMs ran out, before the stage is cancelled, so
+	// that it can tell a timeout from a cancellation and still clean up.
+	timedOut bool
 }
 
 // waitKind says what a running stage is waiting for, so signals reach only a stage that expects them.
@@ -90,7 +96,7 @@ func newInterpreter(ctx workflow.Context, in PipelineInput) *interpreter {
 	if exec.Trigger.Parameters == nil {
 		exec.Trigger.Parameters = map[string]any{}
 	}
-	r := &interpreter{ctx: ctx, in: in, stages: map[string]*stageRun{}}
+	r := &interpreter{ctx: ctx, in: in, stages: map[string]*stageRun{}, grants: map[string]bool{}}
 	for i, s := range p.Stages {
 		exec.Stages[i] = pipeline.StageExecution{
 			ID:                   exec.ID + "-" + s.RefID,
@@ -134,6 +140,7 @@ func (r *interpreter) run() {
 	judgments := workflow.GetSignalChannel(r.ctx, SignalJudgment)
 	skips := workflow.GetSignalChannel(r.ctx, SignalSkipWait)
 	cancels := workflow.GetSignalChannel(r.ctx, SignalCancel)
+	grants := workflow.GetSignalChannel(r.ctx, activities.SignalLockGranted)
 	temporalCancelSeen := false
 
 	r.startReadyStages()
@@ -154,6 +161,11 @@ func (r *interpreter) run() {
 			var sig SkipSignal
 			c.Receive(r.ctx, &sig)
 			r.deliverSkip(sig)
+		})
+		sel.AddReceive(grants, func(c workflow.ReceiveChannel, _ bool) {
+			var g activities.LockGrant
+			c.Receive(r.ctx, &g)
+			r.grants[g.Token] = true
 		})
 		sel.AddReceive(cancels, func(c workflow.ReceiveChannel, _ bool) {
 			var sig CancelSignal
@@ -568,12 +580,19 @@ func (r *interpreter) withTimeout(ctx workflow.Context, st *stageRun, stageCtx m
 		return outputs, runErr
 	}
 	timedOut := ctx.Err() == nil
+	st.timedOut = timedOut
 	cancelTimer()
 	cancelRun()
 	// Let the stage observe its cancellation (activities stop via heartbeat) before reporting.
 	_ = workflow.Await(detached, func() bool { return finished })
 	if timedOut {
-		return outputs, failf("stage timed out after %s (stageTimeoutMs %d)", limit, st.cfg.StageTimeoutMs)
+		msg := fmt.Sprintf("stage timed out after %s (stageTimeoutMs %d)", limit, st.cfg.StageTimeoutMs)
+		// What the stage did about it, such as a rollback, is part of the story.
+		var f *stageFailure
+		if errors.As(runErr, &f) {
+			msg += "; " + f.msg
+		}
+		return outputs, failf("%s", msg)
 	}
 	return outputs, runErr
 }

@@ -534,6 +534,7 @@ func TestDeployManifestStage(t *testing.T) {
 	applied := []kubernetes.AppliedObject{{APIVersion: "v1", Kind: "ConfigMap", Namespace: "prod", Name: "cfg-v000"}}
 	exec, err := run(t, pipelineJSON(stage), func(env *testsuite.TestWorkflowEnvironment) {
 		env.RegisterActivity(&activities.Kubernetes{})
+		env.OnActivity("DeployClusters", mock.Anything, mock.Anything).Return(activities.DeployClustersResult{}, nil)
 		env.OnActivity("DeployManifest", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DeployManifestInput) (activities.DeployManifestResult, error) {
 			got = in
 			return activities.DeployManifestResult{Result: kubernetes.DeployResult{
@@ -562,6 +563,7 @@ func TestDeployManifestRolloutFailure(t *testing.T) {
 	stage := stageJSON("1", "deployManifest", nil, `"account": "local", "manifests": [{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}}]`)
 	exec, err := run(t, pipelineJSON(stage), func(env *testsuite.TestWorkflowEnvironment) {
 		env.RegisterActivity(&activities.Kubernetes{})
+		env.OnActivity("DeployClusters", mock.Anything, mock.Anything).Return(activities.DeployClustersResult{}, nil)
 		env.OnActivity("DeployManifest", mock.Anything, mock.Anything).Return(activities.DeployManifestResult{}, nil)
 		env.OnActivity("WaitForManifests", mock.Anything, mock.Anything).Return(activities.WaitForManifestsResult{},
 			temporal.NewNonRetryableApplicationError("Deployment web in prod failed: progress deadline exceeded", "RolloutFailed", nil))

@@ -35,6 +35,17 @@ func init() {
 		"pipeline":           runPipelineStage,
 		"webhook":            runWebhook,
 		"deployManifest":     runDeployManifest,
+		"rollbackCluster":    runRollbackCluster,
+
+		// Operations on one object already in a Kubernetes account (manifestops.go).
+		"enableManifest":           runEnableManifest,
+		"disableManifest":          runDisableManifest,
+		"scaleManifest":            runScaleManifest,
+		"patchManifest":            runPatchManifest,
+		"undoRolloutManifest":      runUndoRolloutManifest,
+		"deleteManifest":           runDeleteManifest,
+		"rollingRestartManifest":   runRollingRestartManifest,
+		"findArtifactFromResource": runFindArtifactFromResource,
 	}
 }
 

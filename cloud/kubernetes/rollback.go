@@ -25,6 +25,8 @@ type RollbackInput struct {
 	// From is the server group to roll back from (web-v003); empty means the newest one taking
 	// traffic, or the newest one when none does.
 	From string `json:"from,omitempty"`
+	// ChooseOnly chooses the server groups without changing anything.
+	ChooseOnly bool `json:"chooseOnly,omitempty"`
 }
 
 // RollbackPlan is a rollback under way.
@@ -46,10 +48,23 @@ type RollbackPlan struct {
 // the size recorded when a red/black deploy scaled it down, or else to the size of the one rolled
 // back from. Run again, it finds the same server groups and changes nothing more.
 func (p *Provider) StartRollback(ctx context.Context, in RollbackInput) (RollbackPlan, error) {
+	namespace := cmp.Or(in.Namespace, p.account.defaultNamespace())
+	if in.Cluster == "" && in.From != "" {
+		// A deploy rolling back its own server group knows it by name only.
+		t, err := p.target("ReplicaSet", namespace, in.From)
+		if err != nil {
+			return RollbackPlan{}, fmt.Errorf("roll back from replicaSet %s: %w", in.From, err)
+		}
+		from, err := t.client.Get(ctx, in.From, metav1.GetOptions{})
+		if err != nil {
+			return RollbackPlan{}, wrap(err, "roll back from %s", t)
+		}
+		in.Cluster = cmp.Or(from.GetAnnotations()[AnnotationCluster], FullName("ReplicaSet", in.From))
+		in.Application = cmp.Or(in.Application, from.GetAnnotations()[AnnotationApplication])
+	}
 	if in.Cluster == "" {
 		return RollbackPlan{}, invalidf("roll back: no cluster given")
 	}
-	namespace := cmp.Or(in.Namespace, p.account.defaultNamespace())
 	what := fmt.Sprintf("roll back cluster %s in %s", in.Cluster, namespace)
 	groups, err := p.clusterReplicaSets(ctx, namespace, in.Application, in.Cluster)
 	if err != nil {
@@ -96,6 +111,9 @@ func (p *Provider) StartRollback(ctx context.Context, in RollbackInput) (Rollbac
 			what, fromObj.GetName(), toObj.GetName(), AnnotationLoadBalancers)
 	}
 	plan := RollbackPlan{Namespace: namespace, Cluster: in.Cluster, From: fromObj.GetName(), To: toObj.GetName(), Services: services}
+	if in.ChooseOnly {
+		return plan, nil
+	}
 
 	replicas, _ := intAt(toObj.Object, "spec", "replicas")
 	if replicas == 0 {
@@ -147,4 +165,45 @@ func (p *Provider) FinishRollback(ctx context.Context, plan RollbackPlan) error 
 		}
 	}
 	return nil
+}
+
+// RollBackDeployment undoes a Deployment's rollout that failed: the Deployment goes back to the
+// revision before the current one (see UndoRollout). failedGeneration is the generation the failed
+// deploy applied; a Deployment changed since then — by an earlier attempt at this rollback, or by
+// someone else — is left alone, so that running this twice never goes back two revisions. It
+// returns the revision restored, 0 when there is no earlier one, and the Deployment to wait for.
+func (p *Provider) RollBackDeployment(ctx context.Context, namespace, name string, failedGeneration int64) (restored int64, wait AppliedObject, err error) {
+	t, err := p.target("Deployment", namespace, name)
+	if err != nil {
+		return 0, AppliedObject{}, fmt.Errorf("roll back deployment %s: %w", name, err)
+	}
+	live, err := t.client.Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return 0, AppliedObject{}, wrap(err, "roll back %s", t)
+	}
+	applied := func(o *unstructured.Unstructured) AppliedObject {
+		return AppliedObject{APIVersion: o.GetAPIVersion(), Kind: o.GetKind(), Namespace: o.GetNamespace(), Name: o.GetName(), UID: string(o.GetUID()), Generation: o.GetGeneration()}
+	}
+	current, _ := strconv.ParseInt(live.GetAnnotations()[AnnotationRevision], 10, 64)
+	if live.GetGeneration() > failedGeneration {
+		return current, applied(live), nil
+	}
+	owned, err := p.ownedBy(ctx, live, gvrReplicaSets)
+	if err != nil {
+		return 0, AppliedObject{}, wrap(err, "roll back %s", t)
+	}
+	earlier := slices.ContainsFunc(owned, func(rs *unstructured.Unstructured) bool {
+		rev, err := strconv.ParseInt(rs.GetAnnotations()[AnnotationRevision], 10, 64)
+		return err == nil && rev < current
+	})
+	if !earlier {
+		return 0, applied(live), nil
+	}
+	if restored, err = p.UndoRollout(ctx, "Deployment", t.namespace, name, 1); err != nil {
+		return 0, AppliedObject{}, err
+	}
+	if live, err = t.client.Get(ctx, name, metav1.GetOptions{}); err != nil {
+		return 0, AppliedObject{}, wrap(err, "roll back %s", t)
+	}
+	return restored, applied(live), nil
 }
