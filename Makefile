@@ -47,14 +47,15 @@ $(BIN)/staticcheck:
 	@mkdir -p $(BIN)
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-## kube-tools: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok in bin/, plus kwok's
-## Stage CRD and stages in bin/kwok-stages/ (for internal/localkube); rebuilt only when tools/kube's
-## go.mod or go.sum or the kwok version change, or when something is missing
+## kube-tools: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kwok in bin/, plus kwok's
+## CRDs (Stage, Logs, ClusterLogs) and stages in bin/kwok-stages/ (for internal/localkube); rebuilt only
+## when tools/kube's go.mod or go.sum or the kwok version change, or when something is missing
 KWOK_VERSION := v0.8.0
 KUBE_VERSION := $(shell sed -n 's/^[[:space:]]*k8s.io\/kubernetes v//p' tools/kube/go.mod)
-KUBE_BINS := $(addprefix $(BIN)/,etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+KUBE_BINS := $(addprefix $(BIN)/,etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok)
 KWOK_STAGES := $(BIN)/kwok-stages
-KWOK_STAGE_FILES := crd/bases/kwok.x-k8s.io_stages.yaml stage/node/fast/node-initialize.yaml \
+KWOK_STAGE_FILES := crd/bases/kwok.x-k8s.io_stages.yaml crd/bases/kwok.x-k8s.io_logs.yaml \
+	crd/bases/kwok.x-k8s.io_clusterlogs.yaml stage/node/fast/node-initialize.yaml \
 	stage/node/heartbeat/node-heartbeat.yaml stage/pod/fast/pod-ready.yaml stage/pod/fast/pod-complete.yaml \
 	stage/pod/fast/pod-delete.yaml
 KUBE_TOOLS_KEY := $(shell { cat tools/kube/go.mod tools/kube/go.sum; echo $(KWOK_VERSION); } | (sha256sum 2>/dev/null || shasum -a 256) | cut -c1-16)
@@ -74,7 +75,8 @@ endif
 $(KUBE_TOOLS_STAMP):
 	@mkdir -p $(BIN)
 	cd tools/kube && $(GO) build -ldflags "$(KUBE_LDFLAGS)" -o $(BIN)/ \
-		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler
+		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler \
+		k8s.io/kubernetes/cmd/kubectl
 	cd tools/kube && $(GO) build -ldflags "-s -w" -o $(BIN)/etcd go.etcd.io/etcd/server/v3
 	GOBIN=$(BIN) $(GO) install -ldflags "-s -w" sigs.k8s.io/kwok/cmd/kwok@$(KWOK_VERSION)
 	rm -rf $(KWOK_STAGES) && mkdir -p $(KWOK_STAGES)

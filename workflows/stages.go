@@ -35,6 +35,7 @@ func init() {
 		"pipeline":           runPipelineStage,
 		"webhook":            runWebhook,
 		"deployManifest":     runDeployManifest,
+		"runJobManifest":     runRunJobManifest,
 		"rollbackCluster":    runRollbackCluster,
 
 		// Operations on one object already in a Kubernetes account (manifestops.go).

@@ -905,31 +905,6 @@ spec:
 	})
 }
 
-func TestPodLogs(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, "logs")
-	ctx := t.Context()
-	e.deploy(DeployInput{Application: "web", Manifests: simpleDeployment(t, "web", "example.com/web:1", 1)})
-	e.waitStatus("Deployment", "web", false, 30*time.Second)
-
-	// Simulated nodes have no kubelet to serve logs: the pod's container is reported as
-	// unreadable, and the error is one worth retrying on a real cluster (the node may be back).
-	logs, err := e.p.PodLogs(ctx, e.ns, "app=web", 1024)
-	if err == nil || errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "read the log of container app of pod web-") {
-		t.Errorf("PodLogs error %v, want a retryable error naming the container and pod", err)
-	}
-	if logs == nil || len(logs) != 0 {
-		t.Errorf("PodLogs logs %v, want an empty map", logs)
-	}
-
-	_, err = e.p.PodLogs(ctx, e.ns, "app in (", 1024)
-	wantInvalid(t, err, "selector")
-	_, err = e.p.PodLogs(ctx, e.ns, "", 1024)
-	wantInvalid(t, err, "a selector is required")
-	_, err = e.p.PodLogs(ctx, "kube-system", "app=web", 1024)
-	wantInvalid(t, err, "may not use namespace kube-system")
-}
-
 func TestNewProviderFromKubeconfig(t *testing.T) {
 	t.Parallel()
 	c := cluster(t)

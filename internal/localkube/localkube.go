@@ -23,6 +23,14 @@
 //
 // kwok's stages for such pods are written here; kwok's own pod-ready and pod-complete stages are
 // narrowed so that they never pick a chaos pod up.
+//
+// # Pod logs
+//
+// kwok also plays the kubelet's server, on a loopback port every fake node advertises as its
+// kubelet endpoint, so the API server's pod log endpoint (kubectl logs, client-go's GetLogs) works.
+// No container runs, so a pod logs nothing until a test says what it prints: Cluster.SetPodLogs
+// writes the text to a file under DataDir and points kwok's ClusterLogs resource at it. A pod
+// nobody set logs for has none, and reading them fails with "no logs found for container".
 package localkube
 
 import (
@@ -85,6 +93,7 @@ type Cluster struct {
 	procs      []*process // in start order
 	kubeconfig string
 	config     *rest.Config
+	kwokPort   int // kwok's kubelet server, on loopback
 	stopOnce   sync.Once
 }
 
@@ -229,7 +238,7 @@ func withDefaults(opts Options) (Options, error) {
 
 // ports of one run; every start picks free ones.
 type ports struct {
-	etcdClient, etcdPeer, apiserver, controllerManager, scheduler int
+	etcdClient, etcdPeer, apiserver, controllerManager, scheduler, kwok int
 }
 
 // start runs each program in dependency order and waits for it to serve before the next.
@@ -242,11 +251,12 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	free, err := freePorts(5)
+	free, err := freePorts(6)
 	if err != nil {
 		return err
 	}
-	p := ports{etcdClient: free[0], etcdPeer: free[1], apiserver: free[2], controllerManager: free[3], scheduler: free[4]}
+	p := ports{etcdClient: free[0], etcdPeer: free[1], apiserver: free[2], controllerManager: free[3], scheduler: free[4], kwok: free[5]}
+	c.kwokPort = p.kwok
 	certs := filepath.Join(c.opts.DataDir, certDir)
 	apiserverURL := "https://" + hostPort(p.apiserver)
 
@@ -314,7 +324,7 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("localkube: dynamic client: %w", err)
 	}
-	// The Stage CRD and stages go in before kwok starts, so its first list finds them all.
+	// kwok's CRDs and stages go in before kwok starts, so its first list finds them all.
 	if err := applyStages(ctx, dyn, filepath.Join(c.opts.BinDir, StagesDir)); err != nil {
 		return err
 	}
@@ -333,16 +343,22 @@ func (c *Cluster) start(ctx context.Context) error {
 	}
 	kwokStarted := time.Now()
 	// kwok always reads ~/.kwok/kwok.yaml when it exists; its own HOME keeps a user's file out.
-	kwok, err := c.run("kwok", c.kwokArgs(), "HOME="+kwokHome)
+	kwok, err := c.run("kwok", c.kwokArgs(p), "HOME="+kwokHome)
 	if err != nil {
 		return err
 	}
 
-	if err := ensureNodes(ctx, cs, c.opts.Nodes); err != nil {
+	if err := ensureNodes(ctx, cs, c.opts.Nodes, p.kwok); err != nil {
 		return withTail(err, kwok, controllerManager)
 	}
 	if err := waitNodesReady(ctx, cs, kwokStarted); err != nil {
 		return withTail(err, kwok, controllerManager)
+	}
+	// kwok starts its server after its controllers; pod logs are served only from then on.
+	if err := waitServing(ctx, kwok, func(ctx context.Context) error {
+		return httpOK(ctx, http.DefaultClient, "http://"+hostPort(p.kwok)+"/healthz")
+	}); err != nil {
+		return err
 	}
 	if err := waitDefaultServiceAccount(ctx, cs); err != nil {
 		return withTail(err, controllerManager)
@@ -399,6 +415,10 @@ func (c *Cluster) apiserverArgs(p ports, saKey string) []string {
 		"--service-account-signing-key-file=" + saKey,
 		"--service-cluster-ip-range=10.96.0.0/16",
 		"--allow-privileged=true",
+		// Fake nodes are reached at their InternalIP, the loopback address of kwok's kubelet
+		// server; their Hostname address names no host. kwok serves a certificate it makes up,
+		// which the API server accepts because it is given no kubelet certificate authority.
+		"--kubelet-preferred-address-types=InternalIP",
 		"--profiling=false",
 	}
 }
@@ -444,12 +464,17 @@ func (c *Cluster) schedulerArgs(p ports) []string {
 	)
 }
 
-func (c *Cluster) kwokArgs() []string {
+func (c *Cluster) kwokArgs(p ports) []string {
 	return []string{
 		"--kubeconfig=" + c.kubeconfig,
 		"--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector=" + kwokNodeAnnotation + "=" + kwokNodeAnnotationValue,
-		"--enable-crds=Stage",
+		"--enable-crds=Stage,Logs,ClusterLogs",
+		// The kubelet server for every node: pod logs. A node kwok initializes advertises this
+		// address and port (ensureNodes writes them too, for nodes that are Ready already).
+		"--server-address=" + hostPort(p.kwok),
+		"--node-ip=" + nodeIP,
+		"--node-port=" + strconv.Itoa(p.kwok),
 		"--node-lease-duration-seconds=40",
 		// Room for many pods; kwok's default hands out the 254 addresses of a /24 only.
 		"--cidr=10.244.0.0/16",

@@ -34,7 +34,7 @@ func TestFindBinariesNamesWhatIsMissing(t *testing.T) {
 	if !errors.Is(err, localkube.ErrMissingBinaries) {
 		t.Fatalf("FindBinaries(%s) = %v, want ErrMissingBinaries", dir, err)
 	}
-	for _, want := range []string{"kube-apiserver", "kwok", "kwok-stages/pod-ready.yaml", "make kube-tools"} {
+	for _, want := range []string{"kube-apiserver", "kwok", "kwok-stages/pod-ready.yaml", "kwok-stages/kwok.x-k8s.io_clusterlogs.yaml", "make kube-tools"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
@@ -65,7 +65,8 @@ func TestStartFailureCarriesTheLog(t *testing.T) {
 	if err := os.Mkdir(stages, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"kwok.x-k8s.io_stages.yaml", "node-initialize.yaml", "node-heartbeat.yaml", "pod-ready.yaml", "pod-complete.yaml", "pod-delete.yaml"} {
+	for _, name := range []string{"kwok.x-k8s.io_stages.yaml", "kwok.x-k8s.io_logs.yaml", "kwok.x-k8s.io_clusterlogs.yaml",
+		"node-initialize.yaml", "node-heartbeat.yaml", "pod-ready.yaml", "pod-complete.yaml", "pod-delete.yaml"} {
 		if err := os.WriteFile(filepath.Join(stages, name), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -83,8 +84,8 @@ func TestStartFailureCarriesTheLog(t *testing.T) {
 	}
 }
 
-// TestCluster runs the real control plane: rollouts, chaos pods and Jobs, kubectl, and a restart
-// on the same data.
+// TestCluster runs the real control plane: rollouts, chaos pods and Jobs, pod logs, kubectl, and a
+// restart on the same data.
 func TestCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Kubernetes control plane")
@@ -160,6 +161,44 @@ func TestCluster(t *testing.T) {
 		})
 	})
 
+	t.Run("pod logs", func(t *testing.T) {
+		// Set before the Job exists: its pods are selected by namespace and container.
+		if err := cluster.SetPodLogs(t.Context(), localkube.PodLogs{Namespace: logsNamespace, Containers: []string{"main"}, Text: "first\nsecond\n"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := cluster.SetPodLogs(t.Context(), localkube.PodLogs{Namespace: logsNamespace, Containers: []string{"sidecar"}, Text: "from the sidecar"}); err != nil {
+			t.Fatal(err)
+		}
+		createNamespace(t, cs, logsNamespace)
+		j := job("logs", "busybox:1", nil)
+		j.Namespace = logsNamespace
+		j.Spec.Template.Spec.Containers = append(j.Spec.Template.Spec.Containers, corev1.Container{Name: "sidecar", Image: "busybox:1"})
+		if _, err := cs.BatchV1().Jobs(logsNamespace).Create(t.Context(), j, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		pod := jobPod(t, cs, logsNamespace, "logs")
+		for container, want := range map[string]string{"main": "first\nsecond\n", "sidecar": "from the sidecar\n"} {
+			if got := podLog(t, cs, logsNamespace, pod, container); got != want {
+				t.Errorf("log of %s/%s = %q, want %q", pod, container, got, want)
+			}
+		}
+		// Setting the same selection again replaces its text at once.
+		if err := cluster.SetPodLogs(t.Context(), localkube.PodLogs{Namespace: logsNamespace, Containers: []string{"main"}, Text: "replaced"}); err != nil {
+			t.Fatal(err)
+		}
+		if got := podLog(t, cs, logsNamespace, pod, "main"); got != "replaced\n" {
+			t.Errorf("log after replacing = %q", got)
+		}
+		// A pod nobody set logs for has none; kwok says so in the body of its answer.
+		if data, err := cs.CoreV1().Pods(metav1.NamespaceDefault).GetLogs(jobPod(t, cs, metav1.NamespaceDefault, "ok"), &corev1.PodLogOptions{}).DoRaw(t.Context()); err == nil ||
+			!strings.Contains(string(data), "no logs found") {
+			t.Errorf("log of a pod without logs: %v (%q), want an error saying none were found", err, data)
+		}
+		if err := cluster.SetPodLogs(t.Context(), localkube.PodLogs{Namespace: "Not A Namespace"}); err == nil {
+			t.Error("SetPodLogs accepted an invalid namespace")
+		}
+	})
+
 	t.Run("kubectl", func(t *testing.T) {
 		kubectl, err := exec.LookPath("kubectl")
 		if err != nil {
@@ -185,7 +224,48 @@ func TestCluster(t *testing.T) {
 			t.Fatalf("deployment web after restart: %v", err)
 		}
 		waitDeployment(t, cs, "web", rolledOut)
+		// The nodes advertise the new kubelet port, so logs are read as before.
+		if got := podLog(t, cs, logsNamespace, jobPod(t, cs, logsNamespace, "logs"), "main"); got != "replaced\n" {
+			t.Errorf("log after restart = %q", got)
+		}
 	})
+}
+
+// logsNamespace holds the Job whose pod logs TestCluster sets.
+const logsNamespace = "logs"
+
+func createNamespace(t *testing.T, cs kubernetes.Interface, name string) {
+	t.Helper()
+	if _, err := cs.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// jobPod waits for the first pod of a Job to have started its containers, and names it.
+func jobPod(t *testing.T, cs kubernetes.Interface, namespace, jobName string) string {
+	t.Helper()
+	var name string
+	err := wait.PollUntilContextTimeout(t.Context(), 250*time.Millisecond, waitTimeout, true, func(ctx context.Context) (bool, error) {
+		pods, err := cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: "job-name=" + jobName})
+		if err != nil || len(pods.Items) == 0 || len(pods.Items[0].Status.ContainerStatuses) == 0 {
+			return false, nil
+		}
+		name = pods.Items[0].Name
+		return true, nil
+	})
+	if err != nil {
+		t.Fatalf("pod of job %s/%s: %v", namespace, jobName, err)
+	}
+	return name
+}
+
+func podLog(t *testing.T, cs kubernetes.Interface, namespace, pod, container string) string {
+	t.Helper()
+	data, err := cs.CoreV1().Pods(namespace).GetLogs(pod, &corev1.PodLogOptions{Container: container}).DoRaw(t.Context())
+	if err != nil {
+		t.Fatalf("log of %s/%s in %s: %v", pod, container, namespace, err)
+	}
+	return string(data)
 }
 
 func startCluster(t *testing.T, dataDir string) *localkube.Cluster {

@@ -2,6 +2,7 @@ package localkube
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -17,6 +18,9 @@ const (
 	kwokNodeAnnotation      = "kwok.x-k8s.io/node"
 	kwokNodeAnnotationValue = "fake"
 )
+
+// nodeIP is every fake node's InternalIP: kwok's kubelet server listens on loopback.
+const nodeIP = "127.0.0.1"
 
 // NodeName is the name of the i-th fake node (from 0).
 func NodeName(i int) string { return fmt.Sprintf("kwok-node-%d", i) }
@@ -34,9 +38,31 @@ var unhealthyTaints = map[string]bool{
 	corev1.TaintNodeUnreachable: true,
 }
 
-// ensureNodes creates the fake nodes that do not exist yet; a node's status is accepted on
-// creation, so allocatable resources are set from the start.
-func ensureNodes(ctx context.Context, cs kubernetes.Interface, n int) error {
+// ensureNodes points the fake nodes of an earlier start at this start's kubelet port and creates
+// those that do not exist yet; a node's status is accepted on creation, so allocatable resources
+// and the kubelet endpoint are set from the start. kwok writes the endpoint only on a node that is
+// not Ready, and a node from an earlier start may still be, with the port of that start.
+func ensureNodes(ctx context.Context, cs kubernetes.Interface, n, kubeletPort int) error {
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("localkube: list nodes: %w", err)
+	}
+	for _, node := range nodes.Items {
+		if node.Annotations[kwokNodeAnnotation] != kwokNodeAnnotationValue || reachable(&node, kubeletPort) {
+			continue
+		}
+		// Only these two fields: a whole NodeStatus would blank nodeInfo, which kwok filled in.
+		st := kubeletEndpoint(node.Name, kubeletPort)
+		patch, err := json.Marshal(map[string]any{"status": map[string]any{
+			"addresses": st.Addresses, "daemonEndpoints": st.DaemonEndpoints,
+		}})
+		if err != nil {
+			return fmt.Errorf("localkube: node %s: %w", node.Name, err)
+		}
+		if _, err := cs.CoreV1().Nodes().PatchStatus(ctx, node.Name, patch); err != nil {
+			return fmt.Errorf("localkube: point node %s at the kubelet port: %w", node.Name, err)
+		}
+	}
 	for i := range n {
 		name := NodeName(i)
 		node := &corev1.Node{
@@ -50,16 +76,39 @@ func ensureNodes(ctx context.Context, cs kubernetes.Interface, n int) error {
 					"type":                 "kwok",
 				},
 			},
-			Status: corev1.NodeStatus{
-				Allocatable: nodeResources.DeepCopy(),
-				Capacity:    nodeResources.DeepCopy(),
-			},
+			Status: kubeletEndpoint(name, kubeletPort),
 		}
+		node.Status.Allocatable = nodeResources.DeepCopy()
+		node.Status.Capacity = nodeResources.DeepCopy()
 		if _, err := cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{FieldManager: fieldManager}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("localkube: create node %s: %w", name, err)
 		}
 	}
 	return nil
+}
+
+// kubeletEndpoint is the part of a node's status that tells the API server where its kubelet is.
+func kubeletEndpoint(name string, port int) corev1.NodeStatus {
+	return corev1.NodeStatus{
+		Addresses: []corev1.NodeAddress{
+			{Type: corev1.NodeInternalIP, Address: nodeIP},
+			{Type: corev1.NodeHostName, Address: name},
+		},
+		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: int32(port)}},
+	}
+}
+
+// reachable reports whether a node already advertises the kubelet at nodeIP and port.
+func reachable(node *corev1.Node, port int) bool {
+	if node.Status.DaemonEndpoints.KubeletEndpoint.Port != int32(port) {
+		return false
+	}
+	for _, a := range node.Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			return a.Address == nodeIP
+		}
+	}
+	return false
 }
 
 // releaseNodeLeases deletes the leases of kwok nodes left by an earlier start. Every kwok process

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -15,12 +16,18 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// StagesDir is the folder under the binaries' folder holding kwok's Stage CRD and the stages
-// taken from the kwok module (`make kube-tools` copies them there).
+// StagesDir is the folder under the binaries' folder holding kwok's CRDs and the stages taken
+// from the kwok module (`make kube-tools` copies them there).
 const StagesDir = "kwok-stages"
 
-// stageCRDFile defines kwok's Stage resource; kwok simulates nothing until it exists.
-const stageCRDFile = "kwok.x-k8s.io_stages.yaml"
+// crdFiles define the kwok resources localkube uses: Stage, without which kwok simulates nothing,
+// and Logs and ClusterLogs, which say what file kwok's kubelet server answers a pod's log
+// requests with (see Cluster.SetPodLogs). kwok watches them from its start, so they go in first.
+var crdFiles = []string{
+	"kwok.x-k8s.io_stages.yaml",
+	"kwok.x-k8s.io_logs.yaml",
+	"kwok.x-k8s.io_clusterlogs.yaml",
+}
 
 // upstreamStages are kwok's own stages, applied one object at a time: nodes become Ready and keep
 // heartbeating, pods become Ready, pods of Jobs complete, deleted pods go away.
@@ -40,27 +47,34 @@ var chaosExcluded = map[string]bool{"pod-ready": true, "pod-complete": true}
 const fieldManager = "gennaker-localkube"
 
 var (
-	crdGVR   = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-	stageGVR = schema.GroupVersionResource{Group: "kwok.x-k8s.io", Version: "v1alpha1", Resource: "stages"}
+	crdGVR         = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	stageGVR       = schema.GroupVersionResource{Group: "kwok.x-k8s.io", Version: "v1alpha1", Resource: "stages"}
+	clusterLogsGVR = schema.GroupVersionResource{Group: "kwok.x-k8s.io", Version: "v1alpha1", Resource: "clusterlogs"}
 )
 
 // stageFiles lists every file applyStages reads, for FindBinaries.
 func stageFiles() []string {
-	return append([]string{stageCRDFile}, upstreamStages...)
+	return append(slices.Clone(crdFiles), upstreamStages...)
 }
 
-// applyStages installs the Stage CRD, kwok's stages (pod-ready and pod-complete narrowed to
+// applyStages installs kwok's CRDs, kwok's stages (pod-ready and pod-complete narrowed to
 // non-chaos pods) and the chaos stages. Applying is idempotent, so a restart re-applies them all.
 func applyStages(ctx context.Context, dyn dynamic.Interface, dir string) error {
-	crd, err := readObject(filepath.Join(dir, stageCRDFile))
-	if err != nil {
-		return err
+	crds := make([]*unstructured.Unstructured, 0, len(crdFiles))
+	for _, file := range crdFiles {
+		crd, err := readObject(filepath.Join(dir, file))
+		if err != nil {
+			return err
+		}
+		if err := apply(ctx, dyn.Resource(crdGVR), crd); err != nil {
+			return err
+		}
+		crds = append(crds, crd)
 	}
-	if err := apply(ctx, dyn.Resource(crdGVR), crd); err != nil {
-		return err
-	}
-	if err := waitEstablished(ctx, dyn, crd.GetName()); err != nil {
-		return err
+	for _, crd := range crds {
+		if err := waitEstablished(ctx, dyn, crd.GetName()); err != nil {
+			return err
+		}
 	}
 	stages := make([]*unstructured.Unstructured, 0, len(upstreamStages)+len(chaosStages()))
 	for _, file := range upstreamStages {

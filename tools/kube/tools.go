@@ -1,7 +1,7 @@
 //go:build tools
 
-// Package kube pins the control-plane programs that `make kube-tools` builds, so that
-// `go mod tidy` keeps every module they need.
+// Package kube pins the control-plane programs and the kubectl that `make kube-tools` builds, so
+// that `go mod tidy` keeps every module they need.
 package kube
 
 import (
@@ -9,4 +9,5 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubectl"
 )
