@@ -23,6 +23,7 @@ import (
 
 	"github.com/gennaker/gennaker/api"
 	"github.com/gennaker/gennaker/internal/devserver"
+	"github.com/gennaker/gennaker/internal/localkube/kubetest"
 	"github.com/gennaker/gennaker/launch"
 	"github.com/gennaker/gennaker/store"
 	"github.com/gennaker/gennaker/worker"
@@ -54,6 +55,8 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	stop()
+	// The Kubernetes control plane is started only by the tests that need it.
+	kubetest.Stop()
 	os.Exit(code)
 }
 

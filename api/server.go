@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/sdk/client"
 
+	"github.com/gennaker/gennaker/cloud/kubernetes"
 	"github.com/gennaker/gennaker/launch"
 	"github.com/gennaker/gennaker/store"
 )
@@ -31,6 +32,8 @@ type Server struct {
 	Logger      *slog.Logger
 	// KubernetesAccounts are the account names deploy stages may name; validation refuses others.
 	KubernetesAccounts []string
+	// Kubernetes reads the accounts' clusters for the infrastructure view; nil shows no account.
+	Kubernetes *kubernetes.Providers
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -67,6 +70,7 @@ func (s *Server) Handler() http.Handler {
 	v1.POST("/applications/:app/pipelines/:name/versions/:version/restore", s.restoreVersion)
 	v1.GET("/applications/:app/pipelines/:name/schedules", s.listSchedules)
 	v1.POST("/applications/:app/pipelines/:name/executions", s.startExecution)
+	v1.GET("/applications/:app/clusters", s.listClusters)
 
 	v1.GET("/executions", s.listExecutions)
 	v1.GET("/executions/:id", s.getExecution)

@@ -128,6 +128,7 @@ func Start(ctx context.Context, cfg *config.Config, parts Parts, logger *slog.Lo
 			Logger:    logger,
 
 			KubernetesAccounts: providers.Names(),
+			Kubernetes:         providers,
 		}
 		if cfg.Temporal.UIURL != "" {
 			srv.WorkflowURL = func(id string) string { return cfg.WorkflowUIURL("", id) }
