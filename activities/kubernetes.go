@@ -21,9 +21,15 @@ type KubernetesAccounts interface {
 // Kubernetes runs the Kubernetes stages' work against the configured accounts.
 type Kubernetes struct {
 	Accounts KubernetesAccounts
-	// PollInterval is how often WaitForManifests reads the objects' status; zero means 2s.
+	// PollInterval is the longest WaitForManifests waits between reads of the objects' status;
+	// zero means 2s. It reads often at first, since most rollouts finish within a second or two,
+	// and less often as a rollout drags on.
 	PollInterval time.Duration
 }
+
+// firstPoll is the first wait between status reads; each wait after is half as long again, up to
+// PollInterval.
+const firstPoll = 100 * time.Millisecond
 
 // DeployManifestInput is what a deployManifest stage applies, its expressions already evaluated.
 type DeployManifestInput struct {
@@ -69,12 +75,11 @@ func (k *Kubernetes) WaitForManifests(ctx context.Context, in WaitForManifestsIn
 	if err != nil {
 		return WaitForManifestsResult{}, classify(err)
 	}
-	interval := k.PollInterval
-	if interval <= 0 {
-		interval = 2 * time.Second
+	maxInterval := k.PollInterval
+	if maxInterval <= 0 {
+		maxInterval = 2 * time.Second
 	}
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
+	interval := min(firstPoll, maxInterval)
 	for {
 		messages := make([]string, len(in.Objects))
 		done := true
@@ -105,8 +110,9 @@ func (k *Kubernetes) WaitForManifests(ctx context.Context, in WaitForManifestsIn
 		select {
 		case <-ctx.Done():
 			return WaitForManifestsResult{Messages: messages}, ctx.Err()
-		case <-ticker.C:
+		case <-time.After(interval):
 		}
+		interval = min(interval*3/2, maxInterval)
 	}
 }
 
