@@ -23,7 +23,9 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
+	"github.com/gennaker/gennaker/activities"
 	"github.com/gennaker/gennaker/internal/app"
 	"github.com/gennaker/gennaker/internal/config"
 	"github.com/gennaker/gennaker/launch"
@@ -434,6 +436,32 @@ func scenarios(now time.Time) []scenario {
 			},
 		},
 		{
+			name: "deploy-redblack",
+			config: redBlackScenario("replay-redblack", `{"refId": "3", "requisiteStageRefIds": ["2"], "type": "rollbackCluster", "name": "Roll back",
+					"account": "local", "location": "replay-redblack", "cluster": "replicaSet web"}`),
+			want: "SUCCEEDED",
+			check: func(t *testing.T, e execution) {
+				rb, _ := e.mustStage(t, "3").Outputs["rollback"].(map[string]any)
+				if rb["from"] != "replicaSet web-v001" || rb["to"] != "replicaSet web-v000" {
+					t.Errorf("rollback outputs %v", rb)
+				}
+			},
+			alsoRecord: func(execution) map[string]string {
+				return map[string]string{"cluster-lock": "gennaker-lock/local/replay-redblack/replicaSet web"}
+			},
+		},
+		{
+			name:   "deploy-rollback-on-failure",
+			config: redBlackScenario("replay-rollback", ""),
+			start:  `{"parameters": {"second": "example.com/web:never-ready"}}`,
+			want:   "TERMINAL",
+			check: func(t *testing.T, e execution) {
+				if s := e.mustStage(t, "2"); !strings.Contains(s.Error, "rolled back from replicaSet web-v001 to replicaSet web-v000") {
+					t.Errorf("stage 2 error %q", s.Error)
+				}
+			},
+		},
+		{
 			name: "execution-window-open",
 			config: fmt.Sprintf(`{"stages": [
 				{"refId": "1", "type": "evaluateVariables", "name": "In the window", "restrictExecutionDuringTimeWindow": true,
@@ -545,6 +573,7 @@ func (r *recorder) save(t *testing.T, name, workflowID string) {
 	replayer := worker.NewWorkflowReplayer()
 	replayer.RegisterWorkflow(workflows.Pipeline)
 	replayer.RegisterWorkflow(workflows.CronTrigger)
+	replayer.RegisterWorkflowWithOptions(workflows.ClusterLock, workflow.RegisterOptions{Name: activities.ClusterLockWorkflow})
 	if err := replayer.ReplayWorkflowHistoryFromJSONFile(sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)), file); err != nil {
 		t.Fatalf("%s: the recorded history does not replay: %v", name, err)
 	}
@@ -559,4 +588,29 @@ func isCloseEvent(t enums.EventType) bool {
 		return true
 	}
 	return false
+}
+
+// redBlackScenario is a pipeline deploying the web ReplicaSet red/black twice to a namespace of
+// the local cluster, the second time with rollback on failure and a short timeout, then extra.
+func redBlackScenario(namespace, extra string) string {
+	deploy := func(ref, requires, name, image, more string) string {
+		return fmt.Sprintf(`{"refId": %q, "requisiteStageRefIds": [%s], "type": "deployManifest", "name": %q, "account": "local",
+			"namespaceOverride": %q, %s
+			"trafficManagement": {"enabled": true, "options": {"enableTraffic": true, "services": ["service web"], "strategy": "redblack"}},
+			"manifests": [
+				{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": %q}},
+				{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}, "spec": {"selector": {"service": "web"}, "ports": [{"port": 80}]}},
+				{"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "web"}, "spec": {"replicas": 1,
+					"selector": {"matchLabels": {"app": "web"}},
+					"template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": %q}]}}}}
+			]}`, ref, requires, name, namespace, more, namespace, image)
+	}
+	stages := []string{
+		deploy("1", "", "First", "nginx:1.27", ""),
+		deploy("2", `"1"`, "Second", "${parameters.second}", `"stageTimeoutMs": 15000, "rollback": {"onFailure": true},`),
+	}
+	if extra != "" {
+		stages = append(stages, extra)
+	}
+	return `{"parameterConfig": [{"name": "second", "default": "nginx:1.28"}], "stages": [` + strings.Join(stages, ",\n") + `]}`
 }

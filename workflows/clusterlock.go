@@ -139,7 +139,8 @@ func (r *interpreter) lockClusters(ctx workflow.Context, st *stageRun, account s
 	for _, c := range clusters {
 		names = append(names, c.String())
 		key := account + "/" + c.Namespace + "/" + c.Cluster
-		h := held{lockID: "gennaker-lock/" + key, token: r.exec.ID + "/" + st.cfg.RefID + "/" + key}
+		// The token names the run rather than the execution ID, which replay tools replace.
+		h := held{lockID: "gennaker-lock/" + key, token: workflow.GetInfo(ctx).WorkflowExecution.RunID + "/" + st.cfg.RefID + "/" + key}
 		// Taken before asking: a request that reached the lock must be withdrawn if the stage stops.
 		taken = append(taken, h)
 		var locks *activities.Locks
