@@ -34,7 +34,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzEvaluateValue$$' -fuzztime $(FUZZTIME) ./pipeline/
 
 ## bench: gennaker against the floor (raw Temporal) on the same server, printed as ratios
-bench:
+bench: kube-tools
 	$(GO) test -run '^$$' -bench . -benchtime 30x -count 1 -timeout 30m ./bench/
 
 ## lint: gofmt, go vet and staticcheck (built once into bin/)
