@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -43,6 +44,9 @@ type ResolveManifestTargetResult struct {
 	// TemplateHash fingerprints the object's pod template as it was found, so that a retried
 	// undo or restart can tell whether the attempt before already changed it.
 	TemplateHash string `json:"templateHash,omitempty"`
+	// Cluster is the object's moniker cluster ("replicaSet web"), or its own "kind name" when it
+	// has none: what the stage holds while it changes the object.
+	Cluster string `json:"cluster"`
 }
 
 // ResolveManifestTarget finds the object a manifest stage works on. An object or cluster that is
@@ -65,7 +69,8 @@ func (k *Kubernetes) ResolveManifestTarget(ctx context.Context, in ResolveManife
 	if err != nil {
 		return ResolveManifestTargetResult{}, classify(err)
 	}
-	return ResolveManifestTargetResult{Target: appliedFrom(obj), TemplateHash: templateHash(obj)}, nil
+	return ResolveManifestTargetResult{Target: appliedFrom(obj), TemplateHash: templateHash(obj),
+		Cluster: cmp.Or(obj.GetAnnotations()[kubernetes.AnnotationCluster], kubernetes.FullName(obj.GetKind(), obj.GetName()))}, nil
 }
 
 // templateHash fingerprints an object's pod template; empty when it has none.

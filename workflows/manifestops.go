@@ -30,11 +30,17 @@ type manifestOp struct {
 	// templateHash fingerprints the pod template as resolved, for retries to see their own change.
 	templateHash string
 	limit        time.Duration // how long waiting for a rollout or a deletion may take
+	// release lets go of the cluster the stage holds while it changes it.
+	release func()
+	lock    map[string]any
 }
 
-// resolveManifestOp reads the stage's target settings and finds the object they name.
-func resolveManifestOp(ctx workflow.Context, st *stageRun, sc map[string]any) (*manifestOp, error) {
-	op := &manifestOp{stageType: st.cfg.Type, limit: defaultRolloutTimeout}
+// resolveManifestOp reads the stage's target settings and finds the object they name. A stage that
+// changes the object holds its cluster first, as deploys do, so it never interleaves with a deploy
+// or a rollback of the same cluster; a target chosen by criteria is chosen again once held, since
+// the deploy it waited for may have added a server group.
+func resolveManifestOp(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (*manifestOp, error) {
+	op := &manifestOp{stageType: st.cfg.Type, limit: defaultRolloutTimeout, release: func() {}}
 	if t := stageTimeout(st.cfg); t > 0 {
 		op.limit = t
 	}
@@ -64,6 +70,19 @@ func resolveManifestOp(ctx workflow.Context, st *stageRun, sc map[string]any) (*
 	var resolved activities.ResolveManifestTargetResult
 	if err := workflow.ExecuteActivity(op.callCtx(ctx), k8s.ResolveManifestTarget, in).Get(ctx, &resolved); err != nil {
 		return nil, err
+	}
+	if op.stageType != pipeline.StageFindArtifactFromResource {
+		release, lock, err := r.lockClusters(ctx, st, op.account, []kubernetes.ClusterRef{{Namespace: resolved.Target.Namespace, Cluster: resolved.Cluster}})
+		if err != nil {
+			return nil, err
+		}
+		op.release, op.lock = release, lock
+		if in.Cluster != "" {
+			if err := workflow.ExecuteActivity(op.callCtx(ctx), k8s.ResolveManifestTarget, in).Get(ctx, &resolved); err != nil {
+				op.release()
+				return nil, err
+			}
+		}
 	}
 	op.target, op.templateHash = resolved.Target, resolved.TemplateHash
 	return op, nil
@@ -105,6 +124,9 @@ func (op *manifestOp) outputs(extra map[string]any) map[string]any {
 		"location":                 op.target.Namespace,
 		"account":                  op.account,
 	}
+	if op.lock != nil {
+		out["clusterLock"] = op.lock
+	}
 	for k, v := range extra {
 		out[k] = v
 	}
@@ -127,15 +149,16 @@ func manifestCount(v any, name string, min, def int) (int, error) {
 	return int(f), nil
 }
 
-func runScaleManifest(ctx workflow.Context, _ *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
+func runScaleManifest(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
 	replicas, err := manifestCount(sc["replicas"], "replicas", 0, -1)
 	if err != nil {
 		return nil, err
 	}
-	op, err := resolveManifestOp(ctx, st, sc)
+	op, err := resolveManifestOp(ctx, r, st, sc)
 	if err != nil {
 		return nil, err
 	}
+	defer op.release()
 	var k8s *activities.Kubernetes
 	var res activities.ManifestOperationResult
 	if err := workflow.ExecuteActivity(op.callCtx(ctx), k8s.ScaleManifest, activities.ScaleManifestInput{
@@ -146,7 +169,7 @@ func runScaleManifest(ctx workflow.Context, _ *interpreter, st *stageRun, sc map
 	return op.outputs(map[string]any{"replicas": replicas}), op.awaitRollout(ctx, res.Object)
 }
 
-func runPatchManifest(ctx workflow.Context, _ *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
+func runPatchManifest(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
 	strategy := kubernetes.PatchStrategic
 	options, _ := sc["options"].(map[string]any)
 	if s, _ := options["mergeStrategy"].(string); s != "" {
@@ -156,10 +179,11 @@ func runPatchManifest(ctx workflow.Context, _ *interpreter, st *stageRun, sc map
 	if err != nil {
 		return nil, err
 	}
-	op, err := resolveManifestOp(ctx, st, sc)
+	op, err := resolveManifestOp(ctx, r, st, sc)
 	if err != nil {
 		return nil, err
 	}
+	defer op.release()
 	var k8s *activities.Kubernetes
 	var res activities.ManifestOperationResult
 	if err := workflow.ExecuteActivity(op.callCtx(ctx), k8s.PatchManifest, activities.PatchManifestInput{
@@ -199,15 +223,16 @@ func manifestPatchBody(v any, strategy string) (any, error) {
 	return nil, failf("patchBody must be an object or a list, got %v", v)
 }
 
-func runUndoRolloutManifest(ctx workflow.Context, _ *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
+func runUndoRolloutManifest(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
 	back, err := manifestCount(sc["numRevisionsBack"], "numRevisionsBack", 1, 1)
 	if err != nil {
 		return nil, err
 	}
-	op, err := resolveManifestOp(ctx, st, sc)
+	op, err := resolveManifestOp(ctx, r, st, sc)
 	if err != nil {
 		return nil, err
 	}
+	defer op.release()
 	var k8s *activities.Kubernetes
 	var res activities.UndoRolloutManifestResult
 	if err := workflow.ExecuteActivity(op.callCtx(ctx), k8s.UndoRolloutManifest, activities.UndoRolloutManifestInput{
@@ -222,11 +247,12 @@ func runUndoRolloutManifest(ctx workflow.Context, _ *interpreter, st *stageRun, 
 	return op.outputs(extra), op.awaitRollout(ctx, res.Object)
 }
 
-func runRollingRestartManifest(ctx workflow.Context, _ *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
-	op, err := resolveManifestOp(ctx, st, sc)
+func runRollingRestartManifest(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
+	op, err := resolveManifestOp(ctx, r, st, sc)
 	if err != nil {
 		return nil, err
 	}
+	defer op.release()
 	var k8s *activities.Kubernetes
 	var res activities.ManifestOperationResult
 	if err := workflow.ExecuteActivity(op.callCtx(ctx), k8s.RollingRestartManifest, activities.RollingRestartManifestInput{
@@ -237,15 +263,16 @@ func runRollingRestartManifest(ctx workflow.Context, _ *interpreter, st *stageRu
 	return op.outputs(nil), op.awaitRollout(ctx, res.Object)
 }
 
-func runDeleteManifest(ctx workflow.Context, _ *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
+func runDeleteManifest(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
 	opts, err := manifestDeleteOptions(sc)
 	if err != nil {
 		return nil, err
 	}
-	op, err := resolveManifestOp(ctx, st, sc)
+	op, err := resolveManifestOp(ctx, r, st, sc)
 	if err != nil {
 		return nil, err
 	}
+	defer op.release()
 	var k8s *activities.Kubernetes
 	if err := workflow.ExecuteActivity(op.waitCtx(ctx), k8s.DeleteManifest, activities.DeleteManifestInput{
 		Account: op.account, Target: op.target, Options: opts,
@@ -291,21 +318,22 @@ func manifestDeleteOptions(sc map[string]any) (kubernetes.DeleteOptions, error) 
 	return out, nil
 }
 
-func runEnableManifest(ctx workflow.Context, _ *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
-	return runSetManifestTraffic(ctx, st, sc, true)
+func runEnableManifest(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
+	return runSetManifestTraffic(ctx, r, st, sc, true)
 }
 
-func runDisableManifest(ctx workflow.Context, _ *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
-	return runSetManifestTraffic(ctx, st, sc, false)
+func runDisableManifest(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
+	return runSetManifestTraffic(ctx, r, st, sc, false)
 }
 
 // runSetManifestTraffic adds a server group to, or removes it from, the traffic of the Services it
 // names. Relabelling its pods is the whole change, so there is no rollout to wait for.
-func runSetManifestTraffic(ctx workflow.Context, st *stageRun, sc map[string]any, enabled bool) (map[string]any, error) {
-	op, err := resolveManifestOp(ctx, st, sc)
+func runSetManifestTraffic(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any, enabled bool) (map[string]any, error) {
+	op, err := resolveManifestOp(ctx, r, st, sc)
 	if err != nil {
 		return nil, err
 	}
+	defer op.release()
 	var k8s *activities.Kubernetes
 	var res activities.SetManifestTrafficResult
 	if err := workflow.ExecuteActivity(op.callCtx(ctx), k8s.SetManifestTraffic, activities.SetManifestTrafficInput{
@@ -320,11 +348,12 @@ func runSetManifestTraffic(ctx workflow.Context, st *stageRun, sc map[string]any
 	return op.outputs(map[string]any{"loadBalancers": services}), nil
 }
 
-func runFindArtifactFromResource(ctx workflow.Context, _ *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
-	op, err := resolveManifestOp(ctx, st, sc)
+func runFindArtifactFromResource(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
+	op, err := resolveManifestOp(ctx, r, st, sc)
 	if err != nil {
 		return nil, err
 	}
+	defer op.release()
 	var k8s *activities.Kubernetes
 	var res activities.FindArtifactFromResourceResult
 	if err := workflow.ExecuteActivity(op.callCtx(ctx), k8s.FindArtifactFromResource, activities.FindArtifactFromResourceInput{

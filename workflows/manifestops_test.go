@@ -107,6 +107,7 @@ func (c *opsCluster) run(config string, setup func(env *testsuite.TestWorkflowEn
 	env.RegisterWorkflow(Pipeline)
 	k8s := &activities.Kubernetes{Accounts: c.providers, PollInterval: 100 * time.Millisecond}
 	env.RegisterActivity(k8s)
+	grantClusterLocks(env)
 	if setup != nil {
 		setup(env, k8s)
 	}
