@@ -80,6 +80,11 @@ func (a *Artifacts) fetch(ctx context.Context, art pipeline.Artifact) ([]byte, e
 	if err != nil {
 		return nil, badArtifact("artifact %s: the reference is not a URL: %v", describeArtifact(art), err)
 	}
+	// The client refuses other schemes with an error that looks like a network failure; no retry
+	// could fetch them.
+	if (req.URL.Scheme != "http" && req.URL.Scheme != "https") || req.URL.Host == "" {
+		return nil, badArtifact("artifact %s: the reference %q is not an http or https URL", describeArtifact(art), art.Reference)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("fetch artifact %s: %w", describeArtifact(art), err)

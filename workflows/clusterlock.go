@@ -62,6 +62,11 @@ func ClusterLock(ctx workflow.Context, in activities.ClusterLockInput) error {
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: 30 * time.Second},
 	})
+	// The holder is checked a minute after the last check however often the lock is asked
+	// meanwhile: a timer restarted at every signal would let a steady stream of requests put the check
+	// off for ever. Runs started before keep their restarted timers, as their histories have them.
+	checkDue := workflow.GetVersion(ctx, "holder-check-due", workflow.DefaultVersion, 1) >= 1
+	var checkAt time.Time
 
 	for {
 		drain()
@@ -100,7 +105,14 @@ func ClusterLock(ctx workflow.Context, in activities.ClusterLockInput) error {
 			c.Receive(ctx, &rel)
 			release(rel)
 		})
-		sel.AddFuture(workflow.NewTimer(timerCtx, holderCheckInterval), func(workflow.Future) { check = true })
+		wait := holderCheckInterval
+		if checkDue {
+			if checkAt.IsZero() {
+				checkAt = workflow.Now(ctx).Add(holderCheckInterval)
+			}
+			wait = max(checkAt.Sub(workflow.Now(ctx)), 0)
+		}
+		sel.AddFuture(workflow.NewTimer(timerCtx, wait), func(workflow.Future) { check, checkAt = true, time.Time{} })
 		sel.Select(ctx)
 		cancelTimer()
 		if check && st.Holder != nil {

@@ -81,18 +81,19 @@ func runDeployManifest(ctx workflow.Context, r *interpreter, st *stageRun, sc ma
 	}
 
 	failed := func(cause error) (map[string]any, error) {
-		if !rollbackOnFailure || (ctx.Err() != nil && !st.timedOut) {
+		// Cancelled here means the cause is the cancellation: a person's, or the stage's timeout.
+		cancelled := ctx.Err() != nil
+		if !rollbackOnFailure || (cancelled && !st.timedOut) {
 			return outputs, cause
 		}
 		// A rollout that outlived the stage's timeout is rolled back too, after the stage was
-		// cancelled, so the rollback runs on a context of its own.
-		rctx := ctx
-		if ctx.Err() != nil {
-			rctx, _ = workflow.NewDisconnectedContext(ctx)
-		}
+		// cancelled; and a rollback begun before the stage is cancelled, by its timeout or a
+		// person, runs to its end, as cut short it would leave the cluster half restored. So the
+		// rollback runs on a context of its own.
+		rctx, _ := workflow.NewDisconnectedContext(ctx)
 		summary := r.rollBackDeploy(rctx, st, account, deployed.Result, traffic != nil)
 		outputs["rollback"] = summary
-		if st.timedOut {
+		if cancelled {
 			return outputs, failf("%s", summary)
 		}
 		return outputs, failf("%s; %s", describeError(cause), summary)
