@@ -197,14 +197,19 @@ func waitForRollout(ctx workflow.Context, st *stageRun, account string, objects 
 	if t := stageTimeout(st.cfg); t > 0 {
 		limit = t
 	}
-	waitCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	var k8s *activities.Kubernetes
+	return workflow.ExecuteActivity(waitingKubernetes(ctx, limit), k8s.WaitForManifests, activities.WaitForManifestsInput{Account: account, Objects: objects}).Get(ctx, nil)
+}
+
+// waitingKubernetes runs an activity that waits, heartbeating, for at most limit; a lost worker
+// is noticed within a minute and the wait taken up again.
+func waitingKubernetes(ctx workflow.Context, limit time.Duration) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout:    limit,
 		ScheduleToCloseTimeout: limit,
 		HeartbeatTimeout:       time.Minute,
 		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 5},
 	})
-	var k8s *activities.Kubernetes
-	return workflow.ExecuteActivity(waitCtx, k8s.WaitForManifests, activities.WaitForManifestsInput{Account: account, Objects: objects}).Get(ctx, nil)
 }
 
 // rollBackDeploy restores what ran before a failed deploy and says what it did. Each new server

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/gennaker/gennaker/activities"
@@ -17,10 +16,6 @@ import (
 // The manifest operation stages work on one object already in a Kubernetes account. Each resolves
 // its object once (by name, or as a server group of a cluster picked by a criterion), changes it
 // through an activity that is safe to retry, and waits until the change has really rolled out.
-
-// manifestOpCallTimeout bounds one call that changes an object; waiting for its rollout is bounded
-// by the stage's timeout instead.
-const manifestOpCallTimeout = 2 * time.Minute
 
 // manifestOp is one run of a manifest operation stage, once its object is resolved.
 type manifestOp struct {
@@ -89,21 +84,11 @@ func resolveManifestOp(ctx workflow.Context, r *interpreter, st *stageRun, sc ma
 }
 
 // callCtx runs an activity that reads or changes the object. Each is safe to retry.
-func (op *manifestOp) callCtx(ctx workflow.Context) workflow.Context {
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: manifestOpCallTimeout,
-		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 10},
-	})
-}
+func (op *manifestOp) callCtx(ctx workflow.Context) workflow.Context { return quickKubernetes(ctx) }
 
 // waitCtx runs an activity that waits, heartbeating, for as long as the stage may take.
 func (op *manifestOp) waitCtx(ctx workflow.Context) workflow.Context {
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout:    op.limit,
-		ScheduleToCloseTimeout: op.limit,
-		HeartbeatTimeout:       time.Minute,
-		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 5},
-	})
+	return waitingKubernetes(ctx, op.limit)
 }
 
 // awaitRollout waits until the object has rolled out its change: a workload's controller has

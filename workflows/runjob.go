@@ -71,11 +71,8 @@ func runRunJobManifest(ctx workflow.Context, r *interpreter, st *stageRun, sc ma
 		return nil, err
 	}
 	var k8s *activities.Kubernetes
-	startCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 5 * time.Minute,
-		// The Job's name depends only on the execution and the stage, so a retry applies the same Job.
-		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 10},
-	})
+	// The Job's name depends only on the execution and the stage, so a retry applies the same Job.
+	startCtx := deployActivity(ctx)
 	var started activities.StartJobResult
 	if err := workflow.ExecuteActivity(startCtx, k8s.StartJob, activities.StartJobInput{
 		Account:           s.account,
@@ -96,12 +93,7 @@ func runRunJobManifest(ctx workflow.Context, r *interpreter, st *stageRun, sc ma
 	if t := stageTimeout(st.cfg); t > 0 {
 		limit = t
 	}
-	waitCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout:    limit,
-		ScheduleToCloseTimeout: limit,
-		HeartbeatTimeout:       time.Minute,
-		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 5},
-	})
+	waitCtx := waitingKubernetes(ctx, limit)
 	waitErr := workflow.ExecuteActivity(waitCtx, k8s.WaitForManifests, activities.WaitForManifestsInput{
 		Account: s.account,
 		Objects: []kubernetes.AppliedObject{job},
