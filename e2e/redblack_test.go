@@ -94,8 +94,8 @@ func TestRedBlackRelease(t *testing.T) {
 
 	// Two releases started together never deploy to one cluster at once: the second waits for the
 	// first to finish with the cluster, then replaces it red/black.
-	second := api.startExecution("web", "release", map[string]any{"parameters": map[string]any{"image": "nginx:1.28"}}).ID
-	third := api.startExecution("web", "release", map[string]any{"parameters": map[string]any{"image": "nginx:1.29"}}).ID
+	second := api.startExecution("web", "release", map[string]any{"parameters": map[string]any{"image": "nginx:1.28", "greeting": "bonjour"}}).ID
+	third := api.startExecution("web", "release", map[string]any{"parameters": map[string]any{"image": "nginx:1.29", "greeting": "hallo"}}).ID
 	a := api.waitForStage(second, "promote", "RUNNING", 3*time.Minute)
 	b := api.waitForStage(third, "promote", "RUNNING", 3*time.Minute)
 	type held struct {
@@ -173,8 +173,18 @@ func TestRedBlackRelease(t *testing.T) {
 	if !slices.Equal(taking, []string{"web-v001"}) {
 		t.Errorf("production after the rollback: taking traffic %v", taking)
 	}
-	if img := byName["web-v001"].Spec.Template.Spec.Containers[0].Image; img != "nginx:1.28" && img != "nginx:1.29" {
-		t.Errorf("web-v001 runs %s", img)
+	// The configuration comes back with the server group: each version of it stays, and the restored
+	// server group still reads its own.
+	greetings := map[string]string{"nginx:1.28": "bonjour", "nginx:1.29": "hallo"}
+	for _, name := range []string{"web-v001", "web-v002"} {
+		c := byName[name].Spec.Template.Spec.Containers[0]
+		cm, err := cs.CoreV1().ConfigMaps("production").Get(context.Background(), c.EnvFrom[0].ConfigMapRef.Name, metav1.GetOptions{})
+		if err != nil || cm.Data["greeting"] != greetings[c.Image] {
+			t.Errorf("%s runs %s with config %s: %v %v", name, c.Image, c.EnvFrom[0].ConfigMapRef.Name, cm.Data, err)
+		}
+	}
+	if byName["web-v001"].Spec.Template.Spec.Containers[0].EnvFrom[0].ConfigMapRef.Name == byName["web-v002"].Spec.Template.Spec.Containers[0].EnvFrom[0].ConfigMapRef.Name {
+		t.Error("web-v001 and web-v002 share a config version")
 	}
 }
 
