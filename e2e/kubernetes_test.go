@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -71,6 +72,28 @@ func TestDeployToLocalCluster(t *testing.T) {
 	status, body := api.do("PUT", "/api/v1/applications/web/pipelines/deploy", bad)
 	if status != 400 || !strings.Contains(string(body), `unknown account \"production\"`) {
 		t.Errorf("saving with an unknown account: %d %s", status, body)
+	}
+
+	// Manifests can come with the trigger: an embedded/base64 artifact matched to the pipeline's
+	// expected artifact, its expressions evaluated like inline manifests.
+	file := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-artifact\ndata:\n  who: ${trigger.user}\n"
+	api.savePipeline("web", "from-artifact", map[string]any{
+		"expectedArtifacts": []any{map[string]any{"id": "manifests", "matchArtifact": map[string]any{"type": "embedded/base64", "name": "config.yaml"}}},
+		"stages": []any{map[string]any{"refId": "1", "type": "deployManifest", "account": "local", "namespaceOverride": "default",
+			"source": "artifact", "manifestArtifactId": "manifests"}},
+	})
+	run := api.startExecution("web", "from-artifact", map[string]any{"user": "cy", "artifacts": []any{map[string]any{
+		"type": "embedded/base64", "name": "config.yaml", "reference": base64.StdEncoding.EncodeToString([]byte(file))}}})
+	if done := api.waitUntilDone(run.ID, time.Minute); done.Status != "SUCCEEDED" {
+		t.Fatalf("deploy from an artifact: %s", done.describe())
+	}
+	if cm, err := cs.CoreV1().ConfigMaps("default").Get(t.Context(), "from-artifact-v000", metav1.GetOptions{}); err != nil || cm.Data["who"] != "cy" {
+		t.Errorf("config map from the artifact: %v %v", cm.Data, err)
+	}
+	// Without the artifact the stage fails, saying which one is missing.
+	missing := api.startExecution("web", "from-artifact", nil)
+	if done := api.waitUntilDone(missing.ID, time.Minute); done.Status != "TERMINAL" || !strings.Contains(done.mustStage(t, "1").Error, `expected artifact "manifests"`) {
+		t.Errorf("deploy without the artifact: %s", done.describe())
 	}
 }
 
