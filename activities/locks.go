@@ -34,6 +34,9 @@ const (
 type LockRequest struct {
 	// Owner is the workflow ID of the requesting execution, which the grant is signalled to.
 	Owner string `json:"owner"`
+	// OwnerRunID is the run that asked: after a reset of the execution, the run that holds the
+	// lock has ended even though the execution runs on.
+	OwnerRunID string `json:"ownerRunId,omitempty"`
 	// Token tells this request apart from the owner's others; it is also the release's.
 	Token string `json:"token"`
 	// Stage names the requesting stage, for people looking at who holds what.
@@ -106,6 +109,8 @@ func (l *Locks) RequestClusterLock(ctx context.Context, in RequestLockInput) (Re
 // ExecutionRunningInput names an execution.
 type ExecutionRunningInput struct {
 	WorkflowID string `json:"workflowId"`
+	// RunID, when set, asks about that run rather than the execution's latest.
+	RunID string `json:"runId,omitempty"`
 }
 
 // ExecutionRunningResult says whether it still runs.
@@ -116,7 +121,7 @@ type ExecutionRunningResult struct {
 // ExecutionRunning tells a lock workflow whether its holder still runs, so a holder terminated
 // without releasing does not keep the lock for ever.
 func (l *Locks) ExecutionRunning(ctx context.Context, in ExecutionRunningInput) (ExecutionRunningResult, error) {
-	d, err := l.Client.DescribeWorkflowExecution(ctx, in.WorkflowID, "")
+	d, err := l.Client.DescribeWorkflowExecution(ctx, in.WorkflowID, in.RunID)
 	var notFound *serviceerror.NotFound
 	if errors.As(err, &notFound) {
 		return ExecutionRunningResult{}, nil

@@ -118,7 +118,7 @@ func ClusterLock(ctx workflow.Context, in activities.ClusterLockInput) error {
 		if check && st.Holder != nil {
 			var locks *activities.Locks
 			var res activities.ExecutionRunningResult
-			if err := workflow.ExecuteActivity(checkCtx, locks.ExecutionRunning, activities.ExecutionRunningInput{WorkflowID: st.Holder.Owner}).Get(ctx, &res); err == nil && !res.Running {
+			if err := workflow.ExecuteActivity(checkCtx, locks.ExecutionRunning, activities.ExecutionRunningInput{WorkflowID: st.Holder.Owner, RunID: st.Holder.OwnerRunID}).Get(ctx, &res); err == nil && !res.Running {
 				st.Holder = nil
 			}
 		}
@@ -142,8 +142,10 @@ func (r *interpreter) lockClusters(ctx workflow.Context, st *stageRun, account s
 		}
 		taken = nil
 	}
+	// A request still on its way when the stage stops must land before the withdrawal does.
 	reqCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
+		WaitForCancellation: true,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 30 * time.Second},
 	})
 	asked := workflow.Now(ctx)
@@ -159,7 +161,7 @@ func (r *interpreter) lockClusters(ctx workflow.Context, st *stageRun, account s
 		var res activities.RequestLockResult
 		err := workflow.ExecuteActivity(reqCtx, locks.RequestClusterLock, activities.RequestLockInput{
 			LockID: h.lockID, Key: key,
-			Request: activities.LockRequest{Owner: r.exec.ID, Token: h.token, Stage: st.view.Name},
+			Request: activities.LockRequest{Owner: r.exec.ID, OwnerRunID: workflow.GetInfo(ctx).WorkflowExecution.RunID, Token: h.token, Stage: st.view.Name},
 		}).Get(ctx, &res)
 		if err == nil && !r.grants[h.token] {
 			st.view.WaitingForLock = fmt.Sprintf("waiting to deploy to %s in account %s", c, account)

@@ -174,10 +174,13 @@ func asSlice(v any) []any {
 	return s
 }
 
-// quickKubernetes runs a short Kubernetes activity: every one of them can be repeated safely.
+// quickKubernetes runs a short Kubernetes activity: every one of them can be repeated safely. A
+// cancelled stage waits for it to end: the call does not heartbeat and would otherwise go on
+// changing the cluster after the stage released it, or beside the rollback that follows.
 func quickKubernetes(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Minute,
+		WaitForCancellation: true,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 10},
 	})
 }
@@ -186,6 +189,7 @@ func quickKubernetes(ctx workflow.Context) workflow.Context {
 func deployActivity(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 5 * time.Minute,
+		WaitForCancellation: true,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 10},
 	})
 }

@@ -255,7 +255,17 @@ func (p *Provider) SetTraffic(ctx context.Context, namespace, workload, service 
 			return err
 		}
 		rs = live
-		if maps.Equal(stringMapAt(live.Object, "spec", "template", "metadata", "labels"), stringMapAt(changed.Object, "spec", "template", "metadata", "labels")) {
+		if enabled && changed.GetAnnotations()[AnnotationServed] != "true" {
+			// Remembered so that a rollback returns only to a server group that once served.
+			a := changed.GetAnnotations()
+			if a == nil {
+				a = map[string]string{}
+			}
+			a[AnnotationServed] = "true"
+			changed.SetAnnotations(a)
+		}
+		if maps.Equal(stringMapAt(live.Object, "spec", "template", "metadata", "labels"), stringMapAt(changed.Object, "spec", "template", "metadata", "labels")) &&
+			live.GetAnnotations()[AnnotationServed] == changed.GetAnnotations()[AnnotationServed] {
 			return nil
 		}
 		rs, err = w.client.Update(ctx, changed, metav1.UpdateOptions{FieldManager: FieldManager})

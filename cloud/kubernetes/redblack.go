@@ -31,6 +31,10 @@ const (
 // scaled down, so a rollback can bring it back at its old size.
 const AnnotationReplicasBeforeScaleDown = "gennaker.io/replicas-before-scale-down"
 
+// AnnotationServed marks a server group that has been added to traffic at least once; a rollback
+// returns only to one that has, never to one whose deploy failed before it served.
+const AnnotationServed = "gennaker.io/served"
+
 var gvrReplicaSets = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "replicasets"}
 
 // TrafficOptions is the traffic management of a deploy.
@@ -233,8 +237,13 @@ func (p *Provider) ApplyStrategy(ctx context.Context, in StrategyInput) (Strateg
 	if err != nil {
 		return res, wrap(err, "move traffic to %s", t)
 	}
+	// Not ready is retried rather than final: the status may be a moment behind (changing the
+	// traffic labels bumps the generation), and the refusal is what keeps traffic safe.
 	if st := RolloutStatus(newest); !st.Done {
-		return res, invalidf("refusing to move traffic to %s: it is not ready (%s)", t, st.Message)
+		return res, fmt.Errorf("refusing to move traffic to %s: it is not ready (%s)", t, st.Message)
+	}
+	if replicas, _ := intAt(newest.Object, "spec", "replicas"); replicas == 0 {
+		return res, invalidf("refusing to move traffic to %s: it asks for no replicas", t)
 	}
 	if !in.EnableTraffic {
 		return res, nil
@@ -293,12 +302,40 @@ func (p *Provider) ApplyStrategy(ctx context.Context, in StrategyInput) (Strateg
 		}
 	}
 	for _, o := range remove {
+		// A server group still serving a Service of its own that this deploy does not manage is
+		// left running: deleting it would take that traffic down.
+		serving, err := p.servesOtherServices(ctx, o, in.Services)
+		if err != nil {
+			return res, err
+		}
+		if serving {
+			continue
+		}
 		if err := p.Delete(ctx, "ReplicaSet", t.namespace, o.GetName(), DeleteOptions{}); err != nil {
 			return res, err
 		}
 		res.Deleted = append(res.Deleted, FullName("ReplicaSet", o.GetName()))
 	}
 	return res, nil
+}
+
+// servesOtherServices reports whether a server group takes traffic from one of the Services its
+// annotation lists besides these.
+func (p *Provider) servesOtherServices(ctx context.Context, o *unstructured.Unstructured, these []string) (bool, error) {
+	own, err := servicesOf(o)
+	if err != nil {
+		return false, err
+	}
+	for _, svc := range own {
+		name, err := serviceName(svc)
+		if err != nil || slices.ContainsFunc(these, func(s string) bool { n, _ := serviceName(s); return n == name }) {
+			continue
+		}
+		if taking, err := p.takesTraffic(ctx, o, svc); err != nil || taking {
+			return taking, err
+		}
+	}
+	return false, nil
 }
 
 // clusterOf lists the ReplicaSets of a server group's cluster — same namespace, application and
@@ -368,16 +405,6 @@ func (p *Provider) takesTraffic(ctx context.Context, workload *unstructured.Unst
 		return false, wrap(err, "read %s", t)
 	}
 	return MatchesSelector(stringMapAt(workload.Object, "spec", "template", "metadata", "labels"), stringMapAt(svc.Object, "spec", "selector")), nil
-}
-
-// takesAnyTraffic reports whether any Service of the namespace selects a workload's pods.
-func (p *Provider) takesAnyTraffic(ctx context.Context, workload *unstructured.Unstructured) (bool, error) {
-	sels, err := p.serviceSelectors(ctx, workload.GetNamespace())
-	if err != nil {
-		return false, wrap(err, "read the services of %s", workload.GetNamespace())
-	}
-	labels := stringMapAt(workload.Object, "spec", "template", "metadata", "labels")
-	return slices.ContainsFunc(sels, func(sel map[string]string) bool { return MatchesSelector(labels, sel) }), nil
 }
 
 // scaleDown scales a server group to zero, recording its replicas first so a rollback can restore

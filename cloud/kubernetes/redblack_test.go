@@ -111,8 +111,8 @@ func TestRedBlackHighlanderAndRollback(t *testing.T) {
 	// A server group that is not ready never takes traffic from one that is.
 	e.deploy(DeployInput{Application: "web", Traffic: webTraffic, Manifests: webReplicaSet(t, "example.com/web:never-ready")})
 	_, err := e.p.ApplyStrategy(ctx, StrategyInput{Namespace: e.ns, ServerGroup: "web-v002", Services: webTraffic.Services, EnableTraffic: true, Strategy: StrategyRedBlack})
-	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "not ready") {
-		t.Errorf("red/black to a server group that is not ready: %v", err)
+	if err == nil || errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "not ready") {
+		t.Errorf("red/black to a server group that is not ready: %v, want a refusal worth retrying", err)
 	}
 	if taking, _ := e.takingTraffic(); !slices.Equal(taking, []string{"web-v001"}) {
 		t.Fatalf("after the refused red/black, %v take traffic", taking)
@@ -126,7 +126,7 @@ func TestRedBlackHighlanderAndRollback(t *testing.T) {
 	if plan.From != "web-v001" || plan.To != "web-v000" || plan.Replicas != 2 || !slices.Equal(plan.Services, []string{"service web"}) {
 		t.Fatalf("rollback plan %+v", plan)
 	}
-	if err := e.p.FinishRollback(ctx, plan); !errors.Is(err, ErrInvalid) {
+	if err := e.p.FinishRollback(ctx, plan); err == nil || !strings.Contains(err.Error(), "not ready") {
 		t.Errorf("finishing before web-v000 is ready: %v", err)
 	}
 	e.waitStatus("ReplicaSet", "web-v000", false, time.Minute)

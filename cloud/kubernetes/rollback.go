@@ -60,7 +60,8 @@ func (p *Provider) StartRollback(ctx context.Context, in RollbackInput) (Rollbac
 			return RollbackPlan{}, wrap(err, "roll back from %s", t)
 		}
 		in.Cluster = cmp.Or(from.GetAnnotations()[AnnotationCluster], FullName("ReplicaSet", in.From))
-		in.Application = cmp.Or(in.Application, from.GetAnnotations()[AnnotationApplication])
+		// The server group's own application, which its manifest may set, finds its cluster.
+		in.Application = cmp.Or(from.GetAnnotations()[AnnotationApplication], in.Application)
 	}
 	if in.Cluster == "" {
 		return RollbackPlan{}, invalidf("roll back: no cluster given")
@@ -81,7 +82,7 @@ func (p *Provider) StartRollback(ctx context.Context, in RollbackInput) (Rollbac
 		}
 	} else {
 		for i := len(groups) - 1; i >= 0 && from < 0; i-- {
-			taking, err := p.takesAnyTraffic(ctx, groups[i])
+			taking, err := p.takesOwnTraffic(ctx, groups[i])
 			if err != nil {
 				return RollbackPlan{}, fmt.Errorf("%s: %w", what, err)
 			}
@@ -93,8 +94,25 @@ func (p *Provider) StartRollback(ctx context.Context, in RollbackInput) (Rollbac
 			from = len(groups) - 1
 		}
 	}
-	if from == 0 {
-		return RollbackPlan{}, invalidf("%s: there is no server group older than replicaSet %s to roll back to", what, groups[from].GetName())
+	// Back to the newest older server group that serves now, or else that once served: never to
+	// one whose own deploy failed before it took traffic.
+	to := -1
+	for i := from - 1; i >= 0 && to < 0; i-- {
+		taking, err := p.takesOwnTraffic(ctx, groups[i])
+		if err != nil {
+			return RollbackPlan{}, fmt.Errorf("%s: %w", what, err)
+		}
+		if taking {
+			to = i
+		}
+	}
+	for i := from - 1; i >= 0 && to < 0; i-- {
+		if groups[i].GetAnnotations()[AnnotationServed] == "true" {
+			to = i
+		}
+	}
+	if to < 0 {
+		return RollbackPlan{}, invalidf("%s: there is no server group older than replicaSet %s that has served traffic to roll back to", what, groups[from].GetName())
 	}
 	fromObj, toObj := groups[from], groups[from-1]
 	services, err := servicesOf(toObj)
@@ -151,8 +169,9 @@ func (p *Provider) FinishRollback(ctx context.Context, plan RollbackPlan) error 
 	if err != nil {
 		return wrap(err, "roll back to %s", t)
 	}
+	// Retried rather than final: the status may be a moment behind a change of traffic labels.
 	if st := RolloutStatus(to); !st.Done {
-		return invalidf("refusing to send traffic back to %s: it is not ready (%s)", t, st.Message)
+		return fmt.Errorf("refusing to send traffic back to %s: it is not ready (%s)", t, st.Message)
 	}
 	for _, svc := range plan.Services {
 		if err := p.SetTraffic(ctx, plan.Namespace, plan.To, svc, true); err != nil {
@@ -206,4 +225,20 @@ func (p *Provider) RollBackDeployment(ctx context.Context, namespace, name strin
 		return 0, AppliedObject{}, wrap(err, "roll back %s", t)
 	}
 	return restored, applied(live), nil
+}
+
+// takesOwnTraffic reports whether a server group takes traffic from one of the Services its
+// annotation lists; Services that merely happen to select its pods (monitoring, headless) do not
+// count.
+func (p *Provider) takesOwnTraffic(ctx context.Context, o *unstructured.Unstructured) (bool, error) {
+	services, err := servicesOf(o)
+	if err != nil {
+		return false, err
+	}
+	for _, svc := range services {
+		if taking, err := p.takesTraffic(ctx, o, svc); err != nil || taking {
+			return taking, err
+		}
+	}
+	return false, nil
 }
