@@ -208,3 +208,38 @@ spec:
 		t.Errorf("clusters %v, want %v", clusters, want)
 	}
 }
+
+func TestRollbackSkipsServerGroupsThatNeverServed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "neverserved")
+	ctx := t.Context()
+	e.deploy(DeployInput{Application: "web", Traffic: webTraffic, Manifests: append(docs(t, webService), webReplicaSet(t, "example.com/web:1")...)})
+	e.waitStatus("ReplicaSet", "web-v000", false, time.Minute)
+	e.strategy("web-v000", StrategyRedBlack, StrategyInput{})
+	// web-v001 never gets ready, so it never serves; web-v002 replaces web-v000.
+	e.deploy(DeployInput{Application: "web", Traffic: webTraffic, Manifests: webReplicaSet(t, "example.com/web:never-ready")})
+	e.deploy(DeployInput{Application: "web", Traffic: webTraffic, Manifests: webReplicaSet(t, "example.com/web:3")})
+	e.waitStatus("ReplicaSet", "web-v002", false, time.Minute)
+	e.strategy("web-v002", StrategyRedBlack, StrategyInput{})
+
+	plan, err := e.p.StartRollback(ctx, RollbackInput{Namespace: e.ns, Cluster: "replicaSet web", ChooseOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.From != "web-v002" || plan.To != "web-v000" {
+		t.Errorf("rollback from %s to %s, want web-v002 to web-v000, past web-v001 which never served", plan.From, plan.To)
+	}
+
+	// A server group that asks for no replicas never takes traffic.
+	empty := webReplicaSet(t, "example.com/web:4")
+	empty[0].(map[string]any)["spec"].(map[string]any)["replicas"] = 0
+	e.deploy(DeployInput{Application: "web", Traffic: webTraffic, Manifests: empty})
+	e.waitStatus("ReplicaSet", "web-v003", false, time.Minute)
+	_, err = e.p.ApplyStrategy(ctx, StrategyInput{Namespace: e.ns, ServerGroup: "web-v003", Services: webTraffic.Services, EnableTraffic: true, Strategy: StrategyHighlander})
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "no replicas") {
+		t.Errorf("traffic to an empty server group: %v", err)
+	}
+	if taking, _ := e.takingTraffic(); !slices.Equal(taking, []string{"web-v002"}) {
+		t.Errorf("after the refusal, %v take traffic", taking)
+	}
+}

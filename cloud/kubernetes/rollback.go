@@ -114,7 +114,7 @@ func (p *Provider) StartRollback(ctx context.Context, in RollbackInput) (Rollbac
 	if to < 0 {
 		return RollbackPlan{}, invalidf("%s: there is no server group older than replicaSet %s that has served traffic to roll back to", what, groups[from].GetName())
 	}
-	fromObj, toObj := groups[from], groups[from-1]
+	fromObj, toObj := groups[from], groups[to]
 	services, err := servicesOf(toObj)
 	if err != nil {
 		return RollbackPlan{}, err
