@@ -10,9 +10,9 @@ import (
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // Red/black deploys, Spinnaker's way: the new server group (a ReplicaSet) is deployed without
@@ -34,8 +34,6 @@ const AnnotationReplicasBeforeScaleDown = "gennaker.io/replicas-before-scale-dow
 // AnnotationServed marks a server group that has been added to traffic at least once; a rollback
 // returns only to one that has, never to one whose deploy failed before it served.
 const AnnotationServed = "gennaker.io/served"
-
-var gvrReplicaSets = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "replicasets"}
 
 // TrafficOptions is the traffic management of a deploy.
 type TrafficOptions struct {
@@ -322,7 +320,7 @@ func (p *Provider) ApplyStrategy(ctx context.Context, in StrategyInput) (Strateg
 // servesOtherServices reports whether a server group takes traffic from one of the Services its
 // annotation lists besides these.
 func (p *Provider) servesOtherServices(ctx context.Context, o *unstructured.Unstructured, these []string) (bool, error) {
-	own, err := servicesOf(o)
+	own, err := LoadBalancers(o)
 	if err != nil {
 		return false, err
 	}
@@ -345,46 +343,26 @@ func (p *Provider) clusterOf(ctx context.Context, sg *unstructured.Unstructured)
 	return p.clusterReplicaSets(ctx, sg.GetNamespace(), a[AnnotationApplication], cmp.Or(a[AnnotationCluster], FullName("ReplicaSet", sg.GetName())))
 }
 
-// clusterReplicaSets lists the ReplicaSets of one cluster, oldest first by sequence, then by age.
-// ReplicaSets a Deployment controls are the Deployment's business and are left out.
+// clusterReplicaSets lists the ReplicaSets of one cluster (see listClusterMembers), in version
+// order: the sequence says which came first even of two created within the same second.
 func (p *Provider) clusterReplicaSets(ctx context.Context, namespace, application, cluster string) ([]*unstructured.Unstructured, error) {
 	if err := p.allowed("ReplicaSet", namespace, ""); err != nil {
 		return nil, err
 	}
-	list, err := listAll(ctx, p.dynamic.Resource(gvrReplicaSets).Namespace(namespace), metav1.ListOptions{})
+	m, err := p.mapping(gkReplicaSet, "v1")
 	if err != nil {
 		return nil, wrap(err, "list the server groups of cluster %s in %s", cluster, namespace)
 	}
-	var out []*unstructured.Unstructured
-	for i := range list {
-		o := &list[i]
-		a := o.GetAnnotations()
-		if o.GetDeletionTimestamp() != nil || (application != "" && a[AnnotationApplication] != application) {
-			continue
-		}
-		if cmp.Or(a[AnnotationCluster], FullName("ReplicaSet", o.GetName())) != cluster {
-			continue
-		}
-		if ref := metav1.GetControllerOf(o); ref != nil && ref.Kind == gkDeployment.Kind {
-			continue
-		}
-		out = append(out, o)
+	members, err := p.listClusterMembers(ctx, namespace, cluster, application, []*meta.RESTMapping{m})
+	if err != nil {
+		return nil, wrap(err, "list the server groups of cluster %s in %s", cluster, namespace)
 	}
-	slices.SortFunc(out, func(a, b *unstructured.Unstructured) int {
-		return cmp.Or(cmp.Compare(sequenceOf(a), sequenceOf(b)), a.GetCreationTimestamp().Compare(b.GetCreationTimestamp().Time), cmp.Compare(a.GetName(), b.GetName()))
-	})
+	slices.SortStableFunc(members, func(a, b clusterMember) int { return cmp.Compare(monikerSequence(a.sg), monikerSequence(b.sg)) })
+	out := make([]*unstructured.Unstructured, len(members))
+	for i, mb := range members {
+		out[i] = mb.obj
+	}
 	return out, nil
-}
-
-// sequenceOf is a server group's version number, -1 when it has none.
-func sequenceOf(o *unstructured.Unstructured) int {
-	if seq, err := strconv.Atoi(o.GetAnnotations()[AnnotationSequence]); err == nil {
-		return seq
-	}
-	if _, seq, ok := SplitVersion(o.GetName()); ok {
-		return seq
-	}
-	return -1
 }
 
 // takesTraffic reports whether a Service selects a workload's pods.
@@ -421,18 +399,4 @@ func (p *Provider) scaleDown(ctx context.Context, namespace string, o *unstructu
 		return false, err
 	}
 	return true, p.Scale(ctx, "ReplicaSet", namespace, o.GetName(), 0)
-}
-
-// servicesOf reads the Services a server group's traffic is managed through, from its
-// traffic.spinnaker.io/load-balancers annotation.
-func servicesOf(o *unstructured.Unstructured) ([]string, error) {
-	raw := o.GetAnnotations()[AnnotationLoadBalancers]
-	if raw == "" {
-		return nil, nil
-	}
-	var services []string
-	if err := json.Unmarshal([]byte(raw), &services); err != nil {
-		return nil, invalidf("%s: annotation %s is not a JSON list of services: %v", FullName(o.GetKind(), o.GetName()), AnnotationLoadBalancers, err)
-	}
-	return services, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // A rollback restores a cluster's previous server group in the order that keeps the service up:
@@ -115,11 +116,11 @@ func (p *Provider) StartRollback(ctx context.Context, in RollbackInput) (Rollbac
 		return RollbackPlan{}, invalidf("%s: there is no server group older than replicaSet %s that has served traffic to roll back to", what, groups[from].GetName())
 	}
 	fromObj, toObj := groups[from], groups[to]
-	services, err := servicesOf(toObj)
+	services, err := LoadBalancers(toObj)
 	if err != nil {
 		return RollbackPlan{}, err
 	}
-	if fromServices, err := servicesOf(fromObj); err != nil {
+	if fromServices, err := LoadBalancers(fromObj); err != nil {
 		return RollbackPlan{}, err
 	} else if len(services) == 0 {
 		services = fromServices
@@ -207,7 +208,7 @@ func (p *Provider) RollBackDeployment(ctx context.Context, namespace, name strin
 	if live.GetGeneration() > failedGeneration {
 		return current, applied(live), nil
 	}
-	owned, err := p.ownedBy(ctx, live, gvrReplicaSets)
+	owned, err := p.ownedBy(ctx, live, schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "replicasets"})
 	if err != nil {
 		return 0, AppliedObject{}, wrap(err, "roll back %s", t)
 	}
@@ -231,7 +232,7 @@ func (p *Provider) RollBackDeployment(ctx context.Context, namespace, name strin
 // annotation lists; Services that merely happen to select its pods (monitoring, headless) do not
 // count.
 func (p *Provider) takesOwnTraffic(ctx context.Context, o *unstructured.Unstructured) (bool, error) {
-	services, err := servicesOf(o)
+	services, err := LoadBalancers(o)
 	if err != nil {
 		return false, err
 	}
