@@ -146,11 +146,7 @@ func trafficManagementOf(sc map[string]any) (*trafficManagement, error) {
 	}
 	opts, _ := tm["options"].(map[string]any)
 	t := &trafficManagement{Strategy: kubernetes.StrategyNone}
-	for _, s := range asSlice(opts["services"]) {
-		if name, ok := s.(string); ok && name != "" {
-			t.Services = append(t.Services, name)
-		}
-	}
+	t.Services = stringsOf(opts["services"])
 	if len(t.Services) == 0 {
 		return nil, failf("trafficManagement.options.services must name at least one service")
 	}
@@ -167,11 +163,6 @@ func trafficManagementOf(sc map[string]any) (*trafficManagement, error) {
 	}
 	t.ScaleDown, _ = opts["scaleDown"].(bool)
 	return t, nil
-}
-
-func asSlice(v any) []any {
-	s, _ := v.([]any)
-	return s
 }
 
 // quickKubernetes runs a short Kubernetes activity: every one of them can be repeated safely. A
@@ -354,9 +345,11 @@ func kubernetesArtifact(a pipeline.Artifact) kubernetes.Artifact {
 	return kubernetes.Artifact{Type: a.Type, Name: a.Name, Version: a.Version, Location: a.Location, Reference: a.Reference}
 }
 
+// stringsOf keeps the non-empty strings of a list setting.
 func stringsOf(v any) []string {
+	list, _ := v.([]any)
 	var out []string
-	for _, s := range asSlice(v) {
+	for _, s := range list {
 		if str, ok := s.(string); ok && str != "" {
 			out = append(out, str)
 		}
