@@ -243,3 +243,32 @@ func TestRollbackSkipsServerGroupsThatNeverServed(t *testing.T) {
 		t.Errorf("after the refusal, %v take traffic", taking)
 	}
 }
+
+func TestRollBackDeploymentGoesBackOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "rollbackdeploy")
+	ctx := t.Context()
+	revision := func() string { return e.get("Deployment", "web").GetAnnotations()[AnnotationRevision] }
+	first := e.deploy(DeployInput{Application: "web", Manifests: simpleDeployment(t, "web", "example.com/web:1", 1)})
+	eventually(t, 30*time.Second, "revision 1", func() string { return strings.TrimPrefix(revision(), "1") })
+	// A first deploy has nothing to go back to.
+	if restored, _, err := e.p.RollBackDeployment(ctx, e.ns, "web", first.Applied[0].Generation); err != nil || restored != 0 {
+		t.Fatalf("rolling back the first revision: restored %d, %v", restored, err)
+	}
+	failed := e.deploy(DeployInput{Application: "web", Manifests: simpleDeployment(t, "web", "example.com/web:2", 1)})
+	eventually(t, 30*time.Second, "revision 2", func() string { return strings.TrimPrefix(revision(), "2") })
+
+	image := func() any { return at(e.get("Deployment", "web").Object, "spec.template.spec.containers[0].image") }
+	for attempt := range 2 {
+		restored, wait, err := e.p.RollBackDeployment(ctx, e.ns, "web", failed.Applied[0].Generation)
+		if err != nil {
+			t.Fatalf("attempt %d: %v", attempt, err)
+		}
+		// Run twice, as a retry after a crash would, it still goes back one revision only.
+		if image() != "example.com/web:1" || wait.Name != "web" || (attempt == 0 && restored != 1) {
+			t.Errorf("attempt %d: restored %d, image %v, wait %+v", attempt, restored, image(), wait)
+		}
+		// Once revision 1's template is back as revision 3, going back again would restore web:2.
+		eventually(t, 30*time.Second, "revision 3", func() string { return strings.TrimPrefix(revision(), "3") })
+	}
+}
