@@ -13,18 +13,23 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	"github.com/slack-go/slack/slacktest"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/gennaker/gennaker/access"
 	"github.com/gennaker/gennaker/api"
 	"github.com/gennaker/gennaker/internal/devserver"
 	"github.com/gennaker/gennaker/internal/localkube/kubetest"
 	"github.com/gennaker/gennaker/launch"
+	"github.com/gennaker/gennaker/notify"
 	"github.com/gennaker/gennaker/store"
 	"github.com/gennaker/gennaker/worker"
 	"github.com/gennaker/gennaker/workflows"
@@ -38,6 +43,100 @@ type testEnv struct {
 	baseURL string
 	client  client.Client
 	logger  *slog.Logger
+	// server is the API under test, for Drain.
+	server *api.Server
+	// slackSecret signs the Slack interactions the tests send.
+	slackSecret string
+	// answers records what the API answers to Slack clicks through their response_url.
+	answers *slackAnswers
+}
+
+// The users the test API knows, as the Slack tests name them.
+const (
+	slackSigningSecret = "8f742231b10e8888abcd99yyyzzz85a5"
+	// alice is in the user list with her Slack ID and is a release manager.
+	alice, aliceSlackID = "alice@example.com", "UALICE"
+	// bob has no role and is found by the email of his Slack profile.
+	bob, bobSlackID = "bob@example.com", "UBOB"
+	// carol is an SRE found by the email of her Slack profile.
+	carol, carolSlackID = "carol@example.com", "UCAROL"
+	// noMailSlackID is a Slack user whose profile shows no email; unknownSlackID is no Slack user.
+	noMailSlackID, unknownSlackID = "UNOMAIL", "UNOBODY"
+	// impostorSlackID is a Slack user whose profile shows alice's email.
+	impostorSlackID = "UIMPOSTOR"
+)
+
+// testUsers is the user list of the test API.
+func testUsers() (*access.Directory, error) {
+	return access.NewDirectory([]access.User{
+		{Name: alice, SlackID: aliceSlackID, Roles: []string{"release-managers"}},
+		{Name: bob},
+		{Name: carol, Roles: []string{"sre"}},
+	})
+}
+
+// startSlack starts a Slack Web API test server whose users.info knows the test users by ID.
+func startSlack() *slacktest.Server {
+	emails := map[string]string{carolSlackID: carol, bobSlackID: bob, noMailSlackID: "", impostorSlackID: alice}
+	srv := slacktest.NewTestServer(func(c slacktest.Customize) {
+		c.Handle("/users.info", func(w http.ResponseWriter, r *http.Request) {
+			id := r.FormValue("user")
+			email, ok := emails[id]
+			w.Header().Set("Content-Type", "application/json")
+			if !ok {
+				_, _ = w.Write([]byte(`{"ok": false, "error": "user_not_found"}`))
+				return
+			}
+			_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "user": map[string]any{
+				"id": id, "name": strings.ToLower(id), "profile": map[string]any{"email": email},
+			}})
+		})
+	})
+	srv.Start()
+	return srv
+}
+
+// slackAnswers is a stand-in for Slack's response_url endpoints: each test gets its own URL and
+// reads back the messages posted to it.
+type slackAnswers struct {
+	srv *httptest.Server
+	mu  sync.Mutex
+	got map[string][]slackAnswer
+}
+
+// slackAnswer is one message posted to a response_url.
+type slackAnswer struct {
+	ResponseType    string `json:"response_type"`
+	ReplaceOriginal bool   `json:"replace_original"`
+	Text            string `json:"text"`
+}
+
+func newSlackAnswers() *slackAnswers {
+	a := &slackAnswers{got: map[string][]slackAnswer{}}
+	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m slackAnswer
+		if r.Method != http.MethodPost || json.NewDecoder(r.Body).Decode(&m) != nil {
+			http.Error(w, "not a response_url message", http.StatusBadRequest)
+			return
+		}
+		a.mu.Lock()
+		a.got[r.URL.Path] = append(a.got[r.URL.Path], m)
+		a.mu.Unlock()
+		_, _ = w.Write([]byte("ok"))
+	}))
+	return a
+}
+
+// newURL is a response_url of its own, so that tests running in parallel do not see each other's
+// answers.
+func (a *slackAnswers) newURL() string { return a.srv.URL + "/actions/" + ulid.Make().String() }
+
+// at lists the messages posted to a response_url so far.
+func (a *slackAnswers) at(responseURL string) []slackAnswer {
+	path := strings.TrimPrefix(responseURL, a.srv.URL)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.got[path])
 }
 
 // env is set by TestMain unless the tests run with -short.
@@ -117,6 +216,15 @@ func startEnv() (stop func(), err error) {
 	}
 	undo = append(undo, w.Stop)
 
+	users, err := testUsers()
+	if err != nil {
+		return nil, err
+	}
+	slackAPI := startSlack()
+	undo = append(undo, slackAPI.Stop)
+	answers := newSlackAnswers()
+	undo = append(undo, answers.srv.Close)
+
 	server := &api.Server{
 		Store:       st,
 		Temporal:    c,
@@ -125,10 +233,18 @@ func startEnv() (stop func(), err error) {
 		Schedules:   &launch.Schedules{Client: c, TaskQueue: taskQueue},
 		WorkflowURL: func(id string) string { return workflowURL(srv.Namespace(), id) },
 		Logger:      logger,
+		Users:       users,
+		Slack: &api.SlackSettings{
+			SigningSecret: slackSigningSecret,
+			Users:         notify.NewSlack("xoxb-test", notify.WithAPIURL(slackAPI.GetAPIURL())),
+			HTTPClient:    &http.Client{Timeout: 10 * time.Second},
+		},
 	}
 	hs := httptest.NewServer(server.Handler())
-	undo = append(undo, hs.Close)
-	env = &testEnv{baseURL: hs.URL, client: c, logger: logger}
+	// Undone newest first: the API stops taking requests, then the clicks it still processes end,
+	// then the servers they use stop.
+	undo = append(undo, server.Drain, hs.Close)
+	env = &testEnv{baseURL: hs.URL, client: c, logger: logger, server: server, slackSecret: slackSigningSecret, answers: answers}
 	return stop, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"slices"
@@ -94,36 +95,60 @@ func (s *Server) startExecution(c *gin.Context) {
 // out of Temporal requests.
 var executionIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,200}$`)
 
-// queryExecution reads the live view of an execution from its workflow.
-func (s *Server) queryExecution(c *gin.Context) (pipeline.Execution, bool) {
-	id := c.Param("id")
+// Reasons an execution cannot be read, besides Temporal being unreachable.
+var (
+	errNotExecutionID = errors.New("not an execution id")
+	errNoExecution    = errors.New("no such execution")
+	errNotPipeline    = errors.New("not a pipeline execution")
+	errUndecodable    = errors.New("the execution could not be decoded")
+)
+
+// readExecution reads the live view of an execution from its workflow; an error that is none of
+// the named reasons means Temporal or a worker did not answer.
+func (s *Server) readExecution(ctx context.Context, id string) (pipeline.Execution, error) {
 	if !executionIDPattern.MatchString(id) {
-		abort(c, http.StatusBadRequest, fmt.Sprintf("%q is not an execution id", id))
-		return pipeline.Execution{}, false
+		return pipeline.Execution{}, errNotExecutionID
 	}
-	ctx, cancel := context.WithTimeout(c.Request.Context(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	resp, err := s.Temporal.QueryWorkflow(ctx, id, "", workflows.QueryExecution)
 	if err != nil {
 		var notFound *serviceerror.NotFound
 		if errors.As(err, &notFound) {
-			abort(c, http.StatusNotFound, fmt.Sprintf("no execution %q", id))
-			return pipeline.Execution{}, false
+			return pipeline.Execution{}, errNoExecution
 		}
 		var queryFailed *serviceerror.QueryFailed
 		if errors.As(err, &queryFailed) {
-			abort(c, http.StatusNotFound, fmt.Sprintf("%q is not a pipeline execution: %v", id, err))
-			return pipeline.Execution{}, false
+			return pipeline.Execution{}, fmt.Errorf("%w: %v", errNotPipeline, err)
 		}
-		s.unavailable(c, "reading the execution from Temporal (is a worker running?)", err)
-		return pipeline.Execution{}, false
+		return pipeline.Execution{}, err
 	}
 	var exec pipeline.Execution
 	if err := resp.Get(&exec); err != nil {
-		s.internalError(c, "decoding the execution", err)
-		return pipeline.Execution{}, false
+		return pipeline.Execution{}, fmt.Errorf("%w: %v", errUndecodable, err)
 	}
-	return exec, true
+	return exec, nil
+}
+
+// queryExecution reads the execution the URL names, answering the error itself when it cannot.
+func (s *Server) queryExecution(c *gin.Context) (pipeline.Execution, bool) {
+	id := c.Param("id")
+	exec, err := s.readExecution(c.Request.Context(), id)
+	switch {
+	case err == nil:
+		return exec, true
+	case errors.Is(err, errNotExecutionID):
+		abort(c, http.StatusBadRequest, fmt.Sprintf("%q is not an execution id", id))
+	case errors.Is(err, errNoExecution):
+		abort(c, http.StatusNotFound, fmt.Sprintf("no execution %q", id))
+	case errors.Is(err, errNotPipeline):
+		abort(c, http.StatusNotFound, fmt.Sprintf("%q is not a pipeline execution: %v", id, err))
+	case errors.Is(err, errUndecodable):
+		s.internalError(c, "decoding the execution", err)
+	default:
+		s.unavailable(c, "reading the execution from Temporal (is a worker running?)", err)
+	}
+	return pipeline.Execution{}, false
 }
 
 func (s *Server) getExecution(c *gin.Context) {
@@ -299,40 +324,189 @@ type judgmentRequest struct {
 	User           string `json:"user"`
 }
 
-// judge delivers a manual judgment after checking that the stage is waiting for one, so a late or
-// misdirected judgment is refused with 409 instead of silently lost.
+// judge delivers a manual judgment after checking that the stage is waiting for one and that the
+// caller may decide it, so a late, misdirected or unauthorised judgment is refused instead of lost.
 func (s *Server) judge(c *gin.Context) {
 	var req judgmentRequest
 	if !bindJSON(c, &req) {
 		return
 	}
-	status := strings.ToLower(req.JudgmentStatus)
-	if status != pipeline.JudgmentContinue && status != pipeline.JudgmentStop {
-		abort(c, http.StatusBadRequest, fmt.Sprintf("judgmentStatus must be %q or %q, got %q", pipeline.JudgmentContinue, pipeline.JudgmentStop, req.JudgmentStatus))
-		return
+	a := judgmentAttempt{
+		ExecutionID: c.Param("id"),
+		RefID:       c.Param("refId"),
+		Status:      req.JudgmentStatus,
+		Input:       req.JudgmentInput,
+		User:        userOf(c, req.User),
 	}
-	exec, stage, ok := s.executionStage(c)
-	if !ok {
-		return
+	log := s.Logger.With("via", "api", "user", a.User, "execution", a.ExecutionID, "stage", a.RefID)
+	res := s.makeJudgment(c.Request.Context(), log, a)
+	a = res.Attempt
+	switch res.Outcome {
+	case judgmentDelivered:
+		c.JSON(http.StatusAccepted, gin.H{"id": res.Exec.ID, "refId": res.Stage.RefID, "judgmentStatus": a.Status, "judgmentInput": a.Input, "user": a.User})
+	case judgmentBadRequest:
+		abort(c, http.StatusBadRequest, res.Reason)
+	case judgmentNoExecution:
+		if errors.Is(res.Err, errNotExecutionID) {
+			abort(c, http.StatusBadRequest, fmt.Sprintf("%q is not an execution id", a.ExecutionID))
+			return
+		}
+		abort(c, http.StatusNotFound, res.Reason)
+	case judgmentNoStage:
+		abort(c, http.StatusNotFound, res.Reason)
+	case judgmentRefused:
+		abort(c, http.StatusForbidden, res.Reason)
+	case judgmentNotJudgment, judgmentDecided, judgmentNotWaiting:
+		abort(c, http.StatusConflict, res.Reason)
+	default:
+		if errors.Is(res.Err, errUndecodable) {
+			s.internalError(c, "decoding the execution", res.Err)
+			return
+		}
+		s.unavailable(c, res.Reason, res.Err)
 	}
-	if stage.Type != "manualJudgment" {
-		abort(c, http.StatusConflict, fmt.Sprintf("stage %q is a %s stage, not a manual judgment", stage.Name, stage.Type))
-		return
+}
+
+// judgmentAttempt is a decision someone wants delivered to a manual judgment stage.
+type judgmentAttempt struct {
+	ExecutionID string
+	RefID       string
+	// Status is "continue" or "stop", in any case.
+	Status string
+	Input  string
+	// User is who decides, as the role check and the execution record name them.
+	User string
+}
+
+// judgmentOutcome is what became of a judgment attempt.
+type judgmentOutcome int
+
+const (
+	// judgmentDelivered: the workflow has the signal; it may still lose to a concurrent judgment.
+	judgmentDelivered judgmentOutcome = iota
+	// judgmentBadRequest: the status or input is not one the stage takes.
+	judgmentBadRequest
+	judgmentNoExecution
+	judgmentNoStage
+	judgmentNotJudgment
+	// judgmentDecided: the stage already has a judgment, in Stage.Judgment.
+	judgmentDecided
+	// judgmentNotWaiting: the stage is not running (see Stage.Status), or the workflow ended (Ended).
+	judgmentNotWaiting
+	// judgmentRefused: the user lacks the roles the stage requires; Err is the *access.Refusal.
+	judgmentRefused
+	// judgmentFailed: Temporal did not answer; Err says why, and trying again may work.
+	judgmentFailed
+)
+
+// judgmentResult is the outcome with what the callers need to explain it.
+type judgmentResult struct {
+	Outcome judgmentOutcome
+	// Attempt is the attempt as checked: its status in lower case.
+	Attempt judgmentAttempt
+	// Exec and Stage are set once they were found.
+	Exec  pipeline.Execution
+	Stage *pipeline.StageExecution
+	// Ended says the workflow was gone when signalled, though the stage seemed to wait.
+	Ended bool
+	// Reason says in words why the judgment was not delivered.
+	Reason string
+	Err    error
+}
+
+// makeJudgment is the one way a manual judgment reaches a workflow, from the API and from Slack
+// alike, so the checks and the role check cannot be gone around by choosing the other path. log
+// already names who judges which stage; a refusal is logged with it.
+func (s *Server) makeJudgment(ctx context.Context, log *slog.Logger, a judgmentAttempt) judgmentResult {
+	a.Status = strings.ToLower(a.Status)
+	res := judgmentResult{Attempt: a}
+	fail := func(o judgmentOutcome, err error, format string, args ...any) judgmentResult {
+		res.Outcome, res.Err, res.Reason = o, err, fmt.Sprintf(format, args...)
+		return res
 	}
-	if stage.Status != pipeline.StatusRunning || stage.Judgment != nil || stage.WaitingForWindowUntil != 0 {
-		abort(c, http.StatusConflict, fmt.Sprintf("stage %q is not waiting for a judgment (status %s)", stage.Name, stage.Status))
-		return
+	if a.Status != pipeline.JudgmentContinue && a.Status != pipeline.JudgmentStop {
+		return fail(judgmentBadRequest, nil, "judgmentStatus must be %q or %q, got %q", pipeline.JudgmentContinue, pipeline.JudgmentStop, a.Status)
 	}
-	if options := judgmentOptions(stage.Context); req.JudgmentInput != "" && len(options) > 0 && !slices.Contains(options, req.JudgmentInput) {
-		abort(c, http.StatusBadRequest, fmt.Sprintf("judgmentInput %q is not one of the stage's judgmentInputs %v", req.JudgmentInput, options))
-		return
+	exec, err := s.readExecution(ctx, a.ExecutionID)
+	switch {
+	case errors.Is(err, errNotExecutionID), errors.Is(err, errNoExecution):
+		return fail(judgmentNoExecution, err, "no execution %q", a.ExecutionID)
+	case errors.Is(err, errNotPipeline):
+		return fail(judgmentNoExecution, err, "%q is %v", a.ExecutionID, err)
+	case err != nil:
+		return fail(judgmentFailed, err, "reading the execution from Temporal (is a worker running?)")
 	}
-	sig := workflows.JudgmentSignal{RefID: stage.RefID, Status: status, Input: req.JudgmentInput, User: userOf(c, req.User)}
-	if err := s.Temporal.SignalWorkflow(c.Request.Context(), exec.ID, "", workflows.SignalJudgment, sig); err != nil {
-		s.signalError(c, exec.ID, err)
-		return
+	res.Exec = exec
+	stage := exec.Stage(a.RefID)
+	if stage == nil {
+		return fail(judgmentNoStage, nil, "execution %s has no stage with refId %q", exec.ID, a.RefID)
 	}
-	c.JSON(http.StatusAccepted, gin.H{"id": exec.ID, "refId": stage.RefID, "judgmentStatus": status, "judgmentInput": req.JudgmentInput, "user": sig.User})
+	res.Stage = stage
+	switch {
+	case stage.Type != pipeline.StageManualJudgment:
+		return fail(judgmentNotJudgment, nil, "stage %q is a %s stage, not a manual judgment", stage.Name, stage.Type)
+	case stage.Judgment != nil:
+		return fail(judgmentDecided, nil, "stage %q was already decided by %s", stage.Name, describeJudgment(*stage.Judgment))
+	case stage.Status != pipeline.StatusRunning || stage.WaitingForWindowUntil != 0:
+		return fail(judgmentNotWaiting, nil, "stage %q is not waiting for a judgment (status %s)", stage.Name, stage.Status)
+	}
+	if options := judgmentOptions(stage.Context); a.Input != "" && len(options) > 0 && !slices.Contains(options, a.Input) {
+		return fail(judgmentBadRequest, nil, "judgmentInput %q is not one of the stage's judgmentInputs %v", a.Input, options)
+	}
+	// Roles are checked after the stage's state: whether a judgment still waits is no secret (the
+	// Slack message shows everyone), and telling a late clicker "already decided" is the kinder answer.
+	if err := s.Users.CanJudge(a.User, requiredRoles(stage.Context)); err != nil {
+		log.Warn("judgment refused", "reason", err)
+		return fail(judgmentRefused, err, "%v", err)
+	}
+	sig := workflows.JudgmentSignal{RefID: stage.RefID, Status: a.Status, Input: a.Input, User: a.User}
+	if err := s.Temporal.SignalWorkflow(ctx, exec.ID, "", workflows.SignalJudgment, sig); err != nil {
+		var notFound *serviceerror.NotFound
+		if errors.As(err, &notFound) {
+			res.Ended = true
+			return fail(judgmentNotWaiting, err, "execution %s is no longer running", exec.ID)
+		}
+		return fail(judgmentFailed, err, "signalling the execution")
+	}
+	res.Outcome = judgmentDelivered
+	return res
+}
+
+// describeJudgment tells who decided what and when: "alice: continue (ship) at 2025-01-02 15:04:05 UTC".
+func describeJudgment(j pipeline.Judgment) string {
+	out := j.User + ": " + j.Status
+	if j.Input != "" {
+		out += " (" + j.Input + ")"
+	}
+	if j.Time != 0 {
+		out += " at " + time.UnixMilli(j.Time).UTC().Format("2006-01-02 15:04:05 UTC")
+	}
+	return out
+}
+
+// requiredRoles lists a manual judgment's selectedStageRoles. A value of an unexpected shape is
+// kept as a role name nobody holds, so that a broken setting refuses everyone instead of no one.
+func requiredRoles(ctx map[string]any) []string {
+	switch v := ctx["selectedStageRoles"].(type) {
+	case nil:
+		return nil
+	case []string:
+		return v
+	case string:
+		return []string{v}
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, item := range v {
+			if r, ok := item.(string); ok {
+				out = append(out, r)
+			} else {
+				out = append(out, fmt.Sprint(item))
+			}
+		}
+		return out
+	default:
+		return []string{fmt.Sprint(v)}
+	}
 }
 
 // skipRequest says who skips a wait.

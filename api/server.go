@@ -7,13 +7,16 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/sdk/client"
 
+	"github.com/gennaker/gennaker/access"
 	"github.com/gennaker/gennaker/cloud/kubernetes"
 	"github.com/gennaker/gennaker/launch"
+	"github.com/gennaker/gennaker/notify"
 	"github.com/gennaker/gennaker/store"
 )
 
@@ -34,6 +37,19 @@ type Server struct {
 	KubernetesAccounts []string
 	// Kubernetes reads the accounts' clusters for the infrastructure view; nil shows no account.
 	Kubernetes *kubernetes.Providers
+	// NotificationTypes are the notification types this gennaker can send (slack needs a bot
+	// token); validation refuses others. nil skips the check.
+	NotificationTypes []string
+	// Users says who holds which roles, for judgments that require one; nil: nobody has a role.
+	Users *access.Directory
+	// Slack enables POST /slack/interactions, the judgment buttons; nil answers 404 there.
+	Slack *SlackSettings
+
+	// replays is Slack.Replays, or the server's own guard when there is none.
+	replays     *notify.ReplayGuard
+	replaysOnce sync.Once
+	// background counts the Slack interactions still being processed after their answer, for Drain.
+	background inflight
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -58,6 +74,11 @@ func (s *Server) Handler() http.Handler {
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", s.ready)
+	// Slack posts interactions to the one URL set in the Slack app, outside the versioned API.
+	if s.Slack != nil {
+		s.replayGuard()
+	}
+	r.POST("/slack/interactions", s.slackInteractions)
 
 	v1 := r.Group("/api/v1")
 	v1.GET("/applications", s.listApplications)
@@ -134,12 +155,12 @@ func limitBody(c *gin.Context) {
 }
 
 // userOf is who makes the request: the body's user, else the ?user= query parameter, else the
-// X-Gennaker-User header, else "anonymous".
+// X-Gennaker-User header, else "anonymous", which can hold no role.
 func userOf(c *gin.Context, fromBody string) string {
 	for _, u := range []string{fromBody, c.Query("user"), c.GetHeader("X-Gennaker-User")} {
 		if u != "" {
 			return u
 		}
 	}
-	return "anonymous"
+	return access.Anonymous
 }

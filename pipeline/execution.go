@@ -69,6 +69,8 @@ type Execution struct {
 	CancellationReason string           `json:"cancellationReason,omitempty"`
 	// Errors lists problems that are not a single stage's failure, in words.
 	Errors []string `json:"errors,omitempty"`
+	// Notifications are the pipeline-level notifications sent, or that could not be sent.
+	Notifications []NotificationRecord `json:"notifications,omitempty"`
 }
 
 // StageExecution is one stage of an execution: its evaluated context, outputs and outcome.
@@ -93,6 +95,19 @@ type StageExecution struct {
 	WaitingForWindowUntil int64 `json:"waitingForWindowUntil,omitempty"`
 	// WaitingForLock says which cluster a stage waits to deploy to, and who holds it.
 	WaitingForLock string `json:"waitingForLock,omitempty"`
+	// Notifications are the stage's notifications sent, or that could not be sent.
+	Notifications []NotificationRecord `json:"notifications,omitempty"`
+}
+
+// NotificationRecord is one notification of an execution: where it went, and why it could not be
+// sent when it could not.
+type NotificationRecord struct {
+	When    string `json:"when"`
+	Type    string `json:"type"`
+	Address string `json:"address,omitempty"`
+	Time    int64  `json:"time"`
+	// Error says why the notification could not be sent; empty when it was.
+	Error string `json:"error,omitempty"`
 }
 
 // Judgment is a person's decision on a manual judgment stage.

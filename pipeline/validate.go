@@ -40,6 +40,9 @@ type ValidateOptions struct {
 	// KubernetesAccounts are the Kubernetes accounts the worker knows, for stages that deploy;
 	// nil skips the check.
 	KubernetesAccounts []string
+	// NotificationTypes are the notification types this gennaker is configured to send (slack
+	// needs a bot token); nil skips the check.
+	NotificationTypes []string
 }
 
 // StageTypeSpec describes a stage type Validate accepts.
@@ -120,6 +123,7 @@ func Validate(p Pipeline, opts ValidateOptions) []Problem {
 	for i, t := range p.Triggers {
 		ps = append(ps, validateTrigger(t, joinIndex("triggers", i))...)
 	}
+	ps = append(ps, ValidateNotifications(p.Notifications, "notifications", PipelinePoints, opts.NotificationTypes)...)
 	ps = append(ps, validateStages(p.Stages, opts)...)
 	return ps
 }
@@ -258,6 +262,7 @@ func validateStage(s Stage, index int, path string, firstIndex map[string]int, o
 		ps = append(ps, spec.Validate(s, path)...)
 	}
 	checkAccount(s, path, opts.KubernetesAccounts, &ps)
+	validateStageNotifications(s, path, opts.NotificationTypes, &ps)
 	if s.Type == StagePipeline && opts.PipelineExists != nil {
 		app, _ := s.Context["application"].(string)
 		target, _ := s.Context["pipeline"].(string)

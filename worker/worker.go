@@ -24,6 +24,8 @@ type Dependencies struct {
 	Kubernetes activities.KubernetesAccounts
 	// Temporal is the client cluster locks are asked for through; New sets it to the worker's.
 	Temporal client.Client
+	// Notifications sends Slack messages and publishes events; nil sends nothing.
+	Notifications *activities.Notifications
 }
 
 // Register adds every workflow and activity to a worker or a test environment.
@@ -31,12 +33,18 @@ func Register(r worker.Registry, deps Dependencies) {
 	r.RegisterWorkflow(workflows.Pipeline)
 	r.RegisterWorkflow(workflows.CronTrigger)
 	r.RegisterWorkflowWithOptions(workflows.ClusterLock, workflow.RegisterOptions{Name: activities.ClusterLockWorkflow})
+	r.RegisterWorkflow(workflows.EventStream)
 	r.RegisterActivity(&activities.Webhooks{Client: deps.HTTPClient})
 	r.RegisterActivity(&activities.Pipelines{Source: deps.Pipelines})
 	r.RegisterActivity(&activities.Executions{Starter: deps.Starter})
 	r.RegisterActivity(&activities.Kubernetes{Accounts: deps.Kubernetes})
 	r.RegisterActivity(&activities.Artifacts{HTTPClient: deps.HTTPClient})
 	r.RegisterActivity(&activities.Locks{Client: deps.Temporal})
+	notifications := deps.Notifications
+	if notifications == nil {
+		notifications = &activities.Notifications{}
+	}
+	r.RegisterActivity(notifications)
 }
 
 // New builds a worker for the task queue with everything registered; the caller starts and stops it.

@@ -334,6 +334,7 @@ func runLockedDeploy(t *testing.T, during func(d *lockedDeploy)) (exec pipeline.
 	env := s.NewTestWorkflowEnvironment()
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: lockedExecutionID, TaskQueue: TaskQueue})
 	env.RegisterWorkflow(Pipeline)
+	env.RegisterActivity(&activities.Notifications{})
 	env.RegisterActivity(&activities.Kubernetes{})
 	env.RegisterActivity(&activities.Locks{})
 	d = &lockedDeploy{env: env}

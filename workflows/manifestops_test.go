@@ -105,6 +105,7 @@ func (c *opsCluster) run(config string, setup func(env *testsuite.TestWorkflowEn
 	// The activities take real time against the cluster.
 	env.SetTestTimeout(2 * time.Minute)
 	env.RegisterWorkflow(Pipeline)
+	env.RegisterActivity(&activities.Notifications{})
 	k8s := &activities.Kubernetes{Accounts: c.providers, PollInterval: 100 * time.Millisecond}
 	env.RegisterActivity(k8s)
 	grantClusterLocks(env)

@@ -18,6 +18,8 @@ const (
 	SignalSkipWait = "skip"
 	// SignalCancel cancels the execution, recording who and why (CancelSignal).
 	SignalCancel = "cancel"
+	// SignalEvent hands one status change (notify.Event) to an execution's event stream.
+	SignalEvent = "event"
 	// QueryExecution returns the execution view (pipeline.Execution).
 	QueryExecution = "execution"
 )

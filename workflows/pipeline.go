@@ -53,6 +53,8 @@ type interpreter struct {
 	cancelled bool
 	// grants holds the tokens of the cluster locks granted to this execution's stages.
 	grants map[string]bool
+	// notifier sends notifications and publishes status changes.
+	notifier *notifier
 }
 
 // stageRun is one stage of the running execution.
@@ -132,6 +134,8 @@ func (r *interpreter) setup() error {
 	r.publishStatus()
 	r.stagesCtx, _ = workflow.NewDisconnectedContext(r.ctx)
 	r.done = workflow.NewChannel(r.ctx)
+	r.setupNotifications()
+	r.notifier.executionChanged()
 	return nil
 }
 
@@ -201,6 +205,7 @@ func (r *interpreter) startReadyStages() {
 		}
 		st.view.Status = pipeline.StatusRunning
 		st.view.StartTime = r.now()
+		r.notifier.stageChanged(st)
 		r.running++
 		var stageCtx workflow.Context
 		stageCtx, st.cancel = workflow.WithCancel(r.stagesCtx)
@@ -303,6 +308,8 @@ func (r *interpreter) finish() (PipelineResult, error) {
 	// The context may be cancelled; the last status must still be published.
 	disconnected, _ := workflow.NewDisconnectedContext(r.ctx)
 	r.publishStatusIn(disconnected)
+	r.notifier.executionChanged()
+	r.notifier.drain()
 	result := PipelineResult{Execution: r.exec}
 	switch r.exec.Status {
 	case pipeline.StatusSucceeded:
@@ -456,6 +463,7 @@ func (r *interpreter) runStage(ctx workflow.Context, st *stageRun) {
 	if st.view.Status != pipeline.StatusRunning {
 		r.publishStatus()
 	}
+	r.notifier.stageEnded(st)
 }
 
 // failureStatus maps a stage failure to a status with Spinnaker's options.
@@ -522,10 +530,12 @@ func (r *interpreter) executeStage(ctx workflow.Context, st *stageRun) (map[stri
 		}
 		windowSkippedBy = by
 	}
+	r.notifier.stageStarting(st)
 
 	stageCtx := cfg.Context
 	if skip, _ := cfg.Context["skipExpressionEvaluation"].(bool); !skip {
-		evaluated, problems := pipeline.EvaluateContext(cfg.Context, r.stageEnv(st), "stageEnabled", "requisiteStageRefIds", "refId", "type")
+		// Notifications are evaluated when they are sent, when what they speak of is known.
+		evaluated, problems := pipeline.EvaluateContext(cfg.Context, r.stageEnv(st), "stageEnabled", "requisiteStageRefIds", "refId", "type", "notifications")
 		stageCtx = evaluated
 		if len(problems) > 0 {
 			st.view.ExpressionErrors = map[string]string{}

@@ -23,6 +23,7 @@ func run(t *testing.T, config string, setup func(env *testsuite.TestWorkflowEnvi
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflow(Pipeline)
+	env.RegisterActivity(&activities.Notifications{})
 	env.RegisterActivity(&activities.Webhooks{})
 	env.RegisterActivity(&activities.Pipelines{})
 	env.SetStartTime(time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)) // a Monday, noon UTC
@@ -495,6 +496,7 @@ func TestQueryShowsAwaitingJudgment(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflow(Pipeline)
+	env.RegisterActivity(&activities.Notifications{})
 	var seen pipeline.Execution
 	env.RegisterDelayedCallback(func() {
 		q, err := env.QueryWorkflow(QueryExecution)

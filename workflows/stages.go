@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/gennaker/gennaker/activities"
+	"github.com/gennaker/gennaker/notify"
 	"github.com/gennaker/gennaker/pipeline"
 )
 
@@ -93,6 +94,7 @@ func runManualJudgment(ctx workflow.Context, r *interpreter, st *stageRun, sc ma
 	st.waiting = waitingForJudgment
 	r.publishStatus()
 	defer r.publishStatus()
+	messages := r.notifier.judgmentStarted(st, sc)
 
 	timeout := DefaultJudgmentTimeout
 	if limit := stageTimeout(st.cfg); limit > 0 {
@@ -114,10 +116,23 @@ func runManualJudgment(ctx workflow.Context, r *interpreter, st *stageRun, sc ma
 	sel.Select(ctx)
 	st.waiting = waitingForNothing
 	if judgment == nil {
+		ended := fmt.Sprintf("no judgment was made within %s", timeout)
+		switch {
+		case timerErr == nil:
+		case st.timedOut:
+			ended = fmt.Sprintf("the stage timed out (stageTimeoutMs %d)", st.cfg.StageTimeoutMs)
+		case r.cancelled:
+			ended = "the execution was canceled by " + r.exec.CanceledBy
+		case r.halted:
+			ended = "another stage failed the pipeline"
+		default:
+			ended = "canceled"
+		}
+		messages.ended(notify.Decision{Time: workflow.Now(ctx), Ended: ended})
 		if timerErr != nil {
 			return nil, timerErr
 		}
-		return nil, failf("no judgment was made within %s", timeout)
+		return nil, failf("%s", ended)
 	}
 
 	st.view.Judgment = &pipeline.Judgment{
@@ -126,6 +141,8 @@ func runManualJudgment(ctx workflow.Context, r *interpreter, st *stageRun, sc ma
 		User:   userOrAnonymous(judgment.User),
 		Time:   r.now(),
 	}
+	messages.ended(notify.Decision{Status: judgment.Status, Input: judgment.Input, User: st.view.Judgment.User, Time: workflow.Now(ctx)})
+	r.notifier.judgmentDecided(st, st.view.Judgment)
 	outputs := map[string]any{
 		"judgmentStatus": judgment.Status,
 		"judgmentInput":  judgment.Input,

@@ -9,12 +9,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"time"
 
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
+	"github.com/gennaker/gennaker/access"
+	"github.com/gennaker/gennaker/activities"
 	"github.com/gennaker/gennaker/api"
 	"github.com/gennaker/gennaker/cloud/kubernetes"
 	"github.com/gennaker/gennaker/internal/config"
@@ -22,6 +25,7 @@ import (
 	"github.com/gennaker/gennaker/internal/localkube"
 	"github.com/gennaker/gennaker/internal/temporalclient"
 	"github.com/gennaker/gennaker/launch"
+	"github.com/gennaker/gennaker/notify"
 	"github.com/gennaker/gennaker/store"
 	"github.com/gennaker/gennaker/worker"
 	"github.com/gennaker/gennaker/workflows"
@@ -56,9 +60,11 @@ type Runtime struct {
 // Start brings up the requested parts. On error everything already started is stopped.
 func Start(ctx context.Context, cfg *config.Config, parts Parts, logger *slog.Logger) (rt *Runtime, err error) {
 	rt = &Runtime{Config: cfg, logger: logger}
+	// Every error return sets rt to nil; what was started is stopped through this copy.
+	started := rt
 	defer func() {
 		if err != nil {
-			rt.Stop()
+			started.Stop()
 		}
 	}()
 
@@ -104,11 +110,50 @@ func Start(ctx context.Context, cfg *config.Config, parts Parts, logger *slog.Lo
 	rt.undo = append(rt.undo, func() { _ = st.Close() })
 
 	launcher := &launch.Launcher{Client: c, Source: st, TaskQueue: cfg.TaskQueue}
+
+	// The API listens before the worker starts, so links in notifications carry its real address.
+	var ln net.Listener
+	if parts.API {
+		ln, err = net.Listen("tcp", cfg.HTTPAddress)
+		if err != nil {
+			return nil, fmt.Errorf("listening for the API on %s: %w", cfg.HTTPAddress, err)
+		}
+		rt.APIAddress = ln.Addr().String()
+		rt.undo = append(rt.undo, func() { _ = ln.Close() })
+	}
+	var slackClient *notify.Slack
+	if cfg.Slack.BotToken != "" {
+		var opts []notify.SlackOption
+		if cfg.Slack.APIURL != "" {
+			opts = append(opts, notify.WithAPIURL(cfg.Slack.APIURL))
+		}
+		slackClient = notify.NewSlack(cfg.Slack.BotToken, opts...)
+	}
+	users, err := access.NewDirectory(cfg.Users)
+	if err != nil {
+		return nil, fmt.Errorf("reading the users: %w", err)
+	}
+
 	if parts.Worker {
+		apiBase := cfg.APIBaseURL(rt.APIAddress)
+		notifications := &activities.Notifications{
+			Publisher:           &notify.Publisher{},
+			Endpoints:           cfg.Notifications.EventEndpoints,
+			Applications:        cfg.Notifications.Applications,
+			DefaultSlackChannel: cfg.Notifications.DefaultSlackChannel,
+			ExecutionURL:        func(id string) string { return apiBase + "/api/v1/executions/" + url.PathEscape(id) },
+		}
+		if slackClient != nil {
+			notifications.Slack = slackClient
+		}
+		if cfg.Temporal.UIURL != "" {
+			notifications.TemporalURL = func(id string) string { return cfg.WorkflowUIURL("", id) }
+		}
 		w := worker.New(c, cfg.TaskQueue, worker.Dependencies{
-			Pipelines:  st,
-			Starter:    launcher,
-			Kubernetes: providers,
+			Pipelines:     st,
+			Starter:       launcher,
+			Kubernetes:    providers,
+			Notifications: notifications,
 		})
 		if err := w.Start(); err != nil {
 			return nil, fmt.Errorf("starting the worker: %w", err)
@@ -129,15 +174,18 @@ func Start(ctx context.Context, cfg *config.Config, parts Parts, logger *slog.Lo
 
 			KubernetesAccounts: providers.Names(),
 			Kubernetes:         providers,
+			NotificationTypes:  cfg.NotificationTypes(),
+			Users:              users,
+		}
+		if cfg.Slack.SigningSecret != "" {
+			srv.Slack = &api.SlackSettings{SigningSecret: cfg.Slack.SigningSecret}
+			if slackClient != nil {
+				srv.Slack.Users = slackClient
+			}
 		}
 		if cfg.Temporal.UIURL != "" {
 			srv.WorkflowURL = func(id string) string { return cfg.WorkflowUIURL("", id) }
 		}
-		ln, err := net.Listen("tcp", cfg.HTTPAddress)
-		if err != nil {
-			return nil, fmt.Errorf("listening for the API on %s: %w", cfg.HTTPAddress, err)
-		}
-		rt.APIAddress = ln.Addr().String()
 		rt.httpSrv = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 		rt.served = make(chan error, 1)
 		go func() { rt.served <- rt.httpSrv.Serve(ln) }()
@@ -145,6 +193,8 @@ func Start(ctx context.Context, cfg *config.Config, parts Parts, logger *slog.Lo
 			shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			_ = rt.httpSrv.Shutdown(shutdownCtx)
+			// Clicks already answered are still being delivered to their executions.
+			srv.Drain()
 		})
 		logger.Info("API listening", "address", rt.APIAddress)
 	}

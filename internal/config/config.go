@@ -17,6 +17,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/gennaker/gennaker/access"
 	"github.com/gennaker/gennaker/cloud/kubernetes"
 )
 
@@ -58,6 +59,18 @@ type Config struct {
 	AccountsFile string
 	// Accounts are the accounts read from AccountsFile.
 	Accounts Accounts
+	// Slack is the Slack app gennaker posts as.
+	Slack Slack
+	// PublicURL is the API's address as people reach it, for links in notifications.
+	PublicURL string
+	// NotificationsFile is a YAML or JSON file of application notification defaults and event endpoints.
+	NotificationsFile string
+	// Notifications are read from NotificationsFile.
+	Notifications Notifications
+	// UsersFile is a YAML or JSON file of users: their Slack IDs and roles.
+	UsersFile string
+	// Users are read from UsersFile.
+	Users []access.User
 
 	// envProblems are environment values that could not be parsed; Validate reports them.
 	envProblems []string
@@ -161,6 +174,7 @@ func Load(fs *flag.FlagSet, args []string) (*Config, error) {
 		return nil, err
 	}
 	c.loadAccounts()
+	c.loadNotifications()
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -187,6 +201,12 @@ func register(fs *flag.FlagSet, lookup func(string) (string, bool)) *Config {
 	b.integer(&c.Dev.TemporalPort, "dev-temporal-port", DefaultDevTemporalPort, "`port` of the Temporal frontend run by `gennaker dev` (0 = any free port)")
 	b.integer(&c.Dev.UIPort, "dev-ui-port", DefaultDevUIPort, "`port` of the Temporal Web UI run by `gennaker dev` (0 = any free port, -1 = no UI)")
 	b.str(&c.AccountsFile, "accounts", "", "YAML or JSON `file` of the Kubernetes accounts pipelines may deploy to (dev: a local cluster as account \"local\" when none)")
+	b.str(&c.Slack.BotToken, "slack-bot-token", "", "Slack bot `token` (xoxb-…) notifications and judgment messages are posted with")
+	b.str(&c.Slack.SigningSecret, "slack-signing-secret", "", "Slack app signing `secret` that verifies clicks sent to /slack/interactions")
+	b.str(&c.Slack.APIURL, "slack-api-url", "", "Slack Web API base `URL` (default Slack's own)")
+	b.str(&c.PublicURL, "public-url", "", "the API's `URL` as people reach it, for links in notifications (default from --http-address)")
+	b.str(&c.NotificationsFile, "notifications", "", "YAML or JSON `file` of application notification defaults and event stream endpoints")
+	b.str(&c.UsersFile, "users", "", "YAML or JSON `file` of users: Slack user IDs and roles for manual judgments")
 	b.str(&c.LogLevel, "log-level", DefaultLogLevel, "log `level`: debug, info, warn or error")
 	return c
 }
@@ -311,6 +331,7 @@ func (c *Config) Validate() error {
 	}
 
 	c.validateAccounts(add)
+	c.validateNotifications(add)
 
 	if _, ok := levels[strings.ToLower(c.LogLevel)]; !ok {
 		add("--log-level %q: want debug, info, warn or error", c.LogLevel)
@@ -388,6 +409,11 @@ func (c *Config) LogValue() slog.Value {
 		slog.Int("devTemporalPort", c.Dev.TemporalPort),
 		slog.Int("devUIPort", c.Dev.UIPort),
 		slog.String("logLevel", c.LogLevel),
+		slog.Bool("slackBotToken", c.Slack.BotToken != ""),
+		slog.Bool("slackSigningSecret", c.Slack.SigningSecret != ""),
+		slog.String("publicURL", c.PublicURL),
+		slog.String("notifications", c.NotificationsFile),
+		slog.String("users", c.UsersFile),
 	)
 }
 
