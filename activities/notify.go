@@ -13,10 +13,6 @@ import (
 	"github.com/gennaker/gennaker/pipeline"
 )
 
-// NotificationSettingsActivity is the name the pipeline workflow runs NotificationSettings under,
-// as a local activity.
-const NotificationSettingsActivity = "NotificationSettings"
-
 // Application error types of the notification activities.
 const (
 	// NotifyErrNotConfigured is a notification this gennaker cannot send (no token, no channel); never retried.

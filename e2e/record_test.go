@@ -70,8 +70,18 @@ func TestRecordHistories(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Executions notify a Slack workspace and publish their events, so that their histories
+	// hold the notification activities and the event stream.
+	ws := newWorkspace(t)
+	sink := newEventSink(t)
+	notificationsFile := filepath.Join(t.TempDir(), "notifications.yaml")
+	settings := fmt.Sprintf("eventEndpoints: [{name: audit, url: %q, secret: %q}]\n", sink.srv.URL, eventSecret)
+	if err := os.WriteFile(notificationsFile, []byte(settings), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	fs := flag.NewFlagSet("record", flag.ContinueOnError)
-	cfg, err := config.Load(fs, []string{"--data-dir", t.TempDir(), "--http-address", "127.0.0.1:0", "--dev-temporal-port", "0", "--dev-ui-port", "-1"})
+	cfg, err := config.Load(fs, []string{"--data-dir", t.TempDir(), "--http-address", "127.0.0.1:0", "--dev-temporal-port", "0", "--dev-ui-port", "-1",
+		"--slack-bot-token", slackToken, "--slack-api-url", ws.srv.GetAPIURL(), "--notifications", notificationsFile})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,6 +250,26 @@ func scenarios(now time.Time) []scenario {
 				if got := e.mustStage(t, "2").Outputs["message"]; got != "ship by bo" {
 					t.Errorf("message = %v", got)
 				}
+			},
+		},
+		{
+			name: "slack-judgment",
+			config: `{"notifications": [{"type": "slack", "address": "#deploys", "when": ["pipeline.starting", "pipeline.complete"]}],
+				"stages": [
+				{"refId": "1", "type": "manualJudgment", "name": "Approve", "judgmentInputs": [{"value": "ship"}],
+					"notifications": [{"type": "slack", "address": "#approvals", "when": ["manualJudgment", "manualJudgmentContinue"], "notifyEveryMs": 1000}]},
+				{"refId": "2", "requisiteStageRefIds": ["1"], "type": "wait", "name": "Soak", "waitTime": 1,
+					"notifications": [{"type": "slack", "address": "#deploys", "when": ["stage.starting", "stage.complete"]}]}
+			]}`,
+			drive: func(t *testing.T, a *apiClient, id string) {
+				a.waitForStage(id, "1", "RUNNING", time.Minute)
+				time.Sleep(2500 * time.Millisecond) // a reminder or two
+				a.expect(http.StatusAccepted, http.MethodPost, "/api/v1/executions/"+id+"/stages/1/judgment", `{"judgmentStatus": "continue", "judgmentInput": "ship", "user": "bo"}`, nil)
+			},
+			want:  "SUCCEEDED",
+			check: wantStages(map[string]string{"1": "SUCCEEDED", "2": "SUCCEEDED"}),
+			alsoRecord: func(e execution) map[string]string {
+				return map[string]string{"slack-judgment-events": workflows.EventStreamID(e.ID)}
 			},
 		},
 		{
@@ -574,6 +604,7 @@ func (r *recorder) save(t *testing.T, name, workflowID string) {
 	replayer.RegisterWorkflow(workflows.Pipeline)
 	replayer.RegisterWorkflow(workflows.CronTrigger)
 	replayer.RegisterWorkflowWithOptions(workflows.ClusterLock, workflow.RegisterOptions{Name: activities.ClusterLockWorkflow})
+	replayer.RegisterWorkflow(workflows.EventStream)
 	if err := replayer.ReplayWorkflowHistoryFromJSONFile(sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)), file); err != nil {
 		t.Fatalf("%s: the recorded history does not replay: %v", name, err)
 	}

@@ -52,13 +52,16 @@ func (r *interpreter) setupNotifications() {
 	}
 	n.on = true
 	n.ctx, _ = workflow.NewDisconnectedContext(r.ctx)
-	lctx := workflow.WithLocalActivityOptions(n.ctx, workflow.LocalActivityOptions{
-		ScheduleToCloseTimeout: 30 * time.Second,
-		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 5},
+	// An activity, not a local one: the result is recorded as any other, and replay tools need no
+	// activity registered to read it.
+	actx := workflow.WithActivityOptions(n.ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5},
 	})
+	var acts *activities.Notifications
 	var settings activities.NotificationSettingsResult
-	err := workflow.ExecuteLocalActivity(lctx, activities.NotificationSettingsActivity,
-		activities.NotificationSettingsInput{Application: r.exec.Application}).Get(lctx, &settings)
+	err := workflow.ExecuteActivity(actx, acts.NotificationSettings,
+		activities.NotificationSettingsInput{Application: r.exec.Application}).Get(actx, &settings)
 	if err != nil {
 		r.note(fmt.Sprintf("the application's notifications and event endpoints could not be read: %s", describeError(err)))
 		return
@@ -67,8 +70,15 @@ func (r *interpreter) setupNotifications() {
 	if !settings.PublishEvents {
 		return
 	}
+	// Recorded, so that a replay under another workflow ID (replay tools use their own) issues
+	// the same command.
+	var streamID string
+	if err := workflow.SideEffect(n.ctx, func(workflow.Context) any { return EventStreamID(r.exec.ID) }).Get(&streamID); err != nil {
+		r.note(fmt.Sprintf("the event stream could not be named, no events will be published: %v", err))
+		return
+	}
 	cctx := workflow.WithChildOptions(n.ctx, workflow.ChildWorkflowOptions{
-		WorkflowID: EventStreamID(r.exec.ID),
+		WorkflowID: streamID,
 		// The stream outlives the execution until every event is delivered.
 		ParentClosePolicy: enums.PARENT_CLOSE_POLICY_ABANDON,
 		StaticSummary:     "events of execution " + r.exec.ID,

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -33,10 +32,7 @@ type slackRecorder struct {
 
 func (s *slackRecorder) install(env *testsuite.TestWorkflowEnvironment, settings activities.NotificationSettingsResult) {
 	var acts *activities.Notifications
-	// NotificationSettings runs as a local activity, which mocks do not reach: the real one answers.
-	env.RegisterActivityWithOptions(&activities.Notifications{
-		Applications: map[string]activities.ApplicationNotifications{"web": {Notifications: settings.Notifications}},
-	}, activity.RegisterOptions{DisableAlreadyRegisteredCheck: true})
+	env.OnActivity(acts.NotificationSettings, mock.Anything, mock.Anything).Return(settings, nil)
 	env.OnActivity(acts.SendNotification, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.SendNotificationInput) (activities.SendNotificationResult, error) {
 			s.mu.Lock()
