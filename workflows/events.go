@@ -27,6 +27,10 @@ type EventStreamInput struct {
 	Early []notify.Event `json:"early,omitempty"`
 }
 
+// StatusTerminated is the status the event stream reports for an execution whose workflow ended
+// without a final status of its own, as one terminated in Temporal does.
+const StatusTerminated = "TERMINATED"
+
 // EventStreamResult counts what was delivered.
 type EventStreamResult struct {
 	Delivered int `json:"delivered"`
@@ -64,7 +68,9 @@ func EventStream(ctx workflow.Context, in EventStreamInput) (EventStreamResult, 
 		early[ev.Sequence] = ev
 	}
 	var result EventStreamResult
+	var last *notify.Event
 	accept := func(ev notify.Event) {
+		last = &ev
 		pending = append(pending, ev)
 		next = ev.Sequence + 1
 		if ev.Type == notify.EventExecution && pipeline.Status(ev.Status).Complete() {
@@ -153,7 +159,16 @@ func EventStream(ctx workflow.Context, in EventStreamInput) (EventStreamResult, 
 			return result, err
 		}
 		if !got && !executionRunning(ctx, in.ExecutionID) {
-			return result, nil
+			// Terminated outside gennaker, the execution never sent its final status: say so,
+			// so that the receivers' trail has an end.
+			end := notify.Event{ID: in.ExecutionID + "-terminated", Sequence: next, Type: notify.EventExecution,
+				ExecutionID: in.ExecutionID, Status: StatusTerminated, Time: workflow.Now(ctx).UnixMilli(),
+				Reason: "the execution's workflow ended without reporting a final status (terminated in Temporal?)"}
+			if last != nil {
+				end.Application, end.Pipeline = last.Application, last.Pipeline
+			}
+			pending = append(pending, end)
+			ended = true
 		}
 	}
 }

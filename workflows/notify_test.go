@@ -304,3 +304,28 @@ func TestEventStreamDeliversInOrderAndEnds(t *testing.T) {
 		t.Errorf("result %+v", res)
 	}
 }
+
+func TestEventStreamOfATerminatedExecutionEnds(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflow(EventStream)
+	var acts *activities.Notifications
+	var locks *activities.Locks
+	var delivered []notify.Event
+	env.OnActivity(acts.PublishEvents, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.PublishEventsInput) (activities.PublishEventsResult, error) {
+			delivered = append(delivered, in.Events...)
+			return activities.PublishEventsResult{Delivered: len(in.Events)}, nil
+		})
+	env.OnActivity(locks.ExecutionRunning, mock.Anything, mock.Anything).Return(activities.ExecutionRunningResult{Running: false}, nil)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SignalEvent, notify.Event{ID: "x-1", Sequence: 1, Type: notify.EventExecution, Status: "RUNNING", Application: "web", Pipeline: "release"})
+	}, time.Second)
+	env.ExecuteWorkflow(EventStream, EventStreamInput{ExecutionID: "x"})
+	if !env.IsWorkflowCompleted() || env.GetWorkflowError() != nil {
+		t.Fatalf("the stream did not end: %v", env.GetWorkflowError())
+	}
+	if len(delivered) != 2 || delivered[1].Status != StatusTerminated || delivered[1].Sequence != 2 || delivered[1].Pipeline != "release" {
+		t.Errorf("delivered %+v", delivered)
+	}
+}
