@@ -185,9 +185,8 @@ type PublishEventsResult struct {
 // delivering everything again.
 type publishProgress struct {
 	// Next is, per endpoint, the index of the first event not yet handled.
-	Next    map[string]int `json:"next"`
-	Result  PublishEventsResult
-	Attempt int32
+	Next   map[string]int      `json:"next"`
+	Result PublishEventsResult `json:"result"`
 }
 
 // PublishEvents delivers the events to every endpoint, in order. An endpoint that cannot be reached
@@ -215,7 +214,13 @@ func (n *Notifications) PublishEvents(ctx context.Context, in PublishEventsInput
 				progress.Result.Dropped = appendBounded(progress.Result.Dropped, fmt.Sprintf("%s to %s: %v", ev.ID, key, err))
 			default:
 				activity.RecordHeartbeat(ctx, progress)
-				return PublishEventsResult{}, fmt.Errorf("publishing event %s: %w", ev.ID, err)
+				wrapped := fmt.Errorf("publishing event %s: %w", ev.ID, err)
+				if errors.As(err, &delivery) && delivery.RetryAfter > 0 {
+					// The endpoint said when to come back; sooner would only be refused again.
+					return PublishEventsResult{}, temporal.NewApplicationErrorWithOptions(wrapped.Error(), "EventEndpointThrottled",
+						temporal.ApplicationErrorOptions{NextRetryDelay: min(delivery.RetryAfter, maxRetryAfter), Cause: err})
+				}
+				return PublishEventsResult{}, wrapped
 			}
 			progress.Next[key] = i + 1
 			activity.RecordHeartbeat(ctx, progress)
@@ -275,7 +280,7 @@ func slackError(err error) error {
 		return temporal.NewNonRetryableApplicationError(err.Error(), NotifyErrRejected, err)
 	}
 	if wait, ok := notify.RetryAfter(err); ok {
-		return temporal.NewApplicationErrorWithOptions(err.Error(), "SlackRateLimited", temporal.ApplicationErrorOptions{NextRetryDelay: wait, Cause: err})
+		return temporal.NewApplicationErrorWithOptions(err.Error(), "SlackRateLimited", temporal.ApplicationErrorOptions{NextRetryDelay: min(wait, maxRetryAfter), Cause: err})
 	}
 	return err
 }
