@@ -450,7 +450,7 @@ func (s *Server) makeJudgment(ctx context.Context, log *slog.Logger, a judgmentA
 	case stage.Status != pipeline.StatusRunning || stage.WaitingForWindowUntil != 0:
 		return fail(judgmentNotWaiting, nil, "stage %q is not waiting for a judgment (status %s)", stage.Name, stage.Status)
 	}
-	if options := judgmentOptions(stage.Context); a.Input != "" && len(options) > 0 && !slices.Contains(options, a.Input) {
+	if options := pipeline.JudgmentInputs(stage.Context); a.Input != "" && len(options) > 0 && !slices.Contains(options, a.Input) {
 		return fail(judgmentBadRequest, nil, "judgmentInput %q is not one of the stage's judgmentInputs %v", a.Input, options)
 	}
 	// Roles are checked after the stage's state: whether a judgment still waits is no secret (the
@@ -559,18 +559,4 @@ func (s *Server) signalError(c *gin.Context, id string, err error) {
 		return
 	}
 	s.unavailable(c, "signalling the execution", err)
-}
-
-// judgmentOptions lists the values of a stage's judgmentInputs.
-func judgmentOptions(ctx map[string]any) []string {
-	list, _ := ctx["judgmentInputs"].([]any)
-	var out []string
-	for _, item := range list {
-		if m, ok := item.(map[string]any); ok {
-			if v, ok := m["value"].(string); ok {
-				out = append(out, v)
-			}
-		}
-	}
-	return out
 }

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -242,7 +243,7 @@ func checkEvents(t *testing.T, x execution, events []notify.Event) {
 	}
 	want = append(want, "execution "+x.Status)
 	for _, w := range want {
-		if !containsString(got, w) {
+		if !slices.Contains(got, w) {
 			t.Errorf("no event for %q; events: %v", w, got)
 		}
 	}
@@ -252,15 +253,6 @@ func checkEvents(t *testing.T, x execution, events []notify.Event) {
 	if len(got) > 0 && (got[0] != "execution RUNNING" || got[len(got)-1] != "execution "+x.Status) {
 		t.Errorf("events out of order: %v", got)
 	}
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // answers records what gennaker says back to the person who clicked, by response_url path.

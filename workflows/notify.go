@@ -308,7 +308,7 @@ func (n *notifier) judgmentStarted(st *stageRun, sc map[string]any) *judgmentMes
 	jm := &judgmentMessages{n: n, st: st, req: notify.JudgmentRequest{
 		Subject:      n.subject(pipeline.PointManualJudgment, st, ""),
 		Instructions: instructions,
-		Inputs:       judgmentInputs(sc),
+		Inputs:       pipeline.JudgmentInputs(sc),
 		Roles:        stringsOf(sc["selectedStageRoles"]),
 	}}
 	jm.remindersCtx, jm.cancelReminder = workflow.WithCancel(n.ctx)
@@ -399,18 +399,4 @@ func (n *notifier) judgmentDecided(st *stageRun, j *pipeline.Judgment) {
 		reason += " with input " + j.Input
 	}
 	n.send(point, pipeline.StageNotifications(st.cfg.Context), st, reason)
-}
-
-// judgmentInputs lists the values of a stage's judgmentInputs.
-func judgmentInputs(sc map[string]any) []string {
-	list, _ := sc["judgmentInputs"].([]any)
-	var out []string
-	for _, item := range list {
-		if m, ok := item.(map[string]any); ok {
-			if v, ok := m["value"].(string); ok && v != "" {
-				out = append(out, v)
-			}
-		}
-	}
-	return out
 }
