@@ -79,6 +79,9 @@ func (s *Server) Handler() http.Handler {
 		s.replayGuard()
 	}
 	r.POST("/slack/interactions", s.slackInteractions)
+	// Automatic triggers, outside the versioned API like Spinnaker's.
+	r.POST("/webhooks/webhook/:source", s.webhookTrigger)
+	r.POST("/webhooks/git/:provider", s.gitTrigger)
 
 	v1 := r.Group("/api/v1")
 	v1.GET("/applications", s.listApplications)
@@ -92,6 +95,7 @@ func (s *Server) Handler() http.Handler {
 	v1.GET("/applications/:app/pipelines/:name/schedules", s.listSchedules)
 	v1.POST("/applications/:app/pipelines/:name/executions", s.startExecution)
 	v1.GET("/applications/:app/clusters", s.listClusters)
+	v1.GET("/applications/:app/triggerEvents", s.listTriggerEvents)
 
 	v1.GET("/executions", s.listExecutions)
 	v1.GET("/executions/:id", s.getExecution)

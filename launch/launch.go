@@ -65,6 +65,9 @@ type Started struct {
 	ExecutionID     string
 	Pipeline        pipeline.Pipeline
 	PipelineVersion int
+	// Duplicate is set when an execution with the requested ExecutionID had already been started:
+	// this start was a repeat of it and started nothing.
+	Duplicate bool
 }
 
 // Start loads the latest version of the pipeline, resolves its parameters and starts the workflow
@@ -107,13 +110,15 @@ func (l *Launcher) Start(ctx context.Context, req Request) (Started, error) {
 		TaskQueue:                l.TaskQueue,
 		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		TypedSearchAttributes:    workflows.StartAttributes(p, trig.Type),
-		StaticSummary:            fmt.Sprintf("%s / %s (%s)", p.Application, p.Name, trig.Type),
+		// Without it the SDK quietly returns a running execution of the same ID as if it were new.
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes:                    workflows.StartAttributes(p, trig.Type),
+		StaticSummary:                            fmt.Sprintf("%s / %s (%s)", p.Application, p.Name, trig.Type),
 	}, workflows.Pipeline, in)
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &already) && req.ExecutionID != "" {
 		// An earlier attempt of this very start got through.
-		return Started{ExecutionID: id, Pipeline: p, PipelineVersion: rec.Version}, nil
+		return Started{ExecutionID: id, Pipeline: p, PipelineVersion: rec.Version, Duplicate: true}, nil
 	}
 	if err != nil {
 		return Started{}, fmt.Errorf("starting execution of %s/%s: %w", p.Application, p.Name, err)

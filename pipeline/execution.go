@@ -45,9 +45,30 @@ type TriggerInfo struct {
 	Payload    map[string]any `json:"payload,omitempty"`
 	// Artifacts are what the trigger brought: images, manifests.
 	Artifacts []Artifact `json:"artifacts,omitempty"`
+	// Source is where an automatic trigger came from: a webhook's source, a git provider.
+	Source string `json:"source,omitempty"`
+	// ScmInfo is the commit a git trigger fired for.
+	ScmInfo *ScmInfo `json:"scmInfo,omitempty"`
+	// DeliveryID identifies the request that fired an automatic trigger; the same delivery never
+	// starts a second execution.
+	DeliveryID string `json:"deliveryId,omitempty"`
 	// ParentExecutionID is set when another execution started this one (a pipeline stage).
 	ParentExecutionID string `json:"parentExecutionId,omitempty"`
 	ParentStageRefID  string `json:"parentStageRefId,omitempty"`
+}
+
+// ScmInfo describes the commit a git trigger fired for, as Spinnaker's git trigger does.
+type ScmInfo struct {
+	// Source is github, gitlab or bitbucket.
+	Source  string `json:"source"`
+	Project string `json:"project"`
+	Slug    string `json:"slug"`
+	Branch  string `json:"branch"`
+	// Sha1 is the commit pushed (the branch's new head).
+	Sha1    string `json:"sha1"`
+	Author  string `json:"author,omitempty"`
+	RepoURL string `json:"repoUrl,omitempty"`
+	Message string `json:"message,omitempty"`
 }
 
 // Execution is one run of a pipeline in Spinnaker's execution JSON shape.

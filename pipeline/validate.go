@@ -98,10 +98,14 @@ func lookupStageType(name string) (StageTypeSpec, bool) {
 const (
 	TriggerManual = "manual"
 	TriggerCron   = "cron"
+	// TriggerWebhook starts a pipeline when a payload is posted to /webhooks/webhook/{source}.
+	TriggerWebhook = "webhook"
+	// TriggerGit starts a pipeline when GitHub, GitLab or Bitbucket reports a push.
+	TriggerGit = "git"
 )
 
 // TriggerTypes lists the trigger types Validate accepts, sorted.
-var TriggerTypes = []string{TriggerCron, TriggerManual}
+var TriggerTypes = []string{TriggerCron, TriggerGit, TriggerManual, TriggerWebhook}
 
 // Validate returns every problem with the pipeline, in a fixed order: top-level fields,
 // parameters, triggers, then each stage, then dependency cycles.
@@ -177,6 +181,10 @@ func validateTrigger(t Trigger, path string) []Problem {
 		if err := checkTimeZone(t.TimeZone); err != nil {
 			ps.add(path+".timeZone", "%v", err)
 		}
+	case TriggerWebhook:
+		ps = append(ps, validateWebhookTrigger(t, path)...)
+	case TriggerGit:
+		ps = append(ps, validateGitTrigger(t, path)...)
 	default:
 		ps.add(path+".type", "unknown trigger type %q; supported types: %s", t.Type, strings.Join(TriggerTypes, ", "))
 	}

@@ -42,7 +42,23 @@ var migrations = []string{
 		saved_at_ms INTEGER NOT NULL,
 		PRIMARY KEY (pipeline_id, version)
 	);`,
+	`CREATE TABLE trigger_events (
+		id          INTEGER PRIMARY KEY AUTOINCREMENT,
+		application TEXT    NOT NULL,
+		pipeline    TEXT    NOT NULL,
+		kind        TEXT    NOT NULL,
+		source      TEXT    NOT NULL,
+		delivery_id TEXT    NOT NULL,
+		outcome     TEXT    NOT NULL,
+		execution   TEXT    NOT NULL,
+		reason      TEXT    NOT NULL,
+		at_ms       INTEGER NOT NULL
+	);
+	CREATE INDEX trigger_events_by_application ON trigger_events (application, id);`,
 }
+
+// maxTriggerEvents bounds the trigger events kept per application; older ones are dropped.
+const maxTriggerEvents = 1000
 
 // SQLite is the Store kept in a single SQLite file, safe for several processes to share.
 type SQLite struct {
@@ -418,4 +434,49 @@ func (s *SQLite) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 // fromMillis turns a stored unix millisecond timestamp into a UTC time.
 func fromMillis(ms int64) time.Time {
 	return time.UnixMilli(ms).UTC()
+}
+
+// RecordTriggerEvent keeps what an automatic trigger did; see TriggerLog.
+func (s *SQLite) RecordTriggerEvent(ctx context.Context, ev TriggerEvent) error {
+	if ev.At.IsZero() {
+		ev.At = time.Now()
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO trigger_events
+			(application, pipeline, kind, source, delivery_id, outcome, execution, reason, at_ms)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			ev.Application, ev.Pipeline, ev.Kind, ev.Source, ev.DeliveryID, ev.Outcome, ev.ExecutionID, ev.Reason, ev.At.UnixMilli()); err != nil {
+			return fmt.Errorf("recording a trigger event: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM trigger_events WHERE application = ? AND id <= (
+			SELECT id FROM trigger_events WHERE application = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`,
+			ev.Application, ev.Application, maxTriggerEvents); err != nil {
+			return fmt.Errorf("trimming trigger events: %w", err)
+		}
+		return nil
+	})
+}
+
+// TriggerEvents lists an application's trigger events, newest first; see TriggerLog.
+func (s *SQLite) TriggerEvents(ctx context.Context, app string, limit int) ([]TriggerEvent, error) {
+	if limit <= 0 || limit > maxTriggerEvents {
+		limit = maxTriggerEvents
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT application, pipeline, kind, source, delivery_id, outcome, execution, reason, at_ms
+		FROM trigger_events WHERE application = ? ORDER BY id DESC LIMIT ?`, app, limit)
+	if err != nil {
+		return nil, fmt.Errorf("reading trigger events of %s: %w", app, err)
+	}
+	defer rows.Close()
+	out := []TriggerEvent{}
+	for rows.Next() {
+		var ev TriggerEvent
+		var atMs int64
+		if err := rows.Scan(&ev.Application, &ev.Pipeline, &ev.Kind, &ev.Source, &ev.DeliveryID, &ev.Outcome, &ev.ExecutionID, &ev.Reason, &atMs); err != nil {
+			return nil, fmt.Errorf("reading trigger events of %s: %w", app, err)
+		}
+		ev.At = time.UnixMilli(atMs).UTC()
+		out = append(out, ev)
+	}
+	return out, rows.Err()
 }

@@ -621,3 +621,34 @@ func TestStamp(t *testing.T) {
 		})
 	}
 }
+
+func TestTriggerEvents(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	for i := range maxTriggerEvents + 5 {
+		ev := TriggerEvent{Application: "web", Pipeline: "deploy", Kind: "webhook", Source: "ci",
+			DeliveryID: fmt.Sprintf("d-%d", i), Outcome: TriggerStarted, ExecutionID: fmt.Sprintf("x-%d", i)}
+		if err := s.RecordTriggerEvent(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RecordTriggerEvent(ctx, TriggerEvent{Application: "shop", Pipeline: "p", Kind: "git", Source: "github",
+		DeliveryID: "g-1", Outcome: TriggerDisabled, Reason: "the pipeline is disabled"}); err != nil {
+		t.Fatal(err)
+	}
+	web, err := s.TriggerEvents(ctx, "web", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Bounded per application, newest first.
+	if len(web) != maxTriggerEvents || web[0].DeliveryID != fmt.Sprintf("d-%d", maxTriggerEvents+4) || web[len(web)-1].DeliveryID != "d-5" {
+		t.Errorf("%d events, first %+v, last %+v", len(web), web[0], web[len(web)-1])
+	}
+	shop, err := s.TriggerEvents(ctx, "shop", 10)
+	if err != nil || len(shop) != 1 || shop[0].Outcome != TriggerDisabled || shop[0].Reason == "" || shop[0].At.IsZero() {
+		t.Errorf("shop events %+v, %v", shop, err)
+	}
+	if none, err := s.TriggerEvents(ctx, "none", 10); err != nil || len(none) != 0 {
+		t.Errorf("events of an application without any: %v, %v", none, err)
+	}
+}

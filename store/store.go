@@ -78,10 +78,41 @@ type History interface {
 	Restore(ctx context.Context, app, name string, version int, user string) (Record, error)
 }
 
-// Store is where pipeline configs and their versions live.
+// Store is where pipeline configs and their versions live, with what their triggers did.
 type Store interface {
 	Reader
 	Writer
 	History
+	TriggerLog
 	io.Closer
+}
+
+// TriggerLog keeps what automatic triggers did: what they started, and why they started nothing
+// (a disabled pipeline, rejected parameters), so that a delivery that started nothing is not lost
+// without a word.
+type TriggerLog interface {
+	RecordTriggerEvent(ctx context.Context, ev TriggerEvent) error
+	// TriggerEvents lists an application's events, newest first, at most limit (0: all kept).
+	TriggerEvents(ctx context.Context, app string, limit int) ([]TriggerEvent, error)
+}
+
+// Trigger event outcomes.
+const (
+	TriggerStarted   = "started"
+	TriggerDuplicate = "duplicate"
+	TriggerDisabled  = "disabled"
+	TriggerRejected  = "rejected"
+)
+
+// TriggerEvent is one automatic trigger's effect on one pipeline.
+type TriggerEvent struct {
+	Application string    `json:"application"`
+	Pipeline    string    `json:"pipeline"`
+	Kind        string    `json:"type"`
+	Source      string    `json:"source"`
+	DeliveryID  string    `json:"deliveryId"`
+	Outcome     string    `json:"outcome"`
+	ExecutionID string    `json:"executionId,omitempty"`
+	Reason      string    `json:"reason,omitempty"`
+	At          time.Time `json:"at"`
 }

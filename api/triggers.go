@@ -1,0 +1,216 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/gennaker/gennaker/launch"
+	"github.com/gennaker/gennaker/pipeline"
+	"github.com/gennaker/gennaker/store"
+	"github.com/gennaker/gennaker/triggers"
+)
+
+// triggerStartTimeout bounds the starts one delivery makes; a sender retries a delivery that
+// timed out, and the retry finds what was started already.
+const triggerStartTimeout = 20 * time.Second
+
+// webhookTrigger receives POST /webhooks/webhook/{source}: Spinnaker's generic webhook trigger.
+func (s *Server) webhookTrigger(c *gin.Context) {
+	s.deliver(c, pipeline.TriggerWebhook, c.Param("source"))
+}
+
+// gitTrigger receives POST /webhooks/git/{github|gitlab|bitbucket}: a push to a repository.
+func (s *Server) gitTrigger(c *gin.Context) {
+	provider := c.Param("provider")
+	switch provider {
+	case "github", "gitlab", "bitbucket":
+	default:
+		abort(c, http.StatusNotFound, fmt.Sprintf("unknown git provider %q; gennaker takes github, gitlab and bitbucket", provider))
+		return
+	}
+	s.deliver(c, pipeline.TriggerGit, provider)
+}
+
+// deliveryAnswer is the answer to a delivery. It names only the executions the delivery started,
+// so a sender learns nothing of pipelines its delivery did not fire.
+type deliveryAnswer struct {
+	DeliveryID string              `json:"deliveryId"`
+	Checked    int                 `json:"checked"`
+	Executions []deliveryExecution `json:"executions"`
+	// NotStarted counts triggers that matched but started nothing (disabled, bad parameters);
+	// the application's trigger events say why.
+	NotStarted int    `json:"notStarted,omitempty"`
+	Message    string `json:"message"`
+}
+
+type deliveryExecution struct {
+	ID          string `json:"id"`
+	Application string `json:"application"`
+	Pipeline    string `json:"pipeline"`
+	// Duplicate says this delivery had already started the execution: a sender's retry.
+	Duplicate bool `json:"duplicate,omitempty"`
+}
+
+// deliver evaluates a delivery against every saved pipeline's triggers and starts what it fires,
+// each under an execution ID derived from the delivery, so a repeated delivery starts nothing new.
+func (s *Server) deliver(c *gin.Context, kind, source string) {
+	body, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			abort(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is too large (limit %d bytes)", MaxBodyBytes))
+			return
+		}
+		abort(c, http.StatusBadRequest, "the request body could not be read: "+err.Error())
+		return
+	}
+	ctx := c.Request.Context()
+	candidates, err := s.triggerCandidates(ctx, kind)
+	if err != nil {
+		s.unavailable(c, "reading the pipelines' triggers", err)
+		return
+	}
+	d := triggers.Delivery{Kind: kind, Source: source, Header: c.Request.Header, Body: body}
+	out, err := triggers.Evaluate(d, candidates)
+	if err != nil {
+		abort(c, http.StatusBadRequest, err.Error())
+		return
+	}
+	deliveryID := triggers.DeliveryID(d)
+	log := s.Logger.With("trigger", kind, "source", source, "delivery", deliveryID)
+	for _, reason := range out.Reasons {
+		log.Debug("trigger not fired", "reason", reason)
+	}
+	if len(out.Matches) == 0 && len(out.Disabled) == 0 && out.Unsigned > 0 {
+		log.Warn("delivery refused: signature missing or wrong", "triggers", out.Unsigned)
+		abort(c, http.StatusUnauthorized, "the delivery's signature is missing or does not match the trigger's secret")
+		return
+	}
+	answer := deliveryAnswer{DeliveryID: deliveryID, Checked: out.Checked, Executions: []deliveryExecution{}}
+	record := func(cand triggers.Candidate, outcome, executionID, reason string) {
+		ev := store.TriggerEvent{Application: cand.Application, Pipeline: cand.Pipeline, Kind: kind, Source: source,
+			DeliveryID: deliveryID, Outcome: outcome, ExecutionID: executionID, Reason: reason}
+		if err := s.Store.RecordTriggerEvent(context.WithoutCancel(ctx), ev); err != nil {
+			log.Error("recording a trigger event", "error", err, "event", ev)
+		}
+	}
+	for _, cand := range out.Disabled {
+		why := "the trigger is disabled"
+		if cand.PipelineDisabled {
+			why = "the pipeline is disabled"
+		}
+		log.Info("trigger matched a disabled pipeline or trigger: nothing started", "application", cand.Application, "pipeline", cand.Pipeline, "why", why)
+		record(cand, store.TriggerDisabled, "", why)
+		answer.NotStarted++
+	}
+	startCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), triggerStartTimeout)
+	defer cancel()
+	for _, m := range out.Matches {
+		started, err := s.Launcher.Start(startCtx, launch.Request{
+			Application: m.Application, Pipeline: m.Pipeline, Trigger: m.Trigger, ExecutionID: triggers.ExecutionID(d, m.Candidate),
+		})
+		outcome, reason := triggerOutcome(started, err)
+		record(m.Candidate, outcome, started.ExecutionID, reason)
+		logStart(log, m, outcome, started.ExecutionID, err)
+		switch outcome {
+		case store.TriggerStarted, store.TriggerDuplicate:
+			answer.Executions = append(answer.Executions, deliveryExecution{ID: started.ExecutionID, Application: m.Application,
+				Pipeline: m.Pipeline, Duplicate: started.Duplicate})
+		case store.TriggerRejected:
+			answer.NotStarted++
+		default:
+			// Temporal could not be reached: the sender should try again, and its retry is safe.
+			s.unavailable(c, "starting the triggered executions", err)
+			return
+		}
+	}
+	switch {
+	case len(answer.Executions) > 0:
+		answer.Message = fmt.Sprintf("started %d execution(s)", len(answer.Executions))
+	case answer.NotStarted > 0:
+		answer.Message = "matching triggers started nothing; the application's trigger events say why"
+	default:
+		answer.Message = fmt.Sprintf("no trigger matched: %d %s trigger(s) with source %q checked", out.Checked, kind, source)
+	}
+	c.JSON(http.StatusAccepted, answer)
+}
+
+// triggerOutcome classes a start: started, a repeat, refused for good, or "" for a failure worth retrying.
+func triggerOutcome(started launch.Started, err error) (outcome, reason string) {
+	var paramErr *launch.ParameterError
+	switch {
+	case err == nil && started.Duplicate:
+		return store.TriggerDuplicate, "this delivery had already started the execution"
+	case err == nil:
+		return store.TriggerStarted, ""
+	case errors.As(err, &paramErr), errors.Is(err, launch.ErrPipelineDisabled), errors.Is(err, launch.ErrPipelineNotFound):
+		return store.TriggerRejected, err.Error()
+	}
+	return "", err.Error()
+}
+
+func logStart(log *slog.Logger, m triggers.Match, outcome, executionID string, err error) {
+	attrs := []any{"application", m.Application, "pipeline", m.Pipeline, "execution", executionID}
+	switch outcome {
+	case store.TriggerStarted, store.TriggerDuplicate:
+		log.Info("trigger fired", append(attrs, "outcome", outcome)...)
+	default:
+		log.Warn("trigger fired but started nothing", append(attrs, "outcome", outcome, "error", err)...)
+	}
+}
+
+// triggerCandidates lists every saved pipeline's triggers of a kind.
+func (s *Server) triggerCandidates(ctx context.Context, kind string) ([]triggers.Candidate, error) {
+	apps, err := s.Store.Applications(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []triggers.Candidate
+	for _, app := range apps {
+		recs, err := s.Store.List(ctx, app)
+		if err != nil {
+			return nil, err
+		}
+		for _, rec := range recs {
+			p, err := pipeline.Decode(rec.Config)
+			if err != nil {
+				s.Logger.Warn("a saved pipeline cannot be read; its triggers are skipped", "application", app, "pipeline", rec.Name, "error", err)
+				continue
+			}
+			for i, t := range p.Triggers {
+				if t.Type != kind {
+					continue
+				}
+				out = append(out, triggers.Candidate{Application: app, Pipeline: p.Name, PipelineID: rec.ID, Index: i, Trigger: t, PipelineDisabled: p.Disabled})
+			}
+		}
+	}
+	return out, nil
+}
+
+// listTriggerEvents answers GET /api/v1/applications/{app}/triggerEvents?limit=N.
+func (s *Server) listTriggerEvents(c *gin.Context) {
+	limit := 100
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			abort(c, http.StatusBadRequest, fmt.Sprintf("limit must be a positive whole number, got %q", v))
+			return
+		}
+		limit = n
+	}
+	events, err := s.Store.TriggerEvents(c.Request.Context(), c.Param("app"), limit)
+	if err != nil {
+		s.unavailable(c, "reading trigger events", err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"application": c.Param("app"), "triggerEvents": events})
+}

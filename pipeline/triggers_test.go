@@ -1,0 +1,182 @@
+package pipeline
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestValidateAutomaticTriggers(t *testing.T) {
+	tests := []struct {
+		name string
+		// triggers is the YAML list under "triggers:".
+		triggers string
+		want     []string
+	}{
+		{
+			name: "webhook valid",
+			triggers: `
+- type: webhook
+  source: my-app_v1.2
+  secret: s3cret
+  enabled: false
+  payloadConstraints:
+    branch: "main|release/.*"
+    build.status: SUCCESS
+    $.commits[0].author: ".+"`,
+		},
+		{name: "webhook minimal", triggers: `[{type: webhook, source: deploys}]`},
+		{
+			name:     "webhook source required",
+			triggers: `[{type: webhook}, {type: webhook, source: "  "}, {type: webhook, source: 7}]`,
+			want: []string{
+				"triggers[0].source: required",
+				"triggers[1].source: required",
+				"triggers[2].source: must be a string",
+			},
+		},
+		{
+			name:     "webhook source is a path segment",
+			triggers: `[{type: webhook, source: "a/b"}, {type: webhook, source: "a b"}, {type: webhook, source: ".."}, {type: webhook, source: "é"}]`,
+			want: []string{
+				`triggers[0].source: "a/b" is not a URL path segment: use letters, digits, -, _ and .`,
+				`triggers[1].source: "a b" is not a URL path segment: use letters, digits, -, _ and .`,
+				`triggers[2].source: ".." is not a URL path segment: use letters, digits, -, _ and .`,
+				`triggers[3].source: "é" is not a URL path segment: use letters, digits, -, _ and .`,
+			},
+		},
+		{
+			name: "webhook constraints",
+			triggers: `
+- type: webhook
+  source: s
+  secret: 12
+  payloadConstraints:
+    branch: "ma(in"
+    $.a[: x
+    $.ok: "[0-9]+"
+    count: 3
+    "": x`,
+			want: []string{
+				`triggers[0].payloadConstraints[""]: a constraint needs a payload field or JSONPath as its key`,
+				`triggers[0].payloadConstraints["$.a["]: invalid JSONPath "$.a[":`,
+				`triggers[0].payloadConstraints.branch: invalid regular expression for "branch": error parsing regexp: missing closing ): ` + "`ma(in`",
+				`triggers[0].payloadConstraints.count: the constraint on "count" must be a string holding a regular expression`,
+				"triggers[0].secret: must be a string",
+			},
+		},
+		{
+			name:     "webhook constraints not an object",
+			triggers: `[{type: webhook, source: s, payloadConstraints: [a]}]`,
+			want:     []string{"triggers[0].payloadConstraints: must be an object mapping payload fields to regular expressions"},
+		},
+		{
+			name: "git valid",
+			triggers: `
+- {type: git, source: github, project: acme, slug: shop, branch: "main|release-.*", secret: s}
+- {type: git, source: GitLab, project: group/sub, slug: shop}
+- {type: git, source: bitbucket, project: PRJ, slug: shop, branch: ""}`,
+		},
+		{
+			name:     "git required",
+			triggers: `[{type: git}]`,
+			want: []string{
+				"triggers[0].source: required",
+				"triggers[0].project: required",
+				"triggers[0].slug: required",
+			},
+		},
+		{
+			name: "git settings",
+			triggers: `
+- {type: git, source: gitea, project: [a], slug: shop, branch: "(", secret: true}`,
+			want: []string{
+				`triggers[0].source: unknown git provider "gitea"; supported: bitbucket, github, gitlab`,
+				"triggers[0].project: must be a string",
+				"triggers[0].branch: invalid regular expression: error parsing regexp: missing closing ): `(`",
+				"triggers[0].secret: must be a string",
+			},
+		},
+		{
+			name:     "every trigger reported",
+			triggers: `[{type: webhook}, {type: manual}, {type: git, source: github, project: a}, {type: cron}]`,
+			want: []string{
+				"triggers[0].source: required",
+				"triggers[2].slug: required",
+				"triggers[3].cronExpression: required",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := mustDecode(t, "application: a\nname: p\nstages: []\ntriggers: "+tt.triggers)
+			got := problemTexts(Validate(p, ValidateOptions{}))
+			if len(got) != len(tt.want) {
+				t.Fatalf("got:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
+			}
+			for i := range got {
+				// A JSONPath parser's message is its own; the test pins the path and our words.
+				if !strings.HasPrefix(got[i], tt.want[i]) {
+					t.Errorf("problem %d:\n got  %s\n want %s", i, got[i], tt.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestTriggerSettings(t *testing.T) {
+	p := mustDecode(t, `application: a
+name: p
+stages: []
+triggers:
+- {type: webhook, source: s, secret: k, payloadConstraints: {a: "1", b: 2}}
+- {type: git, source: " GitHub ", project: acme, slug: shop, branch: main, secret: k}`)
+	wh := p.Triggers[0].Webhook()
+	want := WebhookSettings{Source: "s", Secret: "k", PayloadConstraints: map[string]string{"a": "1"}}
+	if !reflect.DeepEqual(wh, want) {
+		t.Errorf("webhook settings: got %+v, want %+v", wh, want)
+	}
+	git := p.Triggers[1].Git()
+	wantGit := GitSettings{Source: "github", Project: "acme", Slug: "shop", Branch: "main", Secret: "k"}
+	if git != wantGit {
+		t.Errorf("git settings: got %+v, want %+v", git, wantGit)
+	}
+
+	// A trigger built in Go, with Go types in its context, reads the same.
+	built := Trigger{Type: TriggerWebhook, Context: map[string]any{
+		"source": "s", "payloadConstraints": map[string]string{"a": "x"},
+	}}
+	if got := built.Webhook().PayloadConstraints; !reflect.DeepEqual(got, map[string]string{"a": "x"}) {
+		t.Errorf("built webhook constraints: got %v", got)
+	}
+	if ps := Validate(Pipeline{Application: "a", Name: "p", Triggers: []Trigger{built}}, ValidateOptions{}); len(ps) > 0 {
+		t.Errorf("built webhook trigger: unexpected problems %v", ps)
+	}
+}
+
+func TestFullMatchRegexp(t *testing.T) {
+	tests := []struct {
+		pattern, value string
+		want           bool
+	}{
+		{"pro", "prod", false},
+		{"prod", "prod", true},
+		{"main|release/.*", "release/1.2", true},
+		// Without the group, ^main|release$ would accept "mainline".
+		{"main|release", "mainline", false},
+		{"", "", true},
+		{"", "x", false},
+	}
+	for _, tt := range tests {
+		re, err := FullMatchRegexp(tt.pattern)
+		if err != nil {
+			t.Fatalf("%q: %v", tt.pattern, err)
+		}
+		if got := re.MatchString(tt.value); got != tt.want {
+			t.Errorf("%q against %q: got %v, want %v", tt.pattern, tt.value, got, tt.want)
+		}
+	}
+	if _, err := FullMatchRegexp("a)(b"); err == nil {
+		t.Error("a)(b compiled; it only balances once wrapped in a group")
+	}
+}

@@ -1,0 +1,64 @@
+package triggers
+
+import (
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/hex"
+	"strconv"
+	"strings"
+
+	"github.com/gennaker/gennaker/pipeline"
+)
+
+// DeliveryIDHeaders are the headers that identify a delivery, first present wins: GitHub's,
+// GitLab's, Bitbucket's, gennaker's own for other senders, then a proxy's request ID.
+var DeliveryIDHeaders = []string{"X-GitHub-Delivery", "X-Gitlab-Event-UUID", "X-Request-UUID", "X-Gennaker-Delivery", "X-Request-Id"}
+
+// maxDeliveryIDHeader bounds a header value used as it is; a longer one is hashed, so a sender
+// cannot make every execution carry a long string, and two long values still differ.
+const maxDeliveryIDHeader = 128
+
+// executionIDLength is how many base32 characters of the digest an execution ID keeps: 130 bits.
+const executionIDLength = 26
+
+// DeliveryID identifies a delivery so that a provider's redelivery, or the same body sent again,
+// starts nothing new: the first of DeliveryIDHeaders present, else "sha256:" and the body's digest.
+func DeliveryID(d Delivery) string {
+	for _, name := range DeliveryIDHeaders {
+		v := strings.TrimSpace(d.Header.Get(name))
+		switch {
+		case v == "":
+			continue
+		case len(v) > maxDeliveryIDHeader:
+			return hashID([]byte(v))
+		}
+		return v
+	}
+	return hashID(d.Body)
+}
+
+func hashID(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+var lowerBase32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// ExecutionID is the workflow ID of the execution a delivery starts from a candidate: the same
+// delivery to the same trigger always gives the same ID, so Temporal refuses a second start. It is
+// "trg-" and 26 lower-case base32 characters of a SHA-256 over kind, source, delivery, pipeline and
+// trigger index.
+func ExecutionID(d Delivery, c Candidate) string {
+	source := d.Source
+	if d.Kind == pipeline.TriggerGit {
+		// Providers are matched without regard to case; "GitHub" and "github" are one delivery.
+		source = strings.ToLower(source)
+	}
+	target := c.PipelineID
+	if target == "" {
+		target = c.Application + "/" + c.Pipeline
+	}
+	key := strings.Join([]string{d.Kind, source, DeliveryID(d), target, strconv.Itoa(c.Index)}, "\x00")
+	sum := sha256.Sum256([]byte(key))
+	return "trg-" + lowerBase32.EncodeToString(sum[:])[:executionIDLength]
+}
