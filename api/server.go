@@ -82,6 +82,7 @@ func (s *Server) Handler() http.Handler {
 	// Automatic triggers, outside the versioned API like Spinnaker's.
 	r.POST("/webhooks/webhook/:source", s.webhookTrigger)
 	r.POST("/webhooks/git/:provider", s.gitTrigger)
+	r.POST("/webhooks/ci/:source", s.ciTrigger)
 
 	v1 := r.Group("/api/v1")
 	v1.GET("/applications", s.listApplications)

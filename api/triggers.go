@@ -27,6 +27,12 @@ func (s *Server) webhookTrigger(c *gin.Context) {
 	s.deliver(c, pipeline.TriggerWebhook, c.Param("source"))
 }
 
+// ciTrigger receives POST /webhooks/ci/{source}: a CI server's build-finished notification, for
+// Spinnaker's jenkins triggers whose master is the source.
+func (s *Server) ciTrigger(c *gin.Context) {
+	s.deliver(c, pipeline.TriggerJenkins, c.Param("source"))
+}
+
 // gitTrigger receives POST /webhooks/git/{github|gitlab|bitbucket}: a push to a repository.
 func (s *Server) gitTrigger(c *gin.Context) {
 	provider := c.Param("provider")

@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -155,6 +157,34 @@ func TestWebhookTriggers(t *testing.T) {
 		t.Errorf("unknown source: %+v", ans)
 	}
 	api.deliver("/webhooks/webhook/ci-done", "not json", http.StatusBadRequest)
+
+	// A CI server reports finished builds; each build starts one execution however often it is reported.
+	api.savePipeline("hooks", "after-build", map[string]any{
+		"triggers": []any{map[string]any{"type": "jenkins", "master": "jenkins-prod", "job": "web-build",
+			"propertyConstraints": map[string]any{"BRANCH": "main"}}},
+		"stages": []any{map[string]any{"refId": "1", "type": "evaluateVariables",
+			"variables": []any{map[string]any{"key": "built", "value": "${parameters.VERSION} #${trigger.buildInfo.number}"}}}},
+	})
+	build := func(number int, result, branch string) map[string]any {
+		return map[string]any{"job": "web-build", "buildNumber": number, "result": result, "url": "https://ci.example.com/job/web-build/",
+			"properties": map[string]any{"VERSION": "2.0." + strconv.Itoa(number), "BRANCH": branch}}
+	}
+	var built string
+	for i := range 2 {
+		ans := api.deliver("/webhooks/ci/jenkins-prod", build(7, "SUCCESS", "main"), http.StatusAccepted)
+		if len(ans.Executions) != 1 || ans.Executions[0].Duplicate != (i > 0) {
+			t.Fatalf("build 7 report %d: %+v", i+1, ans)
+		}
+		built = ans.Executions[0].ID
+	}
+	if x := api.waitUntilDone(built, time.Minute); x.mustStage(t, "1").Outputs["built"] != "2.0.7 #7" {
+		t.Errorf("the build's execution: %s %v", x.describe(), x.mustStage(t, "1").Outputs)
+	}
+	for _, b := range []map[string]any{build(8, "FAILURE", "main"), build(9, "SUCCESS", "feature")} {
+		if ans := api.deliver("/webhooks/ci/jenkins-prod", b, http.StatusAccepted); len(ans.Executions) != 0 {
+			t.Errorf("%v started %+v", b, ans)
+		}
+	}
 	// A manual start of a disabled pipeline is refused.
 	api.expect(http.StatusConflict, http.MethodPost, "/api/v1/applications/hooks/pipelines/off/executions", map[string]any{}, nil)
 }
@@ -228,4 +258,96 @@ func TestGitHubPushTrigger(t *testing.T) {
 		t.Errorf("a push to release-2.1 started %+v", ans)
 	}
 	api.deliver("/webhooks/git/svn", main, http.StatusNotFound)
+}
+
+// TestPipelineTriggers chains pipelines: a successful deploy starts its smoke test, a failed one
+// starts its rollback pipeline, each with the parent execution readable by expressions, and a
+// disabled downstream pipeline starts nothing and says so.
+func TestPipelineTriggers(t *testing.T) {
+	skipShort(t)
+	t.Parallel()
+	api := newDevProcess(t).start()
+	deploy := api.savePipeline("chain", "deploy", map[string]any{
+		"parameterConfig": []any{map[string]any{"name": "fail", "default": "no"}},
+		"stages": []any{map[string]any{"refId": "1", "type": "checkPreconditions", "name": "Deploy",
+			"preconditions": []any{map[string]any{"type": "expression", "context": map[string]any{"expression": "${parameters.fail == 'no'}", "failureMessage": "asked to fail"}}}}},
+	})
+	downstream := func(name string, status []any, extra map[string]any) {
+		cfg := map[string]any{
+			"triggers": []any{map[string]any{"type": "pipeline", "application": "chain", "pipeline": deploy.ID, "status": status}},
+			"stages": []any{map[string]any{"refId": "1", "type": "evaluateVariables",
+				"variables": []any{map[string]any{"key": "parent", "value": "${trigger.parentExecution.name} ${trigger.parentExecution.status} ${trigger.parentExecution.id}"}}}},
+		}
+		for k, v := range extra {
+			cfg[k] = v
+		}
+		api.savePipeline("chain", name, cfg)
+	}
+	downstream("smoke", []any{"successful"}, nil)
+	downstream("rollback", []any{"failed", "canceled"}, nil)
+	downstream("off", []any{"successful", "failed"}, map[string]any{"disabled": true})
+	// A pipeline cannot wait for its own end: that would start it for ever.
+	code, body := api.do(http.MethodPut, "/api/v1/applications/chain/pipelines/deploy", map[string]any{
+		"triggers": []any{map[string]any{"type": "pipeline", "application": "chain", "pipeline": "deploy", "status": []any{"failed"}}},
+		"stages":   []any{map[string]any{"refId": "1", "type": "wait", "waitTime": 0}},
+	})
+	if code != http.StatusBadRequest || !strings.Contains(string(body), "itself") {
+		t.Errorf("a self-trigger: %d %s", code, body)
+	}
+
+	child := func(pipelineName, parentID string) execution {
+		t.Helper()
+		var found execution
+		deadline := time.Now().Add(time.Minute)
+		for {
+			var page struct {
+				Executions []executionSummary `json:"executions"`
+			}
+			api.expect(http.StatusOK, http.MethodGet, "/api/v1/executions?application=chain&pipeline="+pipelineName, nil, &page)
+			for _, e := range page.Executions {
+				x := api.execution(e.ID)
+				if x.stage("1") != nil && strings.HasSuffix(fmt.Sprint(x.mustStage(t, "1").Outputs["parent"]), parentID) {
+					found = x
+				}
+			}
+			if found.ID != "" {
+				return api.waitUntilDone(found.ID, time.Minute)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s execution started by %s", pipelineName, parentID)
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+
+	ok := api.startExecution("chain", "deploy", map[string]any{})
+	if x := api.waitUntilDone(ok.ID, time.Minute); x.Status != "SUCCEEDED" {
+		t.Fatalf("deploy: %s", x.describe())
+	}
+	smoke := child("smoke", ok.ID)
+	if got := smoke.mustStage(t, "1").Outputs["parent"]; got != "deploy SUCCEEDED "+ok.ID || smoke.Trigger.Type != "pipeline" {
+		t.Errorf("smoke saw %v, trigger %+v", got, smoke.Trigger)
+	}
+
+	bad := api.startExecution("chain", "deploy", map[string]any{"parameters": map[string]any{"fail": "yes"}})
+	if x := api.waitUntilDone(bad.ID, time.Minute); x.Status != "TERMINAL" {
+		t.Fatalf("failing deploy: %s", x.describe())
+	}
+	rollback := child("rollback", bad.ID)
+	if got := rollback.mustStage(t, "1").Outputs["parent"]; got != "deploy TERMINAL "+bad.ID {
+		t.Errorf("rollback saw %v", got)
+	}
+
+	var startedSmoke, disabled int
+	for _, ev := range api.triggerEvents("chain") {
+		switch {
+		case ev.Pipeline == "smoke" && ev.Outcome == "started":
+			startedSmoke++
+		case ev.Pipeline == "off" && ev.Outcome == "disabled":
+			disabled++
+		}
+	}
+	if startedSmoke != 1 || disabled != 2 {
+		t.Errorf("trigger events: %d smoke starts, %d disabled", startedSmoke, disabled)
+	}
 }

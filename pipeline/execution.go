@@ -1,5 +1,7 @@
 package pipeline
 
+import "encoding/json"
+
 // Status is the state of an execution or a stage, with Spinnaker's names.
 type Status string
 
@@ -49,9 +51,18 @@ type TriggerInfo struct {
 	Source string `json:"source,omitempty"`
 	// ScmInfo is the commit a git trigger fired for.
 	ScmInfo *ScmInfo `json:"scmInfo,omitempty"`
+	// BuildInfo is the finished build a CI build trigger (jenkins) fired for, as Spinnaker's
+	// trigger.buildInfo.
+	BuildInfo *BuildInfo `json:"buildInfo,omitempty"`
+	// Properties are the build's properties (its parameters) a CI build trigger reported, as
+	// Spinnaker's trigger.properties; they are also the execution's parameters, as strings.
+	Properties map[string]any `json:"properties,omitempty"`
 	// DeliveryID identifies the request that fired an automatic trigger; the same delivery never
 	// starts a second execution.
 	DeliveryID string `json:"deliveryId,omitempty"`
+	// ParentExecution is the execution whose end fired a pipeline trigger, bounded in size
+	// (BoundedParent), for expressions such as ${trigger.parentExecution.status}.
+	ParentExecution *Execution `json:"parentExecution,omitempty"`
 	// ParentExecutionID is set when another execution started this one (a pipeline stage).
 	ParentExecutionID string `json:"parentExecutionId,omitempty"`
 	ParentStageRefID  string `json:"parentStageRefId,omitempty"`
@@ -69,6 +80,19 @@ type ScmInfo struct {
 	Author  string `json:"author,omitempty"`
 	RepoURL string `json:"repoUrl,omitempty"`
 	Message string `json:"message,omitempty"`
+}
+
+// BuildInfo describes the finished build a CI build trigger fired for, as Spinnaker's jenkins
+// trigger reports it in trigger.buildInfo.
+type BuildInfo struct {
+	// Name is the job's full name.
+	Name   string `json:"name"`
+	Number int64  `json:"number"`
+	// Result is Jenkins' word for how the build ended: SUCCESS, UNSTABLE, FAILURE or ABORTED.
+	Result string `json:"result"`
+	URL    string `json:"url,omitempty"`
+	// Master names the CI server that ran the build.
+	Master string `json:"master"`
 }
 
 // Execution is one run of a pipeline in Spinnaker's execution JSON shape.
@@ -153,4 +177,32 @@ func (e *Execution) Stage(refID string) *StageExecution {
 		}
 	}
 	return nil
+}
+
+// MaxParentExecutionBytes bounds the parent execution a pipeline trigger hands to the execution it
+// starts, which is kept in that execution's history.
+const MaxParentExecutionBytes = 64 << 10
+
+// BoundedParent is e made small enough to travel as a trigger: the stages' contexts and outputs
+// go first, then the stages, then the trigger's payload and its own parent, until it fits.
+func BoundedParent(e Execution) Execution {
+	fits := func(x Execution) bool {
+		data, err := json.Marshal(x)
+		return err == nil && len(data) <= MaxParentExecutionBytes
+	}
+	e.Trigger.ParentExecution = nil
+	e.Stages = append([]StageExecution(nil), e.Stages...)
+	if fits(e) {
+		return e
+	}
+	for i := range e.Stages {
+		e.Stages[i].Context, e.Stages[i].Outputs = nil, nil
+	}
+	if fits(e) {
+		return e
+	}
+	e.Stages = nil
+	e.Trigger.Payload, e.Trigger.Parameters, e.Trigger.Properties = nil, nil, nil
+	e.Errors = nil
+	return e
 }

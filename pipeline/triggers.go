@@ -30,6 +30,37 @@ type WebhookSettings struct {
 	Secret string
 }
 
+// Build results a jenkins trigger may fire on, as Jenkins names them.
+const (
+	BuildSuccess  = "SUCCESS"
+	BuildUnstable = "UNSTABLE"
+	BuildFailure  = "FAILURE"
+	BuildAborted  = "ABORTED"
+)
+
+// BuildResults lists the build results a jenkins trigger may name, from best to worst as Jenkins
+// orders them.
+var BuildResults = []string{BuildSuccess, BuildUnstable, BuildFailure, BuildAborted}
+
+// DefaultBuildResults are the results a jenkins trigger fires on when it names none: a build that
+// succeeded, as Spinnaker's jenkins trigger does.
+var DefaultBuildResults = []string{BuildSuccess}
+
+// JenkinsSettings are a jenkins trigger's own settings, read from its Context.
+type JenkinsSettings struct {
+	// Master names the CI server: the last segment of the URL it reports builds to,
+	// POST /webhooks/ci/{master}.
+	Master string
+	// Job is the job's full name (with its folders), matched exactly.
+	Job string
+	// PropertyConstraints maps a build property to a regular expression its value must match in full.
+	PropertyConstraints map[string]string
+	// BuildResults are the results that fire the trigger; DefaultBuildResults when it names none.
+	BuildResults []string
+	// Secret, when set, is the HMAC-SHA256 key of the X-Hub-Signature-256 header senders must give.
+	Secret string
+}
+
 // GitSettings are a git trigger's own settings, read from its Context.
 type GitSettings struct {
 	// Source is the provider, lower-case: github, gitlab or bitbucket.
@@ -46,16 +77,11 @@ type GitSettings struct {
 // Validate reports it; callers matching deliveries then simply find nothing to match.
 func (t Trigger) Webhook() WebhookSettings {
 	ctx := t.shapedContext()
-	s := WebhookSettings{Source: contextString(ctx, "source"), Secret: contextString(ctx, "secret")}
-	if m, ok := ctx["payloadConstraints"].(map[string]any); ok {
-		s.PayloadConstraints = make(map[string]string, len(m))
-		for k, v := range m {
-			if text, isString := v.(string); isString {
-				s.PayloadConstraints[k] = text
-			}
-		}
+	return WebhookSettings{
+		Source:             contextString(ctx, "source"),
+		PayloadConstraints: stringValues(ctx["payloadConstraints"]),
+		Secret:             contextString(ctx, "secret"),
 	}
-	return s
 }
 
 // Git reads the trigger's git settings, with the provider lower-cased since providers are matched
@@ -69,6 +95,43 @@ func (t Trigger) Git() GitSettings {
 		Branch:  contextString(ctx, "branch"),
 		Secret:  contextString(ctx, "secret"),
 	}
+}
+
+// Jenkins reads the trigger's jenkins settings. A setting of the wrong type reads as empty, and a
+// buildResults list with no string in it as DefaultBuildResults, as Validate reports them.
+func (t Trigger) Jenkins() JenkinsSettings {
+	ctx := t.shapedContext()
+	s := JenkinsSettings{
+		Master:              contextString(ctx, "master"),
+		Job:                 contextString(ctx, "job"),
+		PropertyConstraints: stringValues(ctx["propertyConstraints"]),
+		Secret:              contextString(ctx, "secret"),
+	}
+	list, _ := ctx["buildResults"].([]any)
+	for _, v := range list {
+		if result, ok := v.(string); ok {
+			s.BuildResults = append(s.BuildResults, result)
+		}
+	}
+	if len(s.BuildResults) == 0 {
+		s.BuildResults = slices.Clone(DefaultBuildResults)
+	}
+	return s
+}
+
+// stringValues keeps the string values of an object; anything else reads as nil.
+func stringValues(v any) map[string]string {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, e := range m {
+		if text, isString := e.(string); isString {
+			out[k] = text
+		}
+	}
+	return out
 }
 
 // shapedContext gives the trigger's Context in JSON shape, whatever Go types built it.
@@ -165,4 +228,64 @@ func validateGitTrigger(t Trigger, path string) []Problem {
 	}
 	f.optionalString("secret")
 	return ps
+}
+
+func validateJenkinsTrigger(t Trigger, path string) []Problem {
+	var ps problems
+	f := newFields(t.shapedContext(), path, &ps)
+	if master := f.requiredString("master"); strings.TrimSpace(master) != "" && !ValidWebhookSource(master) {
+		ps.add(f.at("master"), "%q is not a URL path segment: use letters, digits, -, _ and .", master)
+	}
+	f.requiredString("job")
+	if v, ok := f.get("propertyConstraints"); ok {
+		constraints, isMap := v.(map[string]any)
+		if !isMap {
+			ps.add(f.at("propertyConstraints"), "must be an object mapping build properties to regular expressions")
+		}
+		keys := make([]string, 0, len(constraints))
+		for k := range constraints {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, key := range keys {
+			validatePropertyConstraint(key, constraints[key], joinKey(f.at("propertyConstraints"), key), &ps)
+		}
+	}
+	if v, ok := f.get("buildResults"); ok {
+		validateBuildResults(v, f.at("buildResults"), &ps)
+	}
+	f.optionalString("secret")
+	return ps
+}
+
+func validatePropertyConstraint(key string, value any, path string, ps *problems) {
+	if strings.TrimSpace(key) == "" {
+		ps.add(path, "a constraint needs a build property as its key")
+	}
+	pattern, isString := value.(string)
+	if !isString {
+		ps.add(path, "the constraint on %q must be a string holding a regular expression", key)
+		return
+	}
+	if _, err := FullMatchRegexp(pattern); err != nil {
+		ps.add(path, "invalid regular expression for %q: %v", key, err)
+	}
+}
+
+func validateBuildResults(v any, path string, ps *problems) {
+	allowed := strings.Join(BuildResults, ", ")
+	list, isList := v.([]any)
+	switch {
+	case !isList:
+		ps.add(path, "must be a list of build results: %s", allowed)
+		return
+	case len(list) == 0:
+		// An empty list would never fire; leaving the setting out is how to mean the default.
+		ps.add(path, "must name at least one result; leave it out to fire on %s only", strings.Join(DefaultBuildResults, ", "))
+	}
+	for i, item := range list {
+		if result, ok := item.(string); !ok || !slices.Contains(BuildResults, result) {
+			ps.add(joinIndex(path, i), "%q is not a build result; use one of %s", stringify(item), allowed)
+		}
+	}
 }

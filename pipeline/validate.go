@@ -102,10 +102,13 @@ const (
 	TriggerWebhook = "webhook"
 	// TriggerGit starts a pipeline when GitHub, GitLab or Bitbucket reports a push.
 	TriggerGit = "git"
+	// TriggerJenkins starts a pipeline when a CI server reports a finished build to
+	// /webhooks/ci/{master}, as Spinnaker's jenkins trigger does.
+	TriggerJenkins = "jenkins"
 )
 
 // TriggerTypes lists the trigger types Validate accepts, sorted.
-var TriggerTypes = []string{TriggerCron, TriggerGit, TriggerManual, TriggerWebhook}
+var TriggerTypes = []string{TriggerCron, TriggerGit, TriggerJenkins, TriggerManual, TriggerPipeline, TriggerWebhook}
 
 // Validate returns every problem with the pipeline, in a fixed order: top-level fields,
 // parameters, triggers, then each stage, then dependency cycles.
@@ -125,7 +128,7 @@ func Validate(p Pipeline, opts ValidateOptions) []Problem {
 	}
 	ps = append(ps, validateParameterConfig(p.ParameterConfig)...)
 	for i, t := range p.Triggers {
-		ps = append(ps, validateTrigger(t, joinIndex("triggers", i))...)
+		ps = append(ps, validateTrigger(p, t, joinIndex("triggers", i), opts)...)
 	}
 	ps = append(ps, ValidateNotifications(p.Notifications, "notifications", PipelinePoints, opts.NotificationTypes)...)
 	ps = append(ps, validateStages(p.Stages, opts)...)
@@ -166,7 +169,7 @@ func validateParameterConfig(params []Parameter) []Problem {
 	return ps
 }
 
-func validateTrigger(t Trigger, path string) []Problem {
+func validateTrigger(p Pipeline, t Trigger, path string, opts ValidateOptions) []Problem {
 	var ps problems
 	switch t.Type {
 	case "":
@@ -185,6 +188,13 @@ func validateTrigger(t Trigger, path string) []Problem {
 		ps = append(ps, validateWebhookTrigger(t, path)...)
 	case TriggerGit:
 		ps = append(ps, validateGitTrigger(t, path)...)
+	case TriggerJenkins:
+		ps = append(ps, validateJenkinsTrigger(t, path)...)
+	case TriggerPipeline:
+		ps = append(ps, validatePipelineTrigger(t, path, opts)...)
+		if pt := t.PipelineTrigger(); pt.Application == p.Application && pt.Pipeline != "" && (pt.Pipeline == p.Name || pt.Pipeline == p.ID) {
+			ps.add(path+".pipeline", "a pipeline cannot be triggered by itself: each end would start it again")
+		}
 	default:
 		ps.add(path+".type", "unknown trigger type %q; supported types: %s", t.Type, strings.Join(TriggerTypes, ", "))
 	}

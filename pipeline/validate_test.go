@@ -326,7 +326,7 @@ stages: []`,
 			name: "triggers",
 			doc: `triggers:
 - {type: ""}
-- {type: jenkins, enabled: false}
+- {type: travis, enabled: false}
 - {type: cron}
 - {type: cron, cronExpression: "0 0 12 L * ?", timeZone: X/Y}
 - {type: cron, cronExpression: "0 0 12 * * ?", timeZone: UTC}
@@ -334,7 +334,7 @@ stages: []`,
 stages: []`,
 			want: []string{
 				"triggers[0].type: required",
-				`triggers[1].type: unknown trigger type "jenkins"; supported types: cron, git, manual, webhook`,
+				`triggers[1].type: unknown trigger type "travis"; supported types: cron, git, jenkins, manual, pipeline, webhook`,
 				"triggers[2].cronExpression: required",
 				"triggers[3].cronExpression: day-of-month: Quartz's L and W (last day, nearest weekday) are not supported",
 				`triggers[3].timeZone: unknown time zone "X/Y"`,

@@ -14,22 +14,30 @@ import (
 // GitLab's, Bitbucket's, gennaker's own for other senders, then a proxy's request ID.
 var DeliveryIDHeaders = []string{"X-GitHub-Delivery", "X-Gitlab-Event-UUID", "X-Request-UUID", "X-Gennaker-Delivery", "X-Request-Id"}
 
-// maxDeliveryIDHeader bounds a header value used as it is; a longer one is hashed, so a sender
-// cannot make every execution carry a long string, and two long values still differ.
-const maxDeliveryIDHeader = 128
+// maxDeliveryID bounds a delivery ID used as it is (a header's value, a build's key); a longer one
+// is hashed, so a sender cannot make every execution carry a long string, and two long values
+// still differ.
+const maxDeliveryID = 128
 
 // executionIDLength is how many base32 characters of the digest an execution ID keeps: 130 bits.
 const executionIDLength = 26
 
 // DeliveryID identifies a delivery so that a provider's redelivery, or the same body sent again,
-// starts nothing new: the first of DeliveryIDHeaders present, else "sha256:" and the body's digest.
+// starts nothing new. A CI build notification that can be read is identified by its build:
+// "jenkins:{master}/{job}#{number}" (hashed when over 128 bytes). Any other delivery is the first
+// of DeliveryIDHeaders present, else "sha256:" and the body's digest.
 func DeliveryID(d Delivery) string {
+	if d.Kind == pipeline.TriggerJenkins {
+		if b, err := readJenkins(d); err == nil {
+			return b.deliveryID()
+		}
+	}
 	for _, name := range DeliveryIDHeaders {
 		v := strings.TrimSpace(d.Header.Get(name))
 		switch {
 		case v == "":
 			continue
-		case len(v) > maxDeliveryIDHeader:
+		case len(v) > maxDeliveryID:
 			return hashID([]byte(v))
 		}
 		return v

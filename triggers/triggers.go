@@ -1,6 +1,45 @@
 // Package triggers decides which automatic triggers of saved pipelines an inbound delivery fires: a
-// payload posted to a webhook source, or a push reported by GitHub, GitLab or Bitbucket. It holds pure
-// functions only; the API receives the request, gathers the candidate triggers and starts what matches.
+// payload posted to a webhook source, a push reported by GitHub, GitLab or Bitbucket, or a finished
+// build reported by a CI server. It holds pure functions only; the API receives the request, gathers
+// the candidate triggers and starts what matches.
+//
+// # CI build notifications
+//
+// A CI server reports a build to POST /webhooks/ci/{master}, which fires the jenkins triggers whose
+// master is {master}. The body is gennaker's own JSON object, close to what Jenkins' Notification
+// plugin sends, in either of two forms. The flat form:
+//
+//	{
+//	  "job": "web-build",
+//	  "buildNumber": 42,
+//	  "result": "SUCCESS",
+//	  "url": "https://ci.example.com/job/web-build/42/",
+//	  "properties": {"VERSION": "1.2.3"}
+//	}
+//
+// job is the job's full name ("name" is read when there is no "job"); buildNumber a positive whole
+// number, or a string of digits; result SUCCESS, UNSTABLE, FAILURE or ABORTED, and a notification
+// without one reports a build that has not finished. The Notification plugin's form, told apart by
+// its "build" object:
+//
+//	{
+//	  "name": "web-build",
+//	  "build": {
+//	    "number": 42,
+//	    "phase": "FINALIZED",
+//	    "status": "SUCCESS",
+//	    "full_url": "https://ci.example.com/job/web-build/42/",
+//	    "parameters": {"VERSION": "1.2.3"}
+//	  }
+//	}
+//
+// Only phases COMPLETED and FINALIZED, with a status, report a finished build; QUEUED or STARTED
+// fire nothing. The build's parameters are its properties. A body that is not a JSON object, or
+// names no job or build number, is ErrBadPayload. A trigger fires when the job is its job exactly,
+// the result is one of its buildResults (SUCCESS unless set), and every propertyConstraints pattern
+// matches its property, as text, in full; the execution's trigger carries buildInfo and properties,
+// and the properties as text are its parameters. A build is one delivery however often it is
+// reported (see DeliveryID). A trigger with a secret needs SignatureHeader, as a webhook does.
 package triggers
 
 import (
@@ -13,8 +52,8 @@ import (
 	"github.com/gennaker/gennaker/pipeline"
 )
 
-// ErrBadPayload marks a delivery whose body cannot be read: not a JSON object, or for git not an
-// event the provider sends. The caller answers 400.
+// ErrBadPayload marks a delivery whose body cannot be read: not a JSON object, for git not an
+// event the provider sends, for jenkins no job or build number. The caller answers 400.
 var ErrBadPayload = errors.New("bad payload")
 
 // ErrUnsupported marks a delivery of a kind, or from a git provider, gennaker has no triggers for.
@@ -22,8 +61,11 @@ var ErrUnsupported = errors.New("unsupported delivery")
 
 // Delivery is one inbound request that may fire triggers.
 type Delivery struct {
-	Kind   string // pipeline.TriggerWebhook or pipeline.TriggerGit
-	Source string // webhook: the {source} path segment; git: github|gitlab|bitbucket
+	// Kind is pipeline.TriggerWebhook, pipeline.TriggerGit or pipeline.TriggerJenkins.
+	Kind string
+	// Source is, for webhook, the {source} path segment; for git, github|gitlab|bitbucket; for
+	// jenkins, the {master} path segment.
+	Source string
 	Header http.Header
 	Body   []byte
 }
@@ -143,8 +185,18 @@ func read(d Delivery) (kind, error) {
 			return nil, err
 		}
 		return e, nil
+	case pipeline.TriggerJenkins:
+		if d.Source == "" {
+			return nil, fmt.Errorf("%w: a CI build delivery names its master", ErrUnsupported)
+		}
+		b, err := readJenkins(d)
+		if err != nil {
+			return nil, err
+		}
+		return b, nil
 	}
-	return nil, fmt.Errorf("%w: kind %q fires no triggers; supported: %s, %s", ErrUnsupported, d.Kind, pipeline.TriggerGit, pipeline.TriggerWebhook)
+	return nil, fmt.Errorf("%w: kind %q fires no triggers; supported: %s, %s, %s", ErrUnsupported, d.Kind,
+		pipeline.TriggerGit, pipeline.TriggerJenkins, pipeline.TriggerWebhook)
 }
 
 // reason names the candidate in a Reasons line.

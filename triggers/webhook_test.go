@@ -244,6 +244,6 @@ func TestWebhook(t *testing.T) {
 		{name: "two objects", d: webhookDelivery("ci", `{} {}`), candidates: []Candidate{open}, err: ErrBadPayload},
 		{name: "empty", d: webhookDelivery("ci", ""), err: ErrBadPayload},
 		{name: "no source", d: webhookDelivery("", body), err: ErrUnsupported},
-		{name: "unknown kind", d: Delivery{Kind: "jenkins", Source: "ci", Body: []byte(body)}, err: ErrUnsupported},
+		{name: "unknown kind", d: Delivery{Kind: "travis", Source: "ci", Body: []byte(body)}, err: ErrUnsupported},
 	})
 }

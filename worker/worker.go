@@ -24,6 +24,8 @@ type Dependencies struct {
 	Kubernetes activities.KubernetesAccounts
 	// Temporal is the client cluster locks are asked for through; New sets it to the worker's.
 	Temporal client.Client
+	// Downstream finds the pipelines an ended execution's pipeline triggers start; nil: none.
+	Downstream activities.DownstreamSource
 	// Notifications sends Slack messages and publishes events; nil sends nothing.
 	Notifications *activities.Notifications
 }
@@ -36,7 +38,7 @@ func Register(r worker.Registry, deps Dependencies) {
 	r.RegisterWorkflow(workflows.EventStream)
 	r.RegisterActivity(&activities.Webhooks{Client: deps.HTTPClient})
 	r.RegisterActivity(&activities.Pipelines{Source: deps.Pipelines})
-	r.RegisterActivity(&activities.Executions{Starter: deps.Starter})
+	r.RegisterActivity(&activities.Executions{Starter: deps.Starter, Downstream: deps.Downstream})
 	r.RegisterActivity(&activities.Kubernetes{Accounts: deps.Kubernetes})
 	r.RegisterActivity(&activities.Artifacts{HTTPClient: deps.HTTPClient})
 	r.RegisterActivity(&activities.Locks{Client: deps.Temporal})

@@ -335,6 +335,7 @@ func runLockedDeploy(t *testing.T, during func(d *lockedDeploy)) (exec pipeline.
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: lockedExecutionID, TaskQueue: TaskQueue})
 	env.RegisterWorkflow(Pipeline)
 	env.RegisterActivity(&activities.Notifications{})
+	env.RegisterActivity(&activities.Executions{})
 	env.RegisterActivity(&activities.Kubernetes{})
 	env.RegisterActivity(&activities.Locks{})
 	d = &lockedDeploy{env: env}

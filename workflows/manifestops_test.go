@@ -106,6 +106,7 @@ func (c *opsCluster) run(config string, setup func(env *testsuite.TestWorkflowEn
 	env.SetTestTimeout(2 * time.Minute)
 	env.RegisterWorkflow(Pipeline)
 	env.RegisterActivity(&activities.Notifications{})
+	env.RegisterActivity(&activities.Executions{})
 	k8s := &activities.Kubernetes{Accounts: c.providers, PollInterval: 100 * time.Millisecond}
 	env.RegisterActivity(k8s)
 	grantClusterLocks(env)

@@ -168,10 +168,14 @@ func (n *notifier) stageEnded(st *stageRun) {
 
 // drain waits, bounded, for notifications still being sent.
 func (n *notifier) drain() {
-	if !n.on || n.inFlight == 0 {
+	if n.inFlight == 0 {
 		return
 	}
-	ok, _ := workflow.AwaitWithTimeout(n.ctx, notifyDrainTimeout, func() bool { return n.inFlight == 0 })
+	ctx := n.ctx
+	if ctx == nil {
+		ctx, _ = workflow.NewDisconnectedContext(n.r.ctx)
+	}
+	ok, _ := workflow.AwaitWithTimeout(ctx, notifyDrainTimeout, func() bool { return n.inFlight == 0 })
 	if !ok {
 		n.r.note(fmt.Sprintf("%d notifications were still being sent when the execution ended", n.inFlight))
 	}
@@ -399,4 +403,39 @@ func (n *notifier) judgmentDecided(st *stageRun, j *pipeline.Judgment) {
 		reason += " with input " + j.Input
 	}
 	n.send(point, pipeline.StageNotifications(st.cfg.Context), st, reason)
+}
+
+// versionPipelineTriggers marks executions whose end fires other pipelines' pipeline triggers.
+const versionPipelineTriggers = "pipeline-triggers"
+
+// fireDownstream starts the pipelines whose pipeline triggers wait for this execution's end, beside
+// the last notifications; the execution waits for it with them, bounded.
+func (n *notifier) fireDownstream() {
+	r := n.r
+	if workflow.GetVersion(r.ctx, versionPipelineTriggers, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return
+	}
+	ctx := n.ctx
+	if ctx == nil {
+		ctx, _ = workflow.NewDisconnectedContext(r.ctx)
+	}
+	in := activities.FirePipelineTriggersInput{Parent: pipeline.BoundedParent(r.exec)}
+	n.inFlight++
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		defer func() { n.inFlight-- }()
+		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			StartToCloseTimeout:    time.Minute,
+			ScheduleToCloseTimeout: notifyScheduleToClose,
+			RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 30 * time.Second},
+		})
+		var executions *activities.Executions
+		var res activities.FirePipelineTriggersResult
+		if err := workflow.ExecuteActivity(actx, executions.FirePipelineTriggers, in).Get(ctx, &res); err != nil {
+			r.note(fmt.Sprintf("pipelines triggered by this execution's end could not be started: %s", describeError(err)))
+			return
+		}
+		for _, why := range res.NotStarted {
+			r.note("a pipeline trigger started nothing: " + why)
+		}
+	})
 }

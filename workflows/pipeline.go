@@ -309,6 +309,7 @@ func (r *interpreter) finish() (PipelineResult, error) {
 	disconnected, _ := workflow.NewDisconnectedContext(r.ctx)
 	r.publishStatusIn(disconnected)
 	r.notifier.executionChanged()
+	r.notifier.fireDownstream()
 	r.notifier.drain()
 	result := PipelineResult{Execution: r.exec}
 	switch r.exec.Status {

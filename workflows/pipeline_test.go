@@ -24,6 +24,7 @@ func run(t *testing.T, config string, setup func(env *testsuite.TestWorkflowEnvi
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflow(Pipeline)
 	env.RegisterActivity(&activities.Notifications{})
+	env.RegisterActivity(&activities.Executions{})
 	env.RegisterActivity(&activities.Webhooks{})
 	env.RegisterActivity(&activities.Pipelines{})
 	env.SetStartTime(time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)) // a Monday, noon UTC
@@ -497,6 +498,7 @@ func TestQueryShowsAwaitingJudgment(t *testing.T) {
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflow(Pipeline)
 	env.RegisterActivity(&activities.Notifications{})
+	env.RegisterActivity(&activities.Executions{})
 	var seen pipeline.Execution
 	env.RegisterDelayedCallback(func() {
 		q, err := env.QueryWorkflow(QueryExecution)

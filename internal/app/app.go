@@ -152,6 +152,7 @@ func Start(ctx context.Context, cfg *config.Config, parts Parts, logger *slog.Lo
 		w := worker.New(c, cfg.TaskQueue, worker.Dependencies{
 			Pipelines:     st,
 			Starter:       launcher,
+			Downstream:    st,
 			Kubernetes:    providers,
 			Notifications: notifications,
 		})
