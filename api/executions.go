@@ -281,7 +281,7 @@ func statusFilterValues() []string {
 	for _, s := range pipeline.Statuses {
 		out = append(out, string(s))
 	}
-	return append(out, pipeline.StatusAwaitingJudgment)
+	return append(out, pipeline.StatusAwaitingJudgment, pipeline.StatusQueued)
 }
 
 // cancelRequest says who cancels and why.

@@ -273,6 +273,12 @@ func scenarios(now time.Time) []scenario {
 			},
 		},
 		{
+			name:   "limit-concurrent",
+			config: `{"limitConcurrent": true, "stages": [{"refId": "1", "type": "wait", "name": "Soak", "waitTime": 1}]}`,
+			want:   "SUCCEEDED",
+			check:  wantStages(map[string]string{"1": "SUCCEEDED"}),
+		},
+		{
 			name: "judgment-stop",
 			config: `{"stages": [
 				{"refId": "1", "type": "manualJudgment", "name": "Approve", "judgmentInputs": [{"value": "ship"}, {"value": "hold"}]},
@@ -605,6 +611,7 @@ func (r *recorder) save(t *testing.T, name, workflowID string) {
 	replayer.RegisterWorkflow(workflows.CronTrigger)
 	replayer.RegisterWorkflowWithOptions(workflows.ClusterLock, workflow.RegisterOptions{Name: activities.ClusterLockWorkflow})
 	replayer.RegisterWorkflow(workflows.EventStream)
+	replayer.RegisterWorkflowWithOptions(workflows.PipelineQueue, workflow.RegisterOptions{Name: activities.PipelineQueueWorkflow})
 	if err := replayer.ReplayWorkflowHistoryFromJSONFile(sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)), file); err != nil {
 		t.Fatalf("%s: the recorded history does not replay: %v", name, err)
 	}

@@ -21,6 +21,10 @@ const (
 // that is running and waiting for a person's judgment, so waiting executions can be listed.
 const StatusAwaitingJudgment = "AWAITING_JUDGMENT"
 
+// StatusQueued is, like StatusAwaitingJudgment, only a search-attribute value: an execution of a
+// limitConcurrent pipeline waiting for its turn to run.
+const StatusQueued = "QUEUED"
+
 // Complete reports whether the status is final.
 func (s Status) Complete() bool {
 	switch s {
@@ -112,6 +116,9 @@ type Execution struct {
 	Canceled           bool             `json:"canceled,omitempty"`
 	CanceledBy         string           `json:"canceledBy,omitempty"`
 	CancellationReason string           `json:"cancellationReason,omitempty"`
+	// WaitingFor says what an execution that has not started yet waits for, such as its turn
+	// when its pipeline limits concurrent executions.
+	WaitingFor string `json:"waitingFor,omitempty"`
 	// Errors lists problems that are not a single stage's failure, in words.
 	Errors []string `json:"errors,omitempty"`
 	// Notifications are the pipeline-level notifications sent, or that could not be sent.

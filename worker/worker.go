@@ -36,6 +36,7 @@ func Register(r worker.Registry, deps Dependencies) {
 	r.RegisterWorkflow(workflows.CronTrigger)
 	r.RegisterWorkflowWithOptions(workflows.ClusterLock, workflow.RegisterOptions{Name: activities.ClusterLockWorkflow})
 	r.RegisterWorkflow(workflows.EventStream)
+	r.RegisterWorkflowWithOptions(workflows.PipelineQueue, workflow.RegisterOptions{Name: activities.PipelineQueueWorkflow})
 	r.RegisterActivity(&activities.Webhooks{Client: deps.HTTPClient})
 	r.RegisterActivity(&activities.Pipelines{Source: deps.Pipelines})
 	r.RegisterActivity(&activities.Executions{Starter: deps.Starter, Downstream: deps.Downstream})

@@ -29,6 +29,12 @@ func Pipeline(ctx workflow.Context, in PipelineInput) (PipelineResult, error) {
 	if err := r.setup(); err != nil {
 		return PipelineResult{}, err
 	}
+	if r.queued {
+		if !r.waitForTurn() {
+			return r.finish()
+		}
+		r.begin()
+	}
 	r.run()
 	return r.finish()
 }
@@ -55,6 +61,10 @@ type interpreter struct {
 	grants map[string]bool
 	// notifier sends notifications and publishes status changes.
 	notifier *notifier
+	// queued is set when the execution must wait for its turn before it runs (limitConcurrent);
+	// turn is its place in the pipeline's queue.
+	queued bool
+	turn   *queueTurn
 }
 
 // stageRun is one stage of the running execution.
@@ -129,14 +139,27 @@ func (r *interpreter) setup() error {
 	}); err != nil {
 		return fmt.Errorf("registering the execution query: %w", err)
 	}
-	r.exec.StartTime = r.now()
-	r.exec.Status = pipeline.StatusRunning
-	r.publishStatus()
+	r.queued = r.usesQueue()
+	if !r.queued {
+		r.exec.StartTime = r.now()
+		r.exec.Status = pipeline.StatusRunning
+		r.publishStatus()
+	}
 	r.stagesCtx, _ = workflow.NewDisconnectedContext(r.ctx)
 	r.done = workflow.NewChannel(r.ctx)
 	r.setupNotifications()
-	r.notifier.executionChanged()
+	if !r.queued {
+		r.notifier.executionChanged()
+	}
 	return nil
+}
+
+// begin marks a queued execution running once its turn has come.
+func (r *interpreter) begin() {
+	r.exec.StartTime = r.now()
+	r.exec.Status = pipeline.StatusRunning
+	r.publishStatus()
+	r.notifier.executionChanged()
 }
 
 // run starts every ready stage and reacts to completions and signals until nothing runs any more.
@@ -303,6 +326,8 @@ func (r *interpreter) drainLateSignals(judgments, skips workflow.ReceiveChannel)
 
 // finish decides the execution's final status with Spinnaker's rules and returns the result.
 func (r *interpreter) finish() (PipelineResult, error) {
+	// The place in the queue goes to the next execution before anything else is done.
+	r.leaveQueue()
 	r.exec.Status = r.finalStatus()
 	r.exec.EndTime = r.now()
 	// The context may be cancelled; the last status must still be published.
@@ -367,8 +392,11 @@ func (r *interpreter) publishStatus() { r.publishStatusIn(r.ctx) }
 
 func (r *interpreter) publishStatusIn(ctx workflow.Context) {
 	status := string(r.exec.Status)
-	if r.exec.Status == pipeline.StatusRunning && r.awaitingJudgment() {
+	switch {
+	case r.exec.Status == pipeline.StatusRunning && r.awaitingJudgment():
 		status = pipeline.StatusAwaitingJudgment
+	case r.exec.Status == pipeline.StatusNotStarted && r.exec.WaitingFor != "":
+		status = pipeline.StatusQueued
 	}
 	if status == r.published {
 		// Each upsert is a command in the history; writing an unchanged value would only grow it.

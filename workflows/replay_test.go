@@ -43,6 +43,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 			replayer.RegisterWorkflow(CronTrigger)
 			replayer.RegisterWorkflowWithOptions(ClusterLock, workflow.RegisterOptions{Name: activities.ClusterLockWorkflow})
 			replayer.RegisterWorkflow(EventStream)
+			replayer.RegisterWorkflowWithOptions(PipelineQueue, workflow.RegisterOptions{Name: activities.PipelineQueueWorkflow})
 			// The workflows' own log lines would bury the one that matters, the replay error.
 			quiet := log.NewStructuredLogger(slog.New(slog.DiscardHandler))
 			if err := replayer.ReplayWorkflowHistoryFromJSONFile(quiet, file); err != nil {
