@@ -83,6 +83,7 @@ func (s *Server) Handler() http.Handler {
 	r.POST("/webhooks/webhook/:source", s.webhookTrigger)
 	r.POST("/webhooks/git/:provider", s.gitTrigger)
 	r.POST("/webhooks/ci/:source", s.ciTrigger)
+	r.POST("/webhooks/registry", s.registryTrigger)
 
 	v1 := r.Group("/api/v1")
 	v1.GET("/applications", s.listApplications)

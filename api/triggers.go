@@ -45,6 +45,13 @@ func (s *Server) gitTrigger(c *gin.Context) {
 	s.deliver(c, pipeline.TriggerGit, provider)
 }
 
+// registryTrigger receives POST /webhooks/registry: a container registry's notification of
+// pushes, for Spinnaker's docker triggers. One endpoint serves every registry, since each event
+// names the registry it happened in.
+func (s *Server) registryTrigger(c *gin.Context) {
+	s.deliver(c, pipeline.TriggerDocker, "")
+}
+
 // deliveryAnswer is the answer to a delivery. It names only the executions the delivery started,
 // so a sender learns nothing of pipelines its delivery did not fire.
 type deliveryAnswer struct {
@@ -63,10 +70,14 @@ type deliveryExecution struct {
 	Pipeline    string `json:"pipeline"`
 	// Duplicate says this delivery had already started the execution: a sender's retry.
 	Duplicate bool `json:"duplicate,omitempty"`
+	// DeliveryID names the event that started it when that is not the request's deliveryId: a
+	// registry notification carrying several events.
+	DeliveryID string `json:"deliveryId,omitempty"`
 }
 
 // deliver evaluates a delivery against every saved pipeline's triggers and starts what it fires,
-// each under an execution ID derived from the delivery, so a repeated delivery starts nothing new.
+// each under an execution ID derived from the delivery (or, in a registry's notification, from
+// the event), so a repeated delivery starts nothing new.
 func (s *Server) deliver(c *gin.Context, kind, source string) {
 	body, err := io.ReadAll(c.Request.Body)
 	if err != nil {
@@ -101,35 +112,43 @@ func (s *Server) deliver(c *gin.Context, kind, source string) {
 		return
 	}
 	answer := deliveryAnswer{DeliveryID: deliveryID, Checked: out.Checked, Executions: []deliveryExecution{}}
-	record := func(cand triggers.Candidate, outcome, executionID, reason string) {
-		ev := store.TriggerEvent{Application: cand.Application, Pipeline: cand.Pipeline, Kind: kind, Source: source,
-			DeliveryID: deliveryID, Outcome: outcome, ExecutionID: executionID, Reason: reason}
+	record := func(m triggers.Match, outcome, executionID, reason string) {
+		// A registry's notification comes to one endpoint for every registry; the event names it.
+		src := source
+		if src == "" {
+			src = m.Trigger.Source
+		}
+		ev := store.TriggerEvent{Application: m.Application, Pipeline: m.Pipeline, Kind: kind, Source: src,
+			DeliveryID: m.DeliveryID, Outcome: outcome, ExecutionID: executionID, Reason: reason}
 		if err := s.Store.RecordTriggerEvent(context.WithoutCancel(ctx), ev); err != nil {
 			log.Error("recording a trigger event", "error", err, "event", ev)
 		}
 	}
-	for _, cand := range out.Disabled {
+	for _, m := range out.Disabled {
 		why := "the trigger is disabled"
-		if cand.PipelineDisabled {
+		if m.PipelineDisabled {
 			why = "the pipeline is disabled"
 		}
-		log.Info("trigger matched a disabled pipeline or trigger: nothing started", "application", cand.Application, "pipeline", cand.Pipeline, "why", why)
-		record(cand, store.TriggerDisabled, "", why)
+		log.Info("trigger matched a disabled pipeline or trigger: nothing started", "application", m.Application, "pipeline", m.Pipeline, "why", why)
+		record(m, store.TriggerDisabled, "", why)
 		answer.NotStarted++
 	}
 	startCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), triggerStartTimeout)
 	defer cancel()
 	for _, m := range out.Matches {
 		started, err := s.Launcher.Start(startCtx, launch.Request{
-			Application: m.Application, Pipeline: m.Pipeline, Trigger: m.Trigger, ExecutionID: triggers.ExecutionID(d, m.Candidate),
+			Application: m.Application, Pipeline: m.Pipeline, Trigger: m.Trigger, ExecutionID: m.ExecutionID,
 		})
 		outcome, reason := triggerOutcome(started, err)
-		record(m.Candidate, outcome, started.ExecutionID, reason)
-		logStart(log, m, outcome, started.ExecutionID, err)
+		record(m, outcome, started.ExecutionID, reason)
+		logStart(log, m, deliveryID, outcome, started.ExecutionID, err)
 		switch outcome {
 		case store.TriggerStarted, store.TriggerDuplicate:
-			answer.Executions = append(answer.Executions, deliveryExecution{ID: started.ExecutionID, Application: m.Application,
-				Pipeline: m.Pipeline, Duplicate: started.Duplicate})
+			e := deliveryExecution{ID: started.ExecutionID, Application: m.Application, Pipeline: m.Pipeline, Duplicate: started.Duplicate}
+			if m.DeliveryID != deliveryID {
+				e.DeliveryID = m.DeliveryID
+			}
+			answer.Executions = append(answer.Executions, e)
 		case store.TriggerRejected:
 			answer.NotStarted++
 		default:
@@ -143,6 +162,8 @@ func (s *Server) deliver(c *gin.Context, kind, source string) {
 		answer.Message = fmt.Sprintf("started %d execution(s)", len(answer.Executions))
 	case answer.NotStarted > 0:
 		answer.Message = "matching triggers started nothing; the application's trigger events say why"
+	case source == "":
+		answer.Message = fmt.Sprintf("no trigger matched: %d %s trigger(s) checked", out.Checked, kind)
 	default:
 		answer.Message = fmt.Sprintf("no trigger matched: %d %s trigger(s) with source %q checked", out.Checked, kind, source)
 	}
@@ -163,8 +184,11 @@ func triggerOutcome(started launch.Started, err error) (outcome, reason string) 
 	return "", err.Error()
 }
 
-func logStart(log *slog.Logger, m triggers.Match, outcome, executionID string, err error) {
+func logStart(log *slog.Logger, m triggers.Match, deliveryID, outcome, executionID string, err error) {
 	attrs := []any{"application", m.Application, "pipeline", m.Pipeline, "execution", executionID}
+	if m.DeliveryID != deliveryID {
+		attrs = append(attrs, "event", m.DeliveryID)
+	}
 	switch outcome {
 	case store.TriggerStarted, store.TriggerDuplicate:
 		log.Info("trigger fired", append(attrs, "outcome", outcome)...)

@@ -108,7 +108,7 @@ const (
 )
 
 // TriggerTypes lists the trigger types Validate accepts, sorted.
-var TriggerTypes = []string{TriggerCron, TriggerGit, TriggerJenkins, TriggerManual, TriggerPipeline, TriggerWebhook}
+var TriggerTypes = []string{TriggerCron, TriggerDocker, TriggerGit, TriggerJenkins, TriggerManual, TriggerPipeline, TriggerWebhook}
 
 // Validate returns every problem with the pipeline, in a fixed order: top-level fields,
 // parameters, triggers, then each stage, then dependency cycles.
@@ -190,6 +190,8 @@ func validateTrigger(p Pipeline, t Trigger, path string, opts ValidateOptions) [
 		ps = append(ps, validateGitTrigger(t, path)...)
 	case TriggerJenkins:
 		ps = append(ps, validateJenkinsTrigger(t, path)...)
+	case TriggerDocker:
+		ps = append(ps, validateDockerTrigger(t, path)...)
 	case TriggerPipeline:
 		ps = append(ps, validatePipelineTrigger(t, path, opts)...)
 		if pt := t.PipelineTrigger(); pt.Application == p.Application && pt.Pipeline != "" && (pt.Pipeline == p.Name || pt.Pipeline == p.ID) {

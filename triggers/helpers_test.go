@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -28,6 +29,9 @@ type evalCase struct {
 	reasons []string
 	// err, when set, is the error Evaluate must wrap.
 	err error
+	// deliveries, when set, are the matches' delivery IDs, in order; otherwise every match is
+	// the request's DeliveryID.
+	deliveries []string
 }
 
 func runEvalCases(t *testing.T, tests []evalCase) {
@@ -49,8 +53,8 @@ func runEvalCases(t *testing.T, tests []evalCase) {
 				matches = append(matches, label(m.Candidate))
 			}
 			var disabled []string
-			for _, c := range out.Disabled {
-				disabled = append(disabled, label(c))
+			for _, m := range out.Disabled {
+				disabled = append(disabled, label(m.Candidate))
 			}
 			if !reflect.DeepEqual(matches, tt.matches) {
 				t.Errorf("matches: got %v, want %v", matches, tt.matches)
@@ -69,10 +73,25 @@ func runEvalCases(t *testing.T, tests []evalCase) {
 					t.Errorf("reason %d: %q does not contain %q", i, out.Reasons[i], want)
 				}
 			}
-			for _, m := range out.Matches {
-				if m.Trigger.DeliveryID != DeliveryID(tt.d) {
-					t.Errorf("%s: delivery ID %q, want %q", label(m.Candidate), m.Trigger.DeliveryID, DeliveryID(tt.d))
+			for i, m := range slices.Concat(out.Matches, out.Disabled) {
+				want := DeliveryID(tt.d)
+				switch {
+				case tt.deliveries == nil:
+				case i < len(tt.deliveries):
+					want = tt.deliveries[i]
+				default:
+					// A registry event's disabled match: its test looks at it.
+					continue
 				}
+				if m.Trigger.DeliveryID != want || m.DeliveryID != want {
+					t.Errorf("%s: delivery ID %q (trigger %q), want %q", label(m.Candidate), m.DeliveryID, m.Trigger.DeliveryID, want)
+				}
+				if tt.deliveries == nil && m.ExecutionID != ExecutionID(tt.d, m.Candidate) {
+					t.Errorf("%s: execution ID %q, want ExecutionID's %q", label(m.Candidate), m.ExecutionID, ExecutionID(tt.d, m.Candidate))
+				}
+			}
+			if tt.deliveries != nil && len(tt.deliveries) != len(out.Matches) {
+				t.Errorf("delivery IDs: %d matches, want %d", len(out.Matches), len(tt.deliveries))
 			}
 		})
 	}

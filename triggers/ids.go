@@ -24,12 +24,19 @@ const executionIDLength = 26
 
 // DeliveryID identifies a delivery so that a provider's redelivery, or the same body sent again,
 // starts nothing new. A CI build notification that can be read is identified by its build:
-// "jenkins:{master}/{job}#{number}" (hashed when over 128 bytes). Any other delivery is the first
-// of DeliveryIDHeaders present, else "sha256:" and the body's digest.
+// "jenkins:{master}/{job}#{number}" (hashed when over 128 bytes). A registry notification holding
+// one event, as the registry sends them, is that event: "registry:{id}"; each event of a larger
+// one is a delivery of its own, which Match.DeliveryID names. Any other delivery is the first of
+// DeliveryIDHeaders present, else "sha256:" and the body's digest.
 func DeliveryID(d Delivery) string {
-	if d.Kind == pipeline.TriggerJenkins {
+	switch d.Kind {
+	case pipeline.TriggerJenkins:
 		if b, err := readJenkins(d); err == nil {
 			return b.deliveryID()
+		}
+	case pipeline.TriggerDocker:
+		if n, err := readRegistry(d); err == nil && len(n.events) == 1 {
+			return n.events[0].deliveryID
 		}
 	}
 	for _, name := range DeliveryIDHeaders {
@@ -55,8 +62,15 @@ var lowerBase32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPad
 // ExecutionID is the workflow ID of the execution a delivery starts from a candidate: the same
 // delivery to the same trigger always gives the same ID, so Temporal refuses a second start. It is
 // "trg-" and 26 lower-case base32 characters of a SHA-256 over kind, source, delivery, pipeline and
-// trigger index.
+// trigger index. For a registry notification of several events, each Match carries the ID of its
+// own event's execution.
 func ExecutionID(d Delivery, c Candidate) string {
+	return executionID(d, DeliveryID(d), c)
+}
+
+// executionID is ExecutionID for one delivery of a request, which a registry's notification
+// holds several of.
+func executionID(d Delivery, deliveryID string, c Candidate) string {
 	source := d.Source
 	if d.Kind == pipeline.TriggerGit {
 		// Providers are matched without regard to case; "GitHub" and "github" are one delivery.
@@ -66,7 +80,7 @@ func ExecutionID(d Delivery, c Candidate) string {
 	if target == "" {
 		target = c.Application + "/" + c.Pipeline
 	}
-	key := strings.Join([]string{d.Kind, source, DeliveryID(d), target, strconv.Itoa(c.Index)}, "\x00")
+	key := strings.Join([]string{d.Kind, source, deliveryID, target, strconv.Itoa(c.Index)}, "\x00")
 	sum := sha256.Sum256([]byte(key))
 	return "trg-" + lowerBase32.EncodeToString(sum[:])[:executionIDLength]
 }

@@ -1,7 +1,8 @@
 // Package triggers decides which automatic triggers of saved pipelines an inbound delivery fires: a
-// payload posted to a webhook source, a push reported by GitHub, GitLab or Bitbucket, or a finished
-// build reported by a CI server. It holds pure functions only; the API receives the request, gathers
-// the candidate triggers and starts what matches.
+// payload posted to a webhook source, a push reported by GitHub, GitLab or Bitbucket, a finished
+// build reported by a CI server, or an image pushed to a container registry. It holds pure
+// functions only; the API receives the request, gathers the candidate triggers and starts what
+// matches.
 //
 // # CI build notifications
 //
@@ -40,6 +41,37 @@
 // matches its property, as text, in full; the execution's trigger carries buildInfo and properties,
 // and the properties as text are its parameters. A build is one delivery however often it is
 // reported (see DeliveryID). A trigger with a secret needs SignatureHeader, as a webhook does.
+//
+// # Registry notifications
+//
+// A container registry reports pushes to POST /webhooks/registry, which fires docker triggers.
+// The body is the distribution registry's notification envelope (RegistryEventsMediaType):
+//
+//	{"events": [{
+//	  "id": "9a50b351-943b-4ca0-b5c2-03b208f6967a",
+//	  "action": "push",
+//	  "target": {
+//	    "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+//	    "digest": "sha256:9688…",
+//	    "repository": "acme/web",
+//	    "url": "https://registry.example.com/v2/acme/web/manifests/sha256:9688…",
+//	    "tag": "v1.2.3"
+//	  },
+//	  "request": {"host": "registry.example.com"},
+//	  "source": {"addr": "registry-1:5000", "instanceID": "…"}
+//	}]}
+//
+// Each event is a delivery of its own, identified as "registry:" and its id, so that one envelope
+// may start several executions and the registry's resending of an event starts nothing new. Only
+// the push of a manifest with a tag fires; blob pushes, pulls, deletes and pushes by digest are
+// reasons, not errors, since a registry resends a refused envelope until it is accepted. A
+// trigger watches an event when its registry is the event's request.host (the host the pusher
+// named) or the host of target.url, without regard to case, and its repository is
+// target.repository. It fires when the tag matches its tag pattern in full, or, without one, is
+// not latest. The execution's trigger carries a docker/image artifact whose reference pins the
+// digest, and the payload registry, repository, tag and digest. A trigger with a secret needs
+// "Authorization: Bearer <secret>", which the registry's endpoint configuration sends as a header.
+// A body that is not a JSON object with an events list is ErrBadPayload.
 package triggers
 
 import (
@@ -53,7 +85,8 @@ import (
 )
 
 // ErrBadPayload marks a delivery whose body cannot be read: not a JSON object, for git not an
-// event the provider sends, for jenkins no job or build number. The caller answers 400.
+// event the provider sends, for jenkins no job or build number, for docker no events list. The
+// caller answers 400.
 var ErrBadPayload = errors.New("bad payload")
 
 // ErrUnsupported marks a delivery of a kind, or from a git provider, gennaker has no triggers for.
@@ -61,10 +94,12 @@ var ErrUnsupported = errors.New("unsupported delivery")
 
 // Delivery is one inbound request that may fire triggers.
 type Delivery struct {
-	// Kind is pipeline.TriggerWebhook, pipeline.TriggerGit or pipeline.TriggerJenkins.
+	// Kind is pipeline.TriggerWebhook, pipeline.TriggerGit, pipeline.TriggerJenkins or
+	// pipeline.TriggerDocker.
 	Kind string
 	// Source is, for webhook, the {source} path segment; for git, github|gitlab|bitbucket; for
-	// jenkins, the {master} path segment.
+	// jenkins, the {master} path segment; for docker, empty: one endpoint serves every registry,
+	// and each event names its own.
 	Source string
 	Header http.Header
 	Body   []byte
@@ -86,19 +121,26 @@ type Match struct {
 	// Trigger is what the execution starts with; the candidate's configured trigger is
 	// Candidate.Trigger.
 	Trigger pipeline.TriggerInfo
+	// DeliveryID is the delivery that fired it: DeliveryID of the request, or, for one event of a
+	// registry's notification, "registry:" and the event's id.
+	DeliveryID string
+	// ExecutionID is the workflow ID to start it under: the same delivery to the same trigger
+	// always gives the same ID (see ExecutionID).
+	ExecutionID string
 }
 
 // Outcome is what a delivery did to the candidates.
 type Outcome struct {
 	Matches []Match
-	// Checked counts the candidates of the delivery's kind and source that were looked at.
+	// Checked counts the candidates of the delivery's kind and source that were looked at, once
+	// for each event of a registry's notification.
 	Checked int
 	// Unsigned counts the candidates refused because their secret's signature (or GitLab token)
 	// was missing or wrong.
 	Unsigned int
-	// Disabled are candidates that match but whose trigger or pipeline is disabled: nothing starts,
-	// the caller records them.
-	Disabled []Candidate
+	// Disabled are matches whose trigger or pipeline is disabled: nothing starts, the caller
+	// records them.
+	Disabled []Match
 	// Reasons has one line per candidate that did not match, naming application/pipeline and the
 	// trigger's index, and notes on matches (a payload too large to keep, artifacts ignored). They
 	// are for logs and records and may quote the payload: never send them back to the sender.
@@ -117,54 +159,69 @@ type decision struct {
 	notes []string
 }
 
-// kind is one kind of delivery, already read.
+// kind is one delivery, already read.
 type kind interface {
 	// watches reports whether the candidate's trigger listens to the delivery's source.
 	watches(t pipeline.Trigger) bool
 	decide(c Candidate) decision
 }
 
+// delivered is one delivery read from a request: the request itself or, for a registry's
+// notification, one of its events.
+type delivered struct {
+	// id is the delivery's ID, which keys the executions it starts.
+	id string
+	kind
+}
+
 // Evaluate matches a delivery against candidate triggers. It fails, wrapping ErrBadPayload or
 // ErrUnsupported, only when the delivery itself cannot be read; a candidate that does not match is
-// a line in Reasons.
+// a line in Reasons. A registry's notification is evaluated event by event, so one candidate may
+// match more than once, each time under another DeliveryID and ExecutionID.
 func Evaluate(d Delivery, candidates []Candidate) (Outcome, error) {
-	k, err := read(d)
+	deliveries, err := read(d)
 	if err != nil {
 		return Outcome{}, err
 	}
-	deliveryID := DeliveryID(d)
 	var out Outcome
-	for _, c := range candidates {
-		if c.Trigger.Type != d.Kind || !k.watches(c.Trigger) {
-			continue
-		}
-		out.Checked++
-		dec := k.decide(c)
-		switch {
-		case dec.why != "":
-			if dec.unsigned {
-				out.Unsigned++
+	for _, dv := range deliveries {
+		for _, c := range candidates {
+			if c.Trigger.Type != d.Kind || !dv.watches(c.Trigger) {
+				continue
 			}
-			out.Reasons = append(out.Reasons, reason(c, dec.why))
-		case c.PipelineDisabled:
-			out.Disabled = append(out.Disabled, c)
-			out.Reasons = append(out.Reasons, reason(c, "matches, but the pipeline is disabled"))
-		case !c.Trigger.IsEnabled():
-			out.Disabled = append(out.Disabled, c)
-			out.Reasons = append(out.Reasons, reason(c, "matches, but the trigger is disabled"))
-		default:
-			dec.info.DeliveryID = deliveryID
-			out.Matches = append(out.Matches, Match{Candidate: c, Trigger: dec.info})
-			for _, n := range dec.notes {
-				out.Reasons = append(out.Reasons, reason(c, n))
+			out.Checked++
+			dec := dv.decide(c)
+			if dec.why != "" {
+				if dec.unsigned {
+					out.Unsigned++
+				}
+				out.Reasons = append(out.Reasons, reason(c, dec.why))
+				continue
+			}
+			dec.info.DeliveryID = dv.id
+			m := Match{Candidate: c, Trigger: dec.info, DeliveryID: dv.id, ExecutionID: executionID(d, dv.id, c)}
+			switch {
+			case c.PipelineDisabled:
+				out.Disabled = append(out.Disabled, m)
+				out.Reasons = append(out.Reasons, reason(c, "matches, but the pipeline is disabled"))
+			case !c.Trigger.IsEnabled():
+				out.Disabled = append(out.Disabled, m)
+				out.Reasons = append(out.Reasons, reason(c, "matches, but the trigger is disabled"))
+			default:
+				out.Matches = append(out.Matches, m)
+				for _, n := range dec.notes {
+					out.Reasons = append(out.Reasons, reason(c, n))
+				}
 			}
 		}
 	}
 	return out, nil
 }
 
-// read parses the delivery once for all candidates.
-func read(d Delivery) (kind, error) {
+// read parses the delivery once for all candidates, into the deliveries it holds: itself, or a
+// registry notification's events.
+func read(d Delivery) ([]delivered, error) {
+	var k kind
 	switch d.Kind {
 	case pipeline.TriggerWebhook:
 		if d.Source == "" {
@@ -174,7 +231,7 @@ func read(d Delivery) (kind, error) {
 		if err != nil {
 			return nil, err
 		}
-		return w, nil
+		k = w
 	case pipeline.TriggerGit:
 		provider := strings.ToLower(d.Source)
 		if !slices.Contains(pipeline.GitSources, provider) {
@@ -184,7 +241,7 @@ func read(d Delivery) (kind, error) {
 		if err != nil {
 			return nil, err
 		}
-		return e, nil
+		k = e
 	case pipeline.TriggerJenkins:
 		if d.Source == "" {
 			return nil, fmt.Errorf("%w: a CI build delivery names its master", ErrUnsupported)
@@ -193,10 +250,18 @@ func read(d Delivery) (kind, error) {
 		if err != nil {
 			return nil, err
 		}
-		return b, nil
+		k = b
+	case pipeline.TriggerDocker:
+		n, err := readRegistry(d)
+		if err != nil {
+			return nil, err
+		}
+		return n.deliveries(), nil
+	default:
+		return nil, fmt.Errorf("%w: kind %q fires no triggers; supported: %s, %s, %s, %s", ErrUnsupported, d.Kind,
+			pipeline.TriggerDocker, pipeline.TriggerGit, pipeline.TriggerJenkins, pipeline.TriggerWebhook)
 	}
-	return nil, fmt.Errorf("%w: kind %q fires no triggers; supported: %s, %s, %s", ErrUnsupported, d.Kind,
-		pipeline.TriggerGit, pipeline.TriggerJenkins, pipeline.TriggerWebhook)
+	return []delivered{{id: DeliveryID(d), kind: k}}, nil
 }
 
 // reason names the candidate in a Reasons line.
