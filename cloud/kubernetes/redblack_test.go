@@ -249,14 +249,24 @@ func TestRollBackDeploymentGoesBackOnce(t *testing.T) {
 	e := newEnv(t, "rollbackdeploy")
 	ctx := t.Context()
 	revision := func() string { return e.get("Deployment", "web").GetAnnotations()[AnnotationRevision] }
+	// isRevision is done ("") once the Deployment is at revision want; an annotation not written
+	// yet is not done, or the next deploy could reach the controller before the first one did.
+	isRevision := func(want string) func() string {
+		return func() string {
+			if got := revision(); got != want {
+				return fmt.Sprintf("at revision %q", got)
+			}
+			return ""
+		}
+	}
 	first := e.deploy(DeployInput{Application: "web", Manifests: simpleDeployment(t, "web", "example.com/web:1", 1)})
-	eventually(t, 30*time.Second, "revision 1", func() string { return strings.TrimPrefix(revision(), "1") })
+	eventually(t, 30*time.Second, "revision 1", isRevision("1"))
 	// A first deploy has nothing to go back to.
 	if restored, _, err := e.p.RollBackDeployment(ctx, e.ns, "web", first.Applied[0].Generation); err != nil || restored != 0 {
 		t.Fatalf("rolling back the first revision: restored %d, %v", restored, err)
 	}
 	failed := e.deploy(DeployInput{Application: "web", Manifests: simpleDeployment(t, "web", "example.com/web:2", 1)})
-	eventually(t, 30*time.Second, "revision 2", func() string { return strings.TrimPrefix(revision(), "2") })
+	eventually(t, 30*time.Second, "revision 2", isRevision("2"))
 
 	image := func() any { return at(e.get("Deployment", "web").Object, "spec.template.spec.containers[0].image") }
 	for attempt := range 2 {
@@ -269,6 +279,6 @@ func TestRollBackDeploymentGoesBackOnce(t *testing.T) {
 			t.Errorf("attempt %d: restored %d, image %v, wait %+v", attempt, restored, image(), wait)
 		}
 		// Once revision 1's template is back as revision 3, going back again would restore web:2.
-		eventually(t, 30*time.Second, "revision 3", func() string { return strings.TrimPrefix(revision(), "3") })
+		eventually(t, 30*time.Second, "revision 3", isRevision("3"))
 	}
 }
