@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -199,7 +201,27 @@ func TestDeployKilledMidwayIsResumedWithoutDuplicates(t *testing.T) {
 	api.savePipeline("web", "release", readExample(t, "release-web.json"))
 
 	id := api.startExecution("web", "release", nil).ID
-	api.waitForStage(id, "staging", "RUNNING", time.Minute)
+	// The staging deploy takes about half a second: look often, so the kill lands in it. On a
+	// machine fast enough to finish it between two looks, the restart is still checked.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		code, body := api.do(http.MethodGet, "/api/v1/executions/"+id, nil)
+		var got struct {
+			Execution execution `json:"execution"`
+		}
+		if code == http.StatusOK && json.Unmarshal(body, &got) == nil {
+			if s := got.Execution.stage("staging"); s != nil && s.Status != "NOT_STARTED" {
+				if s.Status != "RUNNING" {
+					t.Logf("the staging deploy ended (%s) before the kill", s.Status)
+				}
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the staging deploy did not start within a minute: %d %s", code, body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	p.kill()
 	api = p.start()
 	// The local cluster keeps its data but listens on a new port.
