@@ -116,13 +116,26 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
 	defer cancel()
 
-	c := &Cluster{opts: opts, logger: opts.Logger, kubeconfig: filepath.Join(opts.DataDir, kubeconfigFile)}
-	if err := c.start(ctx); err != nil {
+	for attempt := 1; ; attempt++ {
+		c := &Cluster{opts: opts, logger: opts.Logger, kubeconfig: filepath.Join(opts.DataDir, kubeconfigFile)}
+		if err = c.start(ctx); err == nil {
+			return c, nil
+		}
 		c.Stop()
-		return nil, err
+		// Ports are picked free, then bound by the programs: another process can take one in
+		// between, and the program that wanted it exits. A new start picks new ports.
+		if !errors.Is(err, errExited) || attempt == startAttempts || ctx.Err() != nil {
+			return nil, err
+		}
+		opts.Logger.Warn("localkube: a program exited while starting; starting again on other ports", "attempt", attempt, "error", err)
 	}
-	return c, nil
 }
+
+// startAttempts bounds the starts tried when a program exits while the cluster starts.
+const startAttempts = 3
+
+// errExited marks a program of the cluster that exited while it started.
+var errExited = errors.New("exited")
 
 // Kubeconfig is the path of a kubeconfig (DataDir/kubeconfig) with the admin token, for kubectl
 // and for clients outside this process.
@@ -351,7 +364,13 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err := ensureNodes(ctx, cs, c.opts.Nodes, p.kwok); err != nil {
 		return withTail(err, kwok, controllerManager)
 	}
-	if err := waitNodesReady(ctx, cs, kwokStarted); err != nil {
+	kwokAlive := func() error {
+		if done, err := kwok.exited(); done {
+			return fmt.Errorf("localkube: kwok %w: %v", errExited, err)
+		}
+		return nil
+	}
+	if err := waitNodesReady(ctx, cs, kwokStarted, kwokAlive); err != nil {
 		return withTail(err, kwok, controllerManager)
 	}
 	// kwok starts its server after its controllers; pod logs are served only from then on.
@@ -365,7 +384,7 @@ func (c *Cluster) start(ctx context.Context) error {
 	}
 	for _, proc := range c.procs {
 		if done, err := proc.exited(); done {
-			return withTail(fmt.Errorf("localkube: %s: %w", proc.name, err), proc)
+			return withTail(fmt.Errorf("localkube: %s %w: %v", proc.name, errExited, err), proc)
 		}
 	}
 	c.logger.Info("localkube: Kubernetes control plane ready", "server", apiserverURL, "kubeconfig", c.kubeconfig, "nodes", c.opts.Nodes)

@@ -134,9 +134,13 @@ func releaseNodeLeases(ctx context.Context, cs kubernetes.Interface) error {
 // waitNodesReady waits until every kwok node is Ready, untainted by the node lifecycle controller,
 // and has had its lease renewed since kwok started: a node left from an earlier start still says
 // Ready until the controller notices that nobody renews its lease.
-func waitNodesReady(ctx context.Context, cs kubernetes.Interface, kwokStarted time.Time) error {
+func waitNodesReady(ctx context.Context, cs kubernetes.Interface, kwokStarted time.Time, kwokAlive func() error) error {
 	var waiting string
 	for {
+		// Nodes become Ready only while kwok runs; once it has exited, waiting is in vain.
+		if err := kwokAlive(); err != nil {
+			return err
+		}
 		var err error
 		if waiting, err = unreadyNode(ctx, cs, kwokStarted); err == nil && waiting == "" {
 			return nil
