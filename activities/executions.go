@@ -2,19 +2,17 @@ package activities
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base32"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/gennaker/gennaker/pipeline"
 	"github.com/gennaker/gennaker/store"
+	"github.com/gennaker/gennaker/triggers"
 )
 
 // ExecutionStarter starts executions of saved pipelines.
@@ -62,8 +60,7 @@ func (e *Executions) StartPipeline(ctx context.Context, in StartPipelineInput) (
 // DownstreamSource lists the saved pipelines, for pipeline triggers, and keeps what those did;
 // the store is one.
 type DownstreamSource interface {
-	Applications(ctx context.Context) ([]string, error)
-	List(ctx context.Context, app string) ([]store.Record, error)
+	store.Lister
 	RecordTriggerEvent(ctx context.Context, ev store.TriggerEvent) error
 }
 
@@ -107,54 +104,49 @@ func (e *Executions) FirePipelineTriggers(ctx context.Context, in FirePipelineTr
 	}
 	parent := in.Parent
 	outcome := PipelineTriggerStatus(parent.Status)
-	apps, err := e.Downstream.Applications(ctx)
+	recs, err := store.AllLatest(ctx, e.Downstream)
 	if err != nil {
-		return res, fmt.Errorf("listing applications for pipeline triggers: %w", err)
+		return res, fmt.Errorf("listing pipelines for pipeline triggers: %w", err)
 	}
-	for _, app := range apps {
-		recs, err := e.Downstream.List(ctx, app)
+	for _, rec := range recs {
+		app := rec.Application
+		p, err := pipeline.Decode(rec.Config)
 		if err != nil {
-			return res, fmt.Errorf("listing pipelines of %s for pipeline triggers: %w", app, err)
+			continue // a config that cannot be read has no trigger to fire
 		}
-		for _, rec := range recs {
-			p, err := pipeline.Decode(rec.Config)
-			if err != nil {
-				continue // a config that cannot be read has no trigger to fire
+		for i, t := range p.Triggers {
+			pt := t.PipelineTrigger()
+			if t.Type != pipeline.TriggerPipeline || pt.Application != parent.Application ||
+				(pt.Pipeline != parent.PipelineConfigID && pt.Pipeline != parent.Name) || !slices.Contains(pt.Status, outcome) {
+				continue
 			}
-			for i, t := range p.Triggers {
-				pt := t.PipelineTrigger()
-				if t.Type != pipeline.TriggerPipeline || pt.Application != parent.Application ||
-					(pt.Pipeline != parent.PipelineConfigID && pt.Pipeline != parent.Name) || !slices.Contains(pt.Status, outcome) {
-					continue
-				}
-				ev := store.TriggerEvent{Application: app, Pipeline: p.Name, Kind: pipeline.TriggerPipeline,
-					Source: parent.Application + "/" + parent.Name, DeliveryID: parent.ID}
-				if !t.IsEnabled() || p.Disabled {
-					ev.Outcome, ev.Reason = store.TriggerDisabled, "the pipeline is disabled"
-					if !t.IsEnabled() {
-						ev.Reason = "the trigger is disabled"
-					}
-					e.record(ctx, ev)
-					continue
-				}
-				id := pipelineTriggerExecutionID(parent.ID, rec.ID, i)
-				trig := pipeline.TriggerInfo{
-					Type: pipeline.TriggerPipeline, User: parent.Trigger.User, Source: ev.Source, DeliveryID: parent.ID,
-					ParentExecutionID: parent.ID, ParentExecution: &parent,
-				}
-				started, err := e.Starter.StartSaved(ctx, id, app, p.Name, trig)
-				switch {
-				case errors.Is(err, ErrNotStartable):
-					ev.Outcome, ev.Reason = store.TriggerRejected, err.Error()
-					res.NotStarted = append(res.NotStarted, fmt.Sprintf("%s/%s: %v", app, p.Name, err))
-				case err != nil:
-					return res, fmt.Errorf("starting %s/%s for the end of %s: %w", app, p.Name, parent.ID, err)
-				default:
-					ev.Outcome, ev.ExecutionID = store.TriggerStarted, started
-					res.Started = append(res.Started, started)
+			ev := store.TriggerEvent{Application: app, Pipeline: p.Name, Kind: pipeline.TriggerPipeline,
+				Source: parent.Application + "/" + parent.Name, DeliveryID: parent.ID}
+			if !t.IsEnabled() || p.Disabled {
+				ev.Outcome, ev.Reason = store.TriggerDisabled, "the pipeline is disabled"
+				if !t.IsEnabled() {
+					ev.Reason = "the trigger is disabled"
 				}
 				e.record(ctx, ev)
+				continue
 			}
+			id := pipelineTriggerExecutionID(parent.ID, rec.ID, i)
+			trig := pipeline.TriggerInfo{
+				Type: pipeline.TriggerPipeline, User: parent.Trigger.User, Source: ev.Source, DeliveryID: parent.ID,
+				ParentExecutionID: parent.ID, ParentExecution: &parent,
+			}
+			started, err := e.Starter.StartSaved(ctx, id, app, p.Name, trig)
+			switch {
+			case errors.Is(err, ErrNotStartable):
+				ev.Outcome, ev.Reason = store.TriggerRejected, err.Error()
+				res.NotStarted = append(res.NotStarted, fmt.Sprintf("%s/%s: %v", app, p.Name, err))
+			case err != nil:
+				return res, fmt.Errorf("starting %s/%s for the end of %s: %w", app, p.Name, parent.ID, err)
+			default:
+				ev.Outcome, ev.ExecutionID = store.TriggerStarted, started
+				res.Started = append(res.Started, started)
+			}
+			e.record(ctx, ev)
 		}
 	}
 	return res, nil
@@ -169,6 +161,5 @@ func (e *Executions) record(ctx context.Context, ev store.TriggerEvent) {
 // pipelineTriggerExecutionID derives the ID of the execution a parent's end starts through one
 // trigger: the same parent and trigger always give the same ID.
 func pipelineTriggerExecutionID(parentID, pipelineID string, index int) string {
-	sum := sha256.Sum256([]byte(parentID + "\x00" + pipelineID + "\x00" + strconv.Itoa(index)))
-	return "ptr-" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:]))[:26]
+	return triggers.DerivedID("ptr-", parentID, pipelineID, strconv.Itoa(index))
 }

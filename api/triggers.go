@@ -199,28 +199,22 @@ func logStart(log *slog.Logger, m triggers.Match, deliveryID, outcome, execution
 
 // triggerCandidates lists every saved pipeline's triggers of a kind.
 func (s *Server) triggerCandidates(ctx context.Context, kind string) ([]triggers.Candidate, error) {
-	apps, err := s.Store.Applications(ctx)
+	recs, err := store.AllLatest(ctx, s.Store)
 	if err != nil {
 		return nil, err
 	}
 	var out []triggers.Candidate
-	for _, app := range apps {
-		recs, err := s.Store.List(ctx, app)
+	for _, rec := range recs {
+		p, err := pipeline.Decode(rec.Config)
 		if err != nil {
-			return nil, err
+			s.Logger.Warn("a saved pipeline cannot be read; its triggers are skipped", "application", rec.Application, "pipeline", rec.Name, "error", err)
+			continue
 		}
-		for _, rec := range recs {
-			p, err := pipeline.Decode(rec.Config)
-			if err != nil {
-				s.Logger.Warn("a saved pipeline cannot be read; its triggers are skipped", "application", app, "pipeline", rec.Name, "error", err)
+		for i, t := range p.Triggers {
+			if t.Type != kind {
 				continue
 			}
-			for i, t := range p.Triggers {
-				if t.Type != kind {
-					continue
-				}
-				out = append(out, triggers.Candidate{Application: app, Pipeline: p.Name, PipelineID: rec.ID, Index: i, Trigger: t, PipelineDisabled: p.Disabled})
-			}
+			out = append(out, triggers.Candidate{Application: rec.Application, Pipeline: p.Name, PipelineID: rec.ID, Index: i, Trigger: t, PipelineDisabled: p.Disabled})
 		}
 	}
 	return out, nil

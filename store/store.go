@@ -56,6 +56,30 @@ type Reader interface {
 	Applications(ctx context.Context) ([]string, error)
 }
 
+// Lister lists applications and their pipelines; every Reader is one.
+type Lister interface {
+	Applications(ctx context.Context) ([]string, error)
+	List(ctx context.Context, app string) ([]Record, error)
+}
+
+// AllLatest returns the latest version of every pipeline of every application, for what looks
+// across applications: automatic triggers.
+func AllLatest(ctx context.Context, l Lister) ([]Record, error) {
+	apps, err := l.Applications(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Record
+	for _, app := range apps {
+		recs, err := l.List(ctx, app)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, recs...)
+	}
+	return out, nil
+}
+
 // Writer saves and deletes pipelines.
 type Writer interface {
 	// Save stores cfg, already validated pipeline JSON, as a new version of the pipeline, creating

@@ -80,7 +80,13 @@ func executionID(d Delivery, deliveryID string, c Candidate) string {
 	if target == "" {
 		target = c.Application + "/" + c.Pipeline
 	}
-	key := strings.Join([]string{d.Kind, source, deliveryID, target, strconv.Itoa(c.Index)}, "\x00")
-	sum := sha256.Sum256([]byte(key))
-	return "trg-" + lowerBase32.EncodeToString(sum[:])[:executionIDLength]
+	return DerivedID("trg-", d.Kind, source, deliveryID, target, strconv.Itoa(c.Index))
+}
+
+// DerivedID is a workflow ID derived from what caused an execution: prefix and 26 lower-case
+// base32 characters of a SHA-256 over the parts. Every automatic start names its execution so,
+// and Temporal then refuses to start the same one twice.
+func DerivedID(prefix string, parts ...string) string {
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return prefix + lowerBase32.EncodeToString(sum[:])[:executionIDLength]
 }

@@ -45,13 +45,14 @@ type notifier struct {
 
 // setupNotifications reads the notification settings once and starts the event stream.
 func (r *interpreter) setupNotifications() {
+	// A disconnected context is no command, so executions of every version have one.
 	n := &notifier{r: r}
+	n.ctx, _ = workflow.NewDisconnectedContext(r.ctx)
 	r.notifier = n
 	if workflow.GetVersion(r.ctx, versionNotifications, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return
 	}
 	n.on = true
-	n.ctx, _ = workflow.NewDisconnectedContext(r.ctx)
 	// An activity, not a local one: the result is recorded as any other, and replay tools need no
 	// activity registered to read it.
 	actx := workflow.WithActivityOptions(n.ctx, workflow.ActivityOptions{
@@ -171,11 +172,7 @@ func (n *notifier) drain() {
 	if n.inFlight == 0 {
 		return
 	}
-	ctx := n.ctx
-	if ctx == nil {
-		ctx, _ = workflow.NewDisconnectedContext(n.r.ctx)
-	}
-	ok, _ := workflow.AwaitWithTimeout(ctx, notifyDrainTimeout, func() bool { return n.inFlight == 0 })
+	ok, _ := workflow.AwaitWithTimeout(n.ctx, notifyDrainTimeout, func() bool { return n.inFlight == 0 })
 	if !ok {
 		n.r.note(fmt.Sprintf("%d notifications were still being sent when the execution ended", n.inFlight))
 	}
@@ -415,13 +412,9 @@ func (n *notifier) fireDownstream() {
 	if workflow.GetVersion(r.ctx, versionPipelineTriggers, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return
 	}
-	ctx := n.ctx
-	if ctx == nil {
-		ctx, _ = workflow.NewDisconnectedContext(r.ctx)
-	}
 	in := activities.FirePipelineTriggersInput{Parent: pipeline.BoundedParent(r.exec)}
 	n.inFlight++
-	workflow.Go(ctx, func(ctx workflow.Context) {
+	workflow.Go(n.ctx, func(ctx workflow.Context) {
 		defer func() { n.inFlight-- }()
 		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 			StartToCloseTimeout:    time.Minute,

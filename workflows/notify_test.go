@@ -329,3 +329,20 @@ func TestEventStreamOfATerminatedExecutionEnds(t *testing.T) {
 		t.Errorf("delivered %+v", delivered)
 	}
 }
+
+func TestJudgmentRemindersAreBounded(t *testing.T) {
+	rec := &slackRecorder{}
+	frequent := strings.Replace(slackJudgment, `"notifyEveryMs": 600000`, `"notifyEveryMs": 1000`, 1)
+	_, err := run(t, frequent, func(env *testsuite.TestWorkflowEnvironment) {
+		rec.install(env, activities.NotificationSettingsResult{})
+		env.RegisterDelayedCallback(func() {
+			env.SignalWorkflow(SignalJudgment, JudgmentSignal{RefID: "1", Status: "continue", User: "alice@example.com"})
+		}, 2*time.Hour)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.reminders != maxReminders {
+		t.Errorf("%d reminders in two hours every second, want the cap of %d", rec.reminders, maxReminders)
+	}
+}

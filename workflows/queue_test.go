@@ -124,3 +124,25 @@ func TestPipelineQueueFreesThePlaceOfAnEndedExecution(t *testing.T) {
 		t.Errorf("admitted %q", got)
 	}
 }
+
+func TestLimitConcurrentExecutionOfAnEarlierReleaseRunsUnqueued(t *testing.T) {
+	joined := false
+	exec, err := run(t, `{"application": "web", "name": "deploy", "limitConcurrent": true,
+		"stages": [{"refId": "1", "type": "wait", "waitTime": 1}]}`, func(env *testsuite.TestWorkflowEnvironment) {
+		// Replaying a history recorded before the queue existed, GetVersion answers DefaultVersion.
+		env.OnGetVersion(versionConcurrency, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+		var locks *activities.Locks
+		env.RegisterActivity(&activities.Locks{})
+		env.OnActivity(locks.JoinPipelineQueue, mock.Anything, mock.Anything).Return(
+			func(context.Context, activities.JoinQueueInput) (activities.JoinQueueResult, error) {
+				joined = true
+				return activities.JoinQueueResult{}, nil
+			})
+	})
+	if err != nil || exec.Status != "SUCCEEDED" {
+		t.Fatalf("status %s, err %v", exec.Status, err)
+	}
+	if joined {
+		t.Error("an execution of the earlier release joined the queue")
+	}
+}
