@@ -81,7 +81,8 @@ func TestResolveTarget(t *testing.T) {
 		wantInvalid(t, resolveErr(e.ns, "", CriteriaNewest, ""), "no cluster given")
 		wantInvalid(t, resolveErr("kube-system", "replicaSet shop", CriteriaNewest, ""), "may not use namespace kube-system")
 		wantInvalid(t, resolveErr(e.ns, "replicaSet shop", CriteriaNewest, "Namespace"), "not in a namespace")
-		wantInvalid(t, resolveErr(e.ns, "replicaSet shop", CriteriaNewest, "Widget"), "kind Widget is not served")
+		// No test defines a Gadget; Widget is a custom resource other tests of this cluster create.
+		wantInvalid(t, resolveErr(e.ns, "replicaSet shop", CriteriaNewest, "Gadget"), "kind Gadget is not served")
 	})
 
 	t.Run("get", func(t *testing.T) {
