@@ -68,6 +68,7 @@ func (s *Server) startExecution(c *gin.Context) {
 		Trigger:     pipeline.TriggerInfo{Type: "manual", User: userOf(c, req.User), Parameters: req.Parameters, Artifacts: req.Artifacts},
 	})
 	var paramErr *launch.ParameterError
+	var artifactErr *launch.ArtifactError
 	switch {
 	case errors.Is(err, launch.ErrPipelineNotFound):
 		abort(c, http.StatusNotFound, fmt.Sprintf("no pipeline %q in application %q", c.Param("name"), c.Param("app")))
@@ -77,6 +78,9 @@ func (s *Server) startExecution(c *gin.Context) {
 		return
 	case errors.As(err, &paramErr):
 		abort(c, http.StatusBadRequest, "the parameters are not valid for this pipeline", pipeline.ProblemStrings(paramErr.Problems)...)
+		return
+	case errors.As(err, &artifactErr):
+		abort(c, http.StatusBadRequest, "the pipeline's expected artifacts cannot be bound to the artifacts given", pipeline.ProblemStrings(artifactErr.Problems)...)
 		return
 	case err != nil:
 		s.unavailable(c, "starting the execution", err)

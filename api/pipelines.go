@@ -91,7 +91,8 @@ func (s *Server) savePipeline(c *gin.Context) {
 		problems = append(problems, pipeline.Problem{Path: "name", Message: fmt.Sprintf("%q does not match the pipeline name in the URL, %q", p.Name, name)})
 	}
 	p.Application, p.Name = app, name
-	problems = append(problems, pipeline.Validate(p, pipeline.ValidateOptions{PipelineExists: s.pipelineExists(c), KubernetesAccounts: s.kubernetesAccounts(), NotificationTypes: s.NotificationTypes})...)
+	problems = append(problems, pipeline.Validate(p, pipeline.ValidateOptions{PipelineExists: s.pipelineExists(c), KubernetesAccounts: s.kubernetesAccounts(), NotificationTypes: s.NotificationTypes,
+		PubsubSubscriptions: s.subscriptions()})...)
 	if len(problems) > 0 {
 		abort(c, http.StatusBadRequest, fmt.Sprintf("the pipeline config has %d problem(s)", len(problems)), pipeline.ProblemStrings(problems)...)
 		return
@@ -145,6 +146,13 @@ func (s *Server) kubernetesAccounts() []string {
 		return []string{}
 	}
 	return s.KubernetesAccounts
+}
+
+func (s *Server) subscriptions() []string {
+	if s.Subscriptions == nil {
+		return []string{}
+	}
+	return s.Subscriptions
 }
 
 // pipelineExists lets validation check that pipeline stages name saved pipelines.

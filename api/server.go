@@ -40,6 +40,9 @@ type Server struct {
 	// NotificationTypes are the notification types this gennaker can send (slack needs a bot
 	// token); validation refuses others. nil skips the check.
 	NotificationTypes []string
+	// Subscriptions are the pubsub subscriptions workers poll; pubsub triggers naming another are
+	// refused. nil: none.
+	Subscriptions []string
 	// Users says who holds which roles, for judgments that require one; nil: nobody has a role.
 	Users *access.Directory
 	// Slack enables POST /slack/interactions, the judgment buttons; nil answers 404 there.

@@ -172,13 +172,12 @@ func (s *Server) deliver(c *gin.Context, kind, source string) {
 
 // triggerOutcome classes a start: started, a repeat, refused for good, or "" for a failure worth retrying.
 func triggerOutcome(started launch.Started, err error) (outcome, reason string) {
-	var paramErr *launch.ParameterError
 	switch {
 	case err == nil && started.Duplicate:
 		return store.TriggerDuplicate, "this delivery had already started the execution"
 	case err == nil:
 		return store.TriggerStarted, ""
-	case errors.As(err, &paramErr), errors.Is(err, launch.ErrPipelineDisabled), errors.Is(err, launch.ErrPipelineNotFound):
+	case launch.Refused(err):
 		return store.TriggerRejected, err.Error()
 	}
 	return "", err.Error()
@@ -210,12 +209,7 @@ func (s *Server) triggerCandidates(ctx context.Context, kind string) ([]triggers
 			s.Logger.Warn("a saved pipeline cannot be read; its triggers are skipped", "application", rec.Application, "pipeline", rec.Name, "error", err)
 			continue
 		}
-		for i, t := range p.Triggers {
-			if t.Type != kind {
-				continue
-			}
-			out = append(out, triggers.Candidate{Application: rec.Application, Pipeline: p.Name, PipelineID: rec.ID, Index: i, Trigger: t, PipelineDisabled: p.Disabled})
-		}
+		out = append(out, triggers.Candidates(rec.Application, rec.ID, p, kind)...)
 	}
 	return out, nil
 }

@@ -125,8 +125,9 @@ type devProcess struct {
 	waitErr                error
 	starts                 int
 	readyTimeout, stopWait time.Duration
-	// args are added to the command line, for settings a test needs.
+	// args are added to the command line, and env to the environment, for settings a test needs.
 	args []string
+	env  []string
 }
 
 // newDevProcess prepares a gennaker dev process; start runs it. Its output is printed when the
@@ -165,7 +166,7 @@ func (p *devProcess) start() *apiClient {
 		"--dev-ui-port", strconv.Itoa(p.uiPort),
 	)
 	cmd.Args = append(cmd.Args, p.args...)
-	cmd.Env = withoutGennakerEnv(os.Environ())
+	cmd.Env = append(withoutGennakerEnv(os.Environ()), p.env...)
 	cmd.Stdout = &p.out
 	cmd.Stderr = &p.out
 	if err := cmd.Start(); err != nil {
@@ -716,8 +717,9 @@ func TestExamplesSave(t *testing.T) {
 	}
 
 	dev := newDevProcess(t)
-	// Examples that notify through Slack are refused where no Slack bot token is configured.
-	dev.args = []string{"--slack-bot-token", "xoxb-examples"}
+	// Examples that notify through Slack are refused where no Slack bot token is configured, and
+	// pubsub triggers where their subscription is not.
+	dev.args = []string{"--slack-bot-token", "xoxb-examples", "--pubsub", filepath.Join(root, "examples", "pubsub.yaml")}
 	api := dev.start()
 	problems := map[string]string{}
 	for len(pending) > 0 {

@@ -36,6 +36,14 @@ func (e *ParameterError) Error() string {
 	return "invalid parameters: " + strings.Join(pipeline.ProblemStrings(e.Problems), "; ")
 }
 
+// ArtifactError lists the pipeline's expected artifacts a start could not bind: missing from the
+// trigger's artifacts with no default, or matched ambiguously.
+type ArtifactError struct{ Problems []pipeline.Problem }
+
+func (e *ArtifactError) Error() string {
+	return "expected artifacts not resolved: " + strings.Join(pipeline.ProblemStrings(e.Problems), "; ")
+}
+
 // Source reads saved pipelines; the store implements it.
 type Source interface {
 	Get(ctx context.Context, app, name string) (store.Record, error)
@@ -70,8 +78,8 @@ type Started struct {
 	Duplicate bool
 }
 
-// Start loads the latest version of the pipeline, resolves its parameters and starts the workflow
-// whose ID is a new ULID, the execution ID.
+// Start loads the latest version of the pipeline, resolves its parameters, binds its expected
+// artifacts and starts the workflow whose ID is a new ULID, the execution ID.
 func (l *Launcher) Start(ctx context.Context, req Request) (Started, error) {
 	rec, err := l.Source.Get(ctx, req.Application, req.Pipeline)
 	if errors.Is(err, store.ErrNotFound) {
@@ -93,6 +101,17 @@ func (l *Launcher) Start(ctx context.Context, req Request) (Started, error) {
 	}
 	trig := req.Trigger
 	trig.Parameters = params
+	expected, err := p.ExpectedArtifacts()
+	if err != nil {
+		return Started{}, fmt.Errorf("saved pipeline %s/%s cannot be read: %w", req.Application, req.Pipeline, err)
+	}
+	if len(expected) > 0 {
+		resolved, artifacts, problems := pipeline.ResolveExpectedArtifacts(expected, trig.Artifacts)
+		if len(problems) > 0 {
+			return Started{}, &ArtifactError{Problems: problems}
+		}
+		trig.ResolvedExpectedArtifacts, trig.Artifacts = resolved, artifacts
+	}
 	if trig.Type == "" {
 		trig.Type = "manual"
 	}
@@ -130,10 +149,28 @@ func (l *Launcher) Start(ctx context.Context, req Request) (Started, error) {
 // activity calls it.
 func (l *Launcher) StartSaved(ctx context.Context, executionID, application, name string, trigger pipeline.TriggerInfo) (string, error) {
 	started, err := l.Start(ctx, Request{Application: application, Pipeline: name, Trigger: trigger, ExecutionID: executionID})
-	var paramErr *ParameterError
-	if errors.Is(err, ErrPipelineNotFound) || errors.Is(err, ErrPipelineDisabled) || errors.As(err, &paramErr) {
+	if Refused(err) {
 		// Retrying cannot fix these; the activity reports them as final.
 		return "", fmt.Errorf("%w: %w", activities.ErrNotStartable, err)
 	}
 	return started.ExecutionID, err
+}
+
+// Refused reports whether a start was refused for a reason retrying cannot fix: a missing or
+// disabled pipeline, bad parameters, expected artifacts not resolved.
+func Refused(err error) bool {
+	var paramErr *ParameterError
+	var artifactErr *ArtifactError
+	return errors.Is(err, ErrPipelineNotFound) || errors.Is(err, ErrPipelineDisabled) ||
+		errors.As(err, &paramErr) || errors.As(err, &artifactErr)
+}
+
+// StartDelivery starts an execution for a delivery to an automatic trigger (a pubsub message)
+// under the ID derived from it, and says whether the delivery had started it already.
+func (l *Launcher) StartDelivery(ctx context.Context, executionID, application, name string, trigger pipeline.TriggerInfo) (bool, error) {
+	started, err := l.Start(ctx, Request{Application: application, Pipeline: name, Trigger: trigger, ExecutionID: executionID})
+	if Refused(err) {
+		return false, fmt.Errorf("%w: %w", activities.ErrNotStartable, err)
+	}
+	return started.Duplicate, err
 }

@@ -2,8 +2,12 @@ package pipeline
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
+	"slices"
+	"strings"
 )
 
 // Artifact is Spinnaker's artifact: a thing a pipeline deploys or reads, such as a container image
@@ -27,6 +31,12 @@ type ExpectedArtifact struct {
 	MatchArtifact      Artifact  `json:"matchArtifact"`
 	DefaultArtifact    *Artifact `json:"defaultArtifact,omitempty"`
 	UseDefaultArtifact bool      `json:"useDefaultArtifact,omitempty"`
+	// UsePriorArtifact is Spinnaker's "use the artifact of the previous execution"; gennaker
+	// refuses it at save time rather than silently ignoring it.
+	UsePriorArtifact bool `json:"usePriorArtifact,omitempty"`
+	// BoundArtifact is what the expected artifact resolved to when the execution started: one of
+	// the trigger's artifacts, or the default. Set only in an execution's resolvedExpectedArtifacts.
+	BoundArtifact *Artifact `json:"boundArtifact,omitempty"`
 }
 
 // ExpectedArtifacts reads the pipeline's expectedArtifacts, which are kept as written.
@@ -76,8 +86,88 @@ func (e ExpectedArtifact) Name() string {
 	return fmt.Sprintf("%q", e.ID)
 }
 
+// ResolveExpectedArtifacts binds every expected artifact when an execution starts, as Spinnaker
+// does: to the one trigger artifact it matches, else to its default when useDefaultArtifact is
+// set. It returns the bound list and the trigger's artifacts with the defaults used added, or a
+// problem for each expected artifact that matches none of the trigger's artifacts and has no
+// default, or matches several different ones (which would make a deploy's image a guess).
+func ResolveExpectedArtifacts(expected []ExpectedArtifact, received []Artifact) (resolved []ExpectedArtifact, artifacts []Artifact, problems []Problem) {
+	artifacts = slices.Clone(received)
+	for i, e := range expected {
+		path := joinIndex("expectedArtifacts", i)
+		var found []Artifact
+		for _, a := range received {
+			if e.Matches(a) && !slices.ContainsFunc(found, func(b Artifact) bool { return reflect.DeepEqual(a, b) }) {
+				found = append(found, a)
+			}
+		}
+		switch {
+		case len(found) == 1:
+			bound := found[0]
+			e.BoundArtifact = &bound
+		case len(found) > 1:
+			refs := make([]string, len(found))
+			for j, a := range found {
+				refs[j] = describeArtifact(a)
+			}
+			problems = append(problems, Problem{Path: path, Message: fmt.Sprintf(
+				"expected artifact %s matches %d of the trigger's artifacts (%s); make its matchArtifact more specific",
+				e.Name(), len(found), strings.Join(refs, ", "))})
+			continue
+		case e.UseDefaultArtifact && e.DefaultArtifact != nil:
+			bound := *e.DefaultArtifact
+			e.BoundArtifact = &bound
+			artifacts = append(artifacts, bound)
+		default:
+			problems = append(problems, Problem{Path: path, Message: fmt.Sprintf(
+				"expected artifact %s (type %s, name %q) is not among the trigger's artifacts (%s), and it has no default to use",
+				e.Name(), e.MatchArtifact.Type, e.MatchArtifact.Name, describeArtifacts(received))})
+			continue
+		}
+		e.DefaultArtifact = nil
+		resolved = append(resolved, e)
+	}
+	if len(problems) > 0 {
+		return nil, nil, problems
+	}
+	return resolved, artifacts, nil
+}
+
+// BoundExpectedArtifact finds an expected artifact bound when the execution started.
+func BoundExpectedArtifact(resolved []ExpectedArtifact, id string) (Artifact, bool) {
+	for _, e := range resolved {
+		if e.ID == id && e.BoundArtifact != nil {
+			return *e.BoundArtifact, true
+		}
+	}
+	return Artifact{}, false
+}
+
+// describeArtifact names an artifact in messages: type, name and reference.
+func describeArtifact(a Artifact) string {
+	text := a.Type
+	if a.Name != "" {
+		text += " " + a.Name
+	}
+	if a.Reference != "" && a.Reference != a.Name && len(a.Reference) <= 120 {
+		text += " (" + a.Reference + ")"
+	}
+	return text
+}
+
+func describeArtifacts(list []Artifact) string {
+	if len(list) == 0 {
+		return "it brought none"
+	}
+	names := make([]string, len(list))
+	for i, a := range list {
+		names[i] = describeArtifact(a)
+	}
+	return "it brought " + strings.Join(names, ", ")
+}
+
 // ResolveExpectedArtifact finds the artifact an expected artifact stands for among the trigger's,
-// or its default.
+// or its default. Executions started before expected artifacts were bound at start use it.
 func ResolveExpectedArtifact(expected []ExpectedArtifact, id string, trigger []Artifact) (Artifact, error) {
 	for _, e := range expected {
 		if e.ID != id {
@@ -95,4 +185,78 @@ func ResolveExpectedArtifact(expected []ExpectedArtifact, id string, trigger []A
 			e.Name(), e.MatchArtifact.Type, e.MatchArtifact.Name)
 	}
 	return Artifact{}, fmt.Errorf("no expected artifact has id %q; declare it in the pipeline's expectedArtifacts", id)
+}
+
+// validateExpectedArtifacts checks the pipeline's expectedArtifacts and what refers to them:
+// triggers' expectedArtifactIds and stages' manifestArtifactId and requiredArtifactIds.
+func validateExpectedArtifacts(p Pipeline) []Problem {
+	var ps problems
+	expected, err := p.ExpectedArtifacts()
+	if err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			ps.add("expectedArtifacts."+typeErr.Field, "must be a %s", typeErr.Type)
+		} else {
+			ps.add("expectedArtifacts", "must be a list of expected artifacts: %v", errors.Unwrap(err))
+		}
+		return ps
+	}
+	ids := map[string]bool{}
+	for i, e := range expected {
+		path := joinIndex("expectedArtifacts", i)
+		switch {
+		case strings.TrimSpace(e.ID) == "":
+			ps.add(path+".id", "required")
+		case ids[e.ID]:
+			ps.add(path+".id", "duplicate id %q", e.ID)
+		}
+		ids[e.ID] = true
+		if strings.TrimSpace(e.MatchArtifact.Type) == "" {
+			ps.add(path+".matchArtifact.type", "required: the type of artifact expected, such as docker/image")
+		}
+		for _, f := range [][2]string{{"name", e.MatchArtifact.Name}, {"version", e.MatchArtifact.Version},
+			{"location", e.MatchArtifact.Location}, {"reference", e.MatchArtifact.Reference}} {
+			if _, err := regexp.Compile(f[1]); f[1] != "" && err != nil {
+				ps.add(path+".matchArtifact."+f[0], "invalid regular expression: %v", err)
+			}
+		}
+		if e.UseDefaultArtifact && (e.DefaultArtifact == nil || strings.TrimSpace(e.DefaultArtifact.Type) == "") {
+			ps.add(path+".defaultArtifact", "required with a type when useDefaultArtifact is set")
+		}
+		if e.UsePriorArtifact {
+			ps.add(path+".usePriorArtifact", "not supported: gennaker binds expected artifacts from the trigger or the default only; set useDefaultArtifact with a defaultArtifact instead")
+		}
+	}
+	for i, t := range p.Triggers {
+		v, ok := t.shapedContext()["expectedArtifactIds"]
+		if !ok || v == nil {
+			continue
+		}
+		path := joinIndex("triggers", i) + ".expectedArtifactIds"
+		list, isList := v.([]any)
+		if !isList {
+			ps.add(path, "must be a list of the pipeline's expectedArtifacts ids")
+			continue
+		}
+		for j, item := range list {
+			id, isString := item.(string)
+			if !isString || !ids[id] {
+				ps.add(joinIndex(path, j), "%q is not the id of one of the pipeline's expectedArtifacts", stringify(item))
+			}
+		}
+	}
+	for i, s := range p.Stages {
+		path := joinIndex("stages", i)
+		if id, ok := s.Context["manifestArtifactId"].(string); ok && id != "" && !hasExpression(id) && !ids[id] {
+			ps.add(path+".manifestArtifactId", "%q is not the id of one of the pipeline's expectedArtifacts", id)
+		}
+		if list, ok := s.Context["requiredArtifactIds"].([]any); ok {
+			for j, item := range list {
+				if id, isString := item.(string); isString && !hasExpression(id) && !ids[id] {
+					ps.add(joinIndex(path+".requiredArtifactIds", j), "%q is not the id of one of the pipeline's expectedArtifacts", id)
+				}
+			}
+		}
+	}
+	return ps
 }

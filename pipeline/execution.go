@@ -64,6 +64,11 @@ type TriggerInfo struct {
 	// DeliveryID identifies the request that fired an automatic trigger; the same delivery never
 	// starts a second execution.
 	DeliveryID string `json:"deliveryId,omitempty"`
+	// Attributes are the message attributes of the pubsub message that fired a pubsub trigger.
+	Attributes map[string]string `json:"attributes,omitempty"`
+	// ResolvedExpectedArtifacts are the pipeline's expectedArtifacts as bound when the execution
+	// started, each with its boundArtifact, as Spinnaker's trigger.resolvedExpectedArtifacts.
+	ResolvedExpectedArtifacts []ExpectedArtifact `json:"resolvedExpectedArtifacts,omitempty"`
 	// ParentExecution is the execution whose end fired a pipeline trigger, bounded in size
 	// (BoundedParent), for expressions such as ${trigger.parentExecution.status}.
 	ParentExecution *Execution `json:"parentExecution,omitempty"`

@@ -296,7 +296,7 @@ func (ev *evaluator) prepare() {
 	vars[varTrigger] = triggerMap
 	vars[varParameters] = triggerMap["parameters"]
 	vars[varExecution] = execMap
-	h := helpers{execution: execMap}
+	h := helpers{execution: execMap, trigger: triggerMap}
 	for name, fn := range h.funcs() {
 		vars[name] = fn
 	}

@@ -33,10 +33,13 @@ var envHelperTypes = map[string]any{
 	"stageExists":  (func(string) bool)(nil),
 	"judgment":     (func(string) (string, error))(nil),
 	"judgement":    (func(string) (string, error))(nil),
+
+	"triggerResolvedArtifact":       (func(string) (map[string]any, error))(nil),
+	"triggerResolvedArtifactByType": (func(string) (map[string]any, error))(nil),
 }
 
-// helpers implements envHelperTypes over one execution's JSON.
-type helpers struct{ execution map[string]any }
+// helpers implements envHelperTypes over one execution's JSON and its trigger's.
+type helpers struct{ execution, trigger map[string]any }
 
 func (h helpers) funcs() map[string]any {
 	return map[string]any{
@@ -45,7 +48,33 @@ func (h helpers) funcs() map[string]any {
 		"stageExists":  h.stageExists,
 		"judgment":     h.judgment,
 		"judgement":    h.judgment,
+
+		"triggerResolvedArtifact":       h.triggerResolvedArtifact,
+		"triggerResolvedArtifactByType": h.triggerResolvedArtifactByType,
 	}
+}
+
+// triggerResolvedArtifact is Spinnaker's #triggerResolvedArtifact(name): the artifact named name
+// that one of the pipeline's expected artifacts was bound to when the execution started.
+func (h helpers) triggerResolvedArtifact(name string) (map[string]any, error) {
+	return h.boundArtifact("name", name)
+}
+
+// triggerResolvedArtifactByType is Spinnaker's #triggerResolvedArtifactByType(type).
+func (h helpers) triggerResolvedArtifactByType(artifactType string) (map[string]any, error) {
+	return h.boundArtifact("type", artifactType)
+}
+
+func (h helpers) boundArtifact(field, value string) (map[string]any, error) {
+	list, _ := h.trigger["resolvedExpectedArtifacts"].([]any)
+	for _, item := range list {
+		e, _ := item.(map[string]any)
+		bound, _ := e["boundArtifact"].(map[string]any)
+		if v, _ := bound[field].(string); bound != nil && v == value {
+			return bound, nil
+		}
+	}
+	return nil, fmt.Errorf("no expected artifact of the trigger was bound to an artifact with %s %q", field, value)
 }
 
 // stages lists the execution's stages as JSON maps.

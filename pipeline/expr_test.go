@@ -23,6 +23,11 @@ func testEnv() ExprEnv {
 				"empty": nil,
 			},
 			Payload: map[string]any{"ref": "refs/heads/main"},
+			ResolvedExpectedArtifacts: []ExpectedArtifact{
+				{ID: "image", MatchArtifact: Artifact{Type: "docker/image", Name: "shop"},
+					BoundArtifact: &Artifact{Type: "docker/image", Name: "shop", Reference: "shop@sha256:abc"}},
+				{ID: "manifests", MatchArtifact: Artifact{Type: "http/file"}},
+			},
 		},
 		Execution: &Execution{
 			ID:          "01H",
@@ -144,6 +149,10 @@ func TestEvaluateValueHelpers(t *testing.T) {
 		{"${#judgement('Approve') == 'ship it'}", true, ""},
 		{"${#judgment('Second look')}", "", ""},
 		{"${#judgment('Deploy')}", "${#judgment('Deploy')}", `no manual judgment stage named "Deploy"`},
+		{"${#triggerResolvedArtifact('shop').reference}", "shop@sha256:abc", ""},
+		{"${#triggerResolvedArtifactByType('docker/image').name}", "shop", ""},
+		{"${trigger.resolvedExpectedArtifacts[0].boundArtifact.reference}", "shop@sha256:abc", ""},
+		{"${#triggerResolvedArtifact('web')}", "${#triggerResolvedArtifact('web')}", `no expected artifact of the trigger was bound to an artifact with name "web"`},
 		{"${#toJson(parameters.list)}", `["a","b"]`, ""},
 		{"${#toJson({'b': [1, 2], 'a': null})}", `{"a":null,"b":[1,2]}`, ""},
 		{`${#readJson('{"a": [1, 2.5]}').a}`, []any{int64(1), 2.5}, ""},

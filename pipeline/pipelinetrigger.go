@@ -58,3 +58,16 @@ func validatePipelineTrigger(t Trigger, path string, opts ValidateOptions) []Pro
 	}
 	return ps
 }
+
+// ExpectedArtifactIDs lists the trigger's expectedArtifactIds: the pipeline's expected artifacts
+// the trigger's deliveries bring. Entries that are not strings read as absent, as Validate reports them.
+func (t Trigger) ExpectedArtifactIDs() []string {
+	list, _ := t.shapedContext()["expectedArtifactIds"].([]any)
+	var ids []string
+	for _, v := range list {
+		if id, ok := v.(string); ok {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}

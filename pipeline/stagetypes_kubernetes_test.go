@@ -95,7 +95,9 @@ func TestValidateDeployManifest(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := Decode([]byte(`{"application": "shop", "name": "deploy", "stages": [` + tt.stage + `]}`))
+			p, err := Decode([]byte(`{"application": "shop", "name": "deploy", "expectedArtifacts": [
+				{"id": "manifests", "matchArtifact": {"type": "embedded/base64"}},
+				{"id": "image", "matchArtifact": {"type": "docker/image"}}], "stages": [` + tt.stage + `]}`))
 			if err != nil {
 				t.Fatal(err)
 			}

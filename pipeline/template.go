@@ -104,6 +104,9 @@ var spelHelpers = map[string]bool{
 	"toFloat":        true,
 	"toInt":          true,
 	"toJson":         true,
+
+	"triggerResolvedArtifact":       true,
+	"triggerResolvedArtifactByType": true,
 }
 
 // helperNames lists spelHelpers sorted, for messages.

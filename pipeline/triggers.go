@@ -248,7 +248,7 @@ func validateJenkinsTrigger(t Trigger, path string) []Problem {
 		}
 		sort.Strings(keys)
 		for _, key := range keys {
-			validatePropertyConstraint(key, constraints[key], joinKey(f.at("propertyConstraints"), key), &ps)
+			validateNamedConstraint(key, constraints[key], joinKey(f.at("propertyConstraints"), key), "a build property", &ps)
 		}
 	}
 	if v, ok := f.get("buildResults"); ok {
@@ -258,9 +258,11 @@ func validateJenkinsTrigger(t Trigger, path string) []Problem {
 	return ps
 }
 
-func validatePropertyConstraint(key string, value any, path string, ps *problems) {
+// validateNamedConstraint checks a constraint whose key names a value (a build property, a
+// message attribute) rather than a place in a payload.
+func validateNamedConstraint(key string, value any, path, what string, ps *problems) {
 	if strings.TrimSpace(key) == "" {
-		ps.add(path, "a constraint needs a build property as its key")
+		ps.add(path, "a constraint needs %s as its key", what)
 	}
 	pattern, isString := value.(string)
 	if !isString {

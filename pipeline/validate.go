@@ -43,6 +43,9 @@ type ValidateOptions struct {
 	// NotificationTypes are the notification types this gennaker is configured to send (slack
 	// needs a bot token); nil skips the check.
 	NotificationTypes []string
+	// PubsubSubscriptions are the pubsub subscriptions this gennaker polls, for pubsub triggers;
+	// nil skips the check.
+	PubsubSubscriptions []string
 }
 
 // StageTypeSpec describes a stage type Validate accepts.
@@ -108,7 +111,7 @@ const (
 )
 
 // TriggerTypes lists the trigger types Validate accepts, sorted.
-var TriggerTypes = []string{TriggerCron, TriggerDocker, TriggerGit, TriggerJenkins, TriggerManual, TriggerPipeline, TriggerWebhook}
+var TriggerTypes = []string{TriggerCron, TriggerDocker, TriggerGit, TriggerJenkins, TriggerManual, TriggerPipeline, TriggerPubsub, TriggerWebhook}
 
 // Validate returns every problem with the pipeline, in a fixed order: top-level fields,
 // parameters, triggers, then each stage, then dependency cycles.
@@ -130,6 +133,7 @@ func Validate(p Pipeline, opts ValidateOptions) []Problem {
 	for i, t := range p.Triggers {
 		ps = append(ps, validateTrigger(p, t, joinIndex("triggers", i), opts)...)
 	}
+	ps = append(ps, validateExpectedArtifacts(p)...)
 	ps = append(ps, ValidateNotifications(p.Notifications, "notifications", PipelinePoints, opts.NotificationTypes)...)
 	ps = append(ps, validateStages(p.Stages, opts)...)
 	return ps
@@ -192,6 +196,8 @@ func validateTrigger(p Pipeline, t Trigger, path string, opts ValidateOptions) [
 		ps = append(ps, validateJenkinsTrigger(t, path)...)
 	case TriggerDocker:
 		ps = append(ps, validateDockerTrigger(t, path)...)
+	case TriggerPubsub:
+		ps = append(ps, validatePubsubTrigger(t, path, opts)...)
 	case TriggerPipeline:
 		ps = append(ps, validatePipelineTrigger(t, path, opts)...)
 		if pt := t.PipelineTrigger(); pt.Application == p.Application && pt.Pipeline != "" && (pt.Pipeline == p.Name || pt.Pipeline == p.ID) {

@@ -334,7 +334,7 @@ stages: []`,
 stages: []`,
 			want: []string{
 				"triggers[0].type: required",
-				`triggers[1].type: unknown trigger type "travis"; supported types: cron, docker, git, jenkins, manual, pipeline, webhook`,
+				`triggers[1].type: unknown trigger type "travis"; supported types: cron, docker, git, jenkins, manual, pipeline, pubsub, webhook`,
 				"triggers[2].cronExpression: required",
 				"triggers[3].cronExpression: day-of-month: Quartz's L and W (last day, nearest weekday) are not supported",
 				`triggers[3].timeZone: unknown time zone "X/Y"`,

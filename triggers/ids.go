@@ -23,12 +23,19 @@ const maxDeliveryID = 128
 const executionIDLength = 26
 
 // DeliveryID identifies a delivery so that a provider's redelivery, or the same body sent again,
-// starts nothing new. A CI build notification that can be read is identified by its build:
+// starts nothing new. A delivery that carries its ID (a pubsub message, "sqs:{message id}") is
+// that ID (hashed when over 128 bytes). A CI build notification that can be read is identified by its build:
 // "jenkins:{master}/{job}#{number}" (hashed when over 128 bytes). A registry notification holding
 // one event, as the registry sends them, is that event: "registry:{id}"; each event of a larger
 // one is a delivery of its own, which Match.DeliveryID names. Any other delivery is the first of
 // DeliveryIDHeaders present, else "sha256:" and the body's digest.
 func DeliveryID(d Delivery) string {
+	if id := strings.TrimSpace(d.ID); id != "" {
+		if len(id) > maxDeliveryID {
+			return hashID([]byte(id))
+		}
+		return id
+	}
 	switch d.Kind {
 	case pipeline.TriggerJenkins:
 		if b, err := readJenkins(d); err == nil {

@@ -94,15 +94,20 @@ var ErrUnsupported = errors.New("unsupported delivery")
 
 // Delivery is one inbound request that may fire triggers.
 type Delivery struct {
-	// Kind is pipeline.TriggerWebhook, pipeline.TriggerGit, pipeline.TriggerJenkins or
-	// pipeline.TriggerDocker.
+	// Kind is pipeline.TriggerWebhook, pipeline.TriggerGit, pipeline.TriggerJenkins,
+	// pipeline.TriggerDocker or pipeline.TriggerPubsub.
 	Kind string
 	// Source is, for webhook, the {source} path segment; for git, github|gitlab|bitbucket; for
 	// jenkins, the {master} path segment; for docker, empty: one endpoint serves every registry,
-	// and each event names its own.
+	// and each event names its own; for pubsub, the subscription's name.
 	Source string
 	Header http.Header
 	Body   []byte
+	// ID, when set, identifies the delivery instead of its headers: "sqs:" and the message ID of
+	// a pubsub message.
+	ID string
+	// Attributes are a pubsub message's attributes.
+	Attributes map[string]string
 }
 
 // Candidate is one enabled-or-not trigger of one saved pipeline.
@@ -113,6 +118,21 @@ type Candidate struct {
 	Index                             int // the trigger's index in the pipeline's triggers
 	Trigger                           pipeline.Trigger
 	PipelineDisabled                  bool
+	// ExpectedArtifacts are the pipeline's, for a trigger's expectedArtifactIds.
+	ExpectedArtifacts []pipeline.ExpectedArtifact
+}
+
+// Candidates lists a saved pipeline's triggers of one kind.
+func Candidates(application, pipelineID string, p pipeline.Pipeline, kind string) []Candidate {
+	var out []Candidate
+	expected, _ := p.ExpectedArtifacts() // a pipeline saved with unreadable ones was refused
+	for i, t := range p.Triggers {
+		if t.Type == kind {
+			out = append(out, Candidate{Application: application, Pipeline: p.Name, PipelineID: pipelineID, Index: i,
+				Trigger: t, PipelineDisabled: p.Disabled, ExpectedArtifacts: expected})
+		}
+	}
+	return out
 }
 
 // Match is a candidate the delivery fires, with the trigger the execution starts with.
@@ -198,6 +218,10 @@ func Evaluate(d Delivery, candidates []Candidate) (Outcome, error) {
 				out.Reasons = append(out.Reasons, reason(c, dec.why))
 				continue
 			}
+			if why := unmetArtifacts(c, dec.info.Artifacts); why != "" {
+				out.Reasons = append(out.Reasons, reason(c, why))
+				continue
+			}
 			dec.info.DeliveryID = dv.id
 			m := Match{Candidate: c, Trigger: dec.info, DeliveryID: dv.id, ExecutionID: executionID(d, dv.id, c)}
 			switch {
@@ -257,9 +281,14 @@ func read(d Delivery) ([]delivered, error) {
 			return nil, err
 		}
 		return n.deliveries(), nil
+	case pipeline.TriggerPubsub:
+		if d.Source == "" || d.ID == "" {
+			return nil, fmt.Errorf("%w: a pubsub message names its subscription and its message ID", ErrUnsupported)
+		}
+		k = readPubsub(d)
 	default:
-		return nil, fmt.Errorf("%w: kind %q fires no triggers; supported: %s, %s, %s, %s", ErrUnsupported, d.Kind,
-			pipeline.TriggerDocker, pipeline.TriggerGit, pipeline.TriggerJenkins, pipeline.TriggerWebhook)
+		return nil, fmt.Errorf("%w: kind %q fires no triggers; supported: %s, %s, %s, %s, %s", ErrUnsupported, d.Kind,
+			pipeline.TriggerDocker, pipeline.TriggerGit, pipeline.TriggerJenkins, pipeline.TriggerPubsub, pipeline.TriggerWebhook)
 	}
 	return []delivered{{id: DeliveryID(d), kind: k}}, nil
 }
@@ -267,4 +296,35 @@ func read(d Delivery) ([]delivered, error) {
 // reason names the candidate in a Reasons line.
 func reason(c Candidate, why string) string {
 	return fmt.Sprintf("%s/%s triggers[%d]: %s", c.Application, c.Pipeline, c.Index, why)
+}
+
+// unmetArtifacts checks a trigger's expectedArtifactIds against the artifacts a delivery brings.
+// As in Spinnaker, the trigger fires only when the delivery brings at least one of them; and so
+// that it never starts an execution doomed to fail, each of the others must be brought too, or
+// have a default.
+func unmetArtifacts(c Candidate, brought []pipeline.Artifact) string {
+	ids := c.Trigger.ExpectedArtifactIDs()
+	if len(ids) == 0 {
+		return ""
+	}
+	var matchedAny bool
+	var missing, names []string
+	for _, e := range c.ExpectedArtifacts {
+		if !slices.Contains(ids, e.ID) {
+			continue
+		}
+		names = append(names, e.Name())
+		matched := slices.ContainsFunc(brought, e.Matches)
+		matchedAny = matchedAny || matched
+		if !matched && (!e.UseDefaultArtifact || e.DefaultArtifact == nil) {
+			missing = append(missing, e.Name())
+		}
+	}
+	switch {
+	case !matchedAny:
+		return fmt.Sprintf("the delivery brings none of the artifacts the trigger expects (%s)", strings.Join(names, ", "))
+	case len(missing) > 0:
+		return fmt.Sprintf("the delivery does not bring expected artifact %s, which has no default", strings.Join(missing, ", "))
+	}
+	return ""
 }

@@ -32,7 +32,13 @@ func readWebhook(d Delivery) (*webhook, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &webhook{d: d, payload: payload, user: "webhook:" + d.Source}
+	return newWebhook(d, payload, "webhook:"+d.Source), nil
+}
+
+// newWebhook reads what a payload brings an execution: the user (the payload's "user", else
+// defaultUser), parameters and artifacts.
+func newWebhook(d Delivery, payload map[string]any, defaultUser string) *webhook {
+	w := &webhook{d: d, payload: payload, user: defaultUser}
 	if u, ok := payload["user"].(string); ok && strings.TrimSpace(u) != "" {
 		w.user = u
 	}
@@ -48,7 +54,7 @@ func readWebhook(d Delivery) (*webhook, error) {
 		w.notes = append(w.notes, fmt.Sprintf("the payload is %d bytes, over the %d KiB an execution keeps; started without trigger.payload",
 			len(d.Body), MaxPayloadBytes>>10))
 	}
-	return w, nil
+	return w
 }
 
 // readArtifacts takes the payload's artifacts list; an entry that is not an artifact is left out
@@ -110,8 +116,13 @@ func (w *webhook) decide(c Candidate) decision {
 	if why := w.unmet(settings.PayloadConstraints); why != "" {
 		return decision{why: why}
 	}
+	return decision{info: w.trigger(pipeline.TriggerWebhook), notes: w.notes}
+}
+
+// trigger is what an execution the payload fires starts with.
+func (w *webhook) trigger(kind string) pipeline.TriggerInfo {
 	info := pipeline.TriggerInfo{
-		Type:   pipeline.TriggerWebhook,
+		Type:   kind,
 		User:   w.user,
 		Source: w.d.Source,
 	}
@@ -130,7 +141,7 @@ func (w *webhook) decide(c Candidate) decision {
 			info.Artifacts[i] = a
 		}
 	}
-	return decision{info: info, notes: w.notes}
+	return info
 }
 
 // unmet checks every payload constraint, in key order, and says which fail.

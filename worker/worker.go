@@ -2,6 +2,8 @@
 package worker
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 
 	"go.temporal.io/sdk/client"
@@ -9,6 +11,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/gennaker/gennaker/activities"
+	"github.com/gennaker/gennaker/pubsub/sqs"
 	"github.com/gennaker/gennaker/workflows"
 )
 
@@ -28,6 +31,8 @@ type Dependencies struct {
 	Downstream activities.DownstreamSource
 	// Notifications sends Slack messages and publishes events; nil sends nothing.
 	Notifications *activities.Notifications
+	// Pubsub polls pubsub subscriptions; nil polls none.
+	Pubsub *activities.Pubsub
 }
 
 // Register adds every workflow and activity to a worker or a test environment.
@@ -37,6 +42,7 @@ func Register(r worker.Registry, deps Dependencies) {
 	r.RegisterWorkflowWithOptions(workflows.ClusterLock, workflow.RegisterOptions{Name: activities.ClusterLockWorkflow})
 	r.RegisterWorkflow(workflows.EventStream)
 	r.RegisterWorkflowWithOptions(workflows.PipelineQueue, workflow.RegisterOptions{Name: activities.PipelineQueueWorkflow})
+	r.RegisterWorkflow(workflows.PubsubSubscription)
 	r.RegisterActivity(&activities.Webhooks{Client: deps.HTTPClient})
 	r.RegisterActivity(&activities.Pipelines{Source: deps.Pipelines})
 	r.RegisterActivity(&activities.Executions{Starter: deps.Starter, Downstream: deps.Downstream})
@@ -48,6 +54,13 @@ func Register(r worker.Registry, deps Dependencies) {
 		notifications = &activities.Notifications{}
 	}
 	r.RegisterActivity(notifications)
+	pubsub := deps.Pubsub
+	if pubsub == nil {
+		pubsub = &activities.Pubsub{Queue: func(_ context.Context, name string) (activities.MessageQueue, error) {
+			return nil, fmt.Errorf("%w: %q (no subscription is configured)", sqs.ErrUnknownSubscription, name)
+		}}
+	}
+	r.RegisterActivity(pubsub)
 }
 
 // New builds a worker for the task queue with everything registered; the caller starts and stops it.

@@ -328,8 +328,13 @@ func (r *interpreter) stageManifests(ctx workflow.Context, st *stageRun, sc map[
 	return manifests, nil
 }
 
-// expectedArtifact resolves one of the pipeline's expected artifacts against the trigger's.
+// expectedArtifact is what one of the pipeline's expected artifacts was bound to when the
+// execution started. An execution started before artifacts were bound at start (or a child
+// pipeline's) resolves it against the trigger's artifacts now.
 func (r *interpreter) expectedArtifact(id string) (pipeline.Artifact, error) {
+	if a, ok := pipeline.BoundExpectedArtifact(r.exec.Trigger.ResolvedExpectedArtifacts, id); ok {
+		return a, nil
+	}
 	expected, err := r.in.Pipeline.ExpectedArtifacts()
 	if err != nil {
 		return pipeline.Artifact{}, failf("%v", err)

@@ -271,7 +271,16 @@ func runPipelineStage(ctx workflow.Context, r *interpreter, st *stageRun, sc map
 			Parameters:        params,
 			ParentExecutionID: r.exec.ID,
 			ParentStageRefID:  st.cfg.RefID,
+			// The child sees the artifacts this execution was started with, as in Spinnaker.
+			Artifacts: slices.Clone(r.exec.Trigger.Artifacts),
 		},
+	}
+	// Its expected artifacts are bound now when they all can be; otherwise each is resolved when
+	// a stage of the child uses it, and that stage says which is missing.
+	if expected, err := loaded.Pipeline.ExpectedArtifacts(); err == nil && len(expected) > 0 {
+		if resolved, artifacts, problems := pipeline.ResolveExpectedArtifacts(expected, child.Trigger.Artifacts); len(problems) == 0 {
+			child.Trigger.ResolvedExpectedArtifacts, child.Trigger.Artifacts = resolved, artifacts
+		}
 	}
 	childCtx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:            childID,

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
@@ -26,6 +27,7 @@ import (
 	"github.com/gennaker/gennaker/internal/temporalclient"
 	"github.com/gennaker/gennaker/launch"
 	"github.com/gennaker/gennaker/notify"
+	"github.com/gennaker/gennaker/pubsub/sqs"
 	"github.com/gennaker/gennaker/store"
 	"github.com/gennaker/gennaker/worker"
 	"github.com/gennaker/gennaker/workflows"
@@ -149,12 +151,24 @@ func Start(ctx context.Context, cfg *config.Config, parts Parts, logger *slog.Lo
 		if cfg.Temporal.UIURL != "" {
 			notifications.TemporalURL = func(id string) string { return cfg.WorkflowUIURL("", id) }
 		}
+		queues := sqs.NewQueues(cfg.Pubsub.Subscriptions)
 		w := worker.New(c, cfg.TaskQueue, worker.Dependencies{
 			Pipelines:     st,
 			Starter:       launcher,
 			Downstream:    st,
 			Kubernetes:    providers,
 			Notifications: notifications,
+			Pubsub: &activities.Pubsub{
+				Queue: func(ctx context.Context, name string) (activities.MessageQueue, error) {
+					q, err := queues.Open(ctx, name)
+					if err != nil {
+						return nil, err
+					}
+					return q, nil
+				},
+				Pipelines: st,
+				Starter:   launcher,
+			},
 		})
 		if err := w.Start(); err != nil {
 			return nil, fmt.Errorf("starting the worker: %w", err)
@@ -162,6 +176,9 @@ func Start(ctx context.Context, cfg *config.Config, parts Parts, logger *slog.Lo
 		rt.worker = w
 		rt.undo = append(rt.undo, w.Stop)
 		logger.Info("worker started", "taskQueue", cfg.TaskQueue)
+		if err := startPollers(ctx, c, cfg); err != nil {
+			return nil, err
+		}
 	}
 
 	if parts.API {
@@ -176,6 +193,7 @@ func Start(ctx context.Context, cfg *config.Config, parts Parts, logger *slog.Lo
 			KubernetesAccounts: providers.Names(),
 			Kubernetes:         providers,
 			NotificationTypes:  cfg.NotificationTypes(),
+			Subscriptions:      cfg.SubscriptionNames(),
 			Users:              users,
 		}
 		if cfg.Slack.SigningSecret != "" {
@@ -200,6 +218,24 @@ func Start(ctx context.Context, cfg *config.Config, parts Parts, logger *slog.Lo
 		logger.Info("API listening", "address", rt.APIAddress)
 	}
 	return rt, nil
+}
+
+// startPollers makes sure each configured pubsub subscription has its polling workflow: one per
+// subscription, whichever worker starts first, and the running one when it already runs.
+func startPollers(ctx context.Context, c client.Client, cfg *config.Config) error {
+	for _, sub := range cfg.Pubsub.Subscriptions {
+		_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			ID:                       workflows.PubsubSubscriptionID(sub.Name),
+			TaskQueue:                cfg.TaskQueue,
+			WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+			WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+			StaticSummary:            "polls pubsub subscription " + sub.Name,
+		}, workflows.PubsubSubscription, workflows.PubsubSubscriptionInput{Subscription: sub.Name})
+		if err != nil {
+			return fmt.Errorf("starting the poller of pubsub subscription %q: %w", sub.Name, err)
+		}
+	}
+	return nil
 }
 
 // LocalKubeAccount is the account name of the local cluster `gennaker dev` starts.

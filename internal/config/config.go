@@ -71,6 +71,10 @@ type Config struct {
 	UsersFile string
 	// Users are read from UsersFile.
 	Users []access.User
+	// PubsubFileName is a YAML or JSON file of the pubsub subscriptions workers poll.
+	PubsubFileName string
+	// Pubsub is read from PubsubFileName.
+	Pubsub PubsubFile
 
 	// envProblems are environment values that could not be parsed; Validate reports them.
 	envProblems []string
@@ -175,6 +179,7 @@ func Load(fs *flag.FlagSet, args []string) (*Config, error) {
 	}
 	c.loadAccounts()
 	c.loadNotifications()
+	c.loadPubsub()
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -207,6 +212,7 @@ func register(fs *flag.FlagSet, lookup func(string) (string, bool)) *Config {
 	b.str(&c.PublicURL, "public-url", "", "the API's `URL` as people reach it, for links in notifications (default from --http-address)")
 	b.str(&c.NotificationsFile, "notifications", "", "YAML or JSON `file` of application notification defaults and event stream endpoints")
 	b.str(&c.UsersFile, "users", "", "YAML or JSON `file` of users: Slack user IDs and roles for manual judgments")
+	b.str(&c.PubsubFileName, "pubsub", "", "YAML or JSON `file` of the pubsub subscriptions (SQS queues) workers poll for pubsub triggers")
 	b.str(&c.LogLevel, "log-level", DefaultLogLevel, "log `level`: debug, info, warn or error")
 	return c
 }
@@ -332,6 +338,7 @@ func (c *Config) Validate() error {
 
 	c.validateAccounts(add)
 	c.validateNotifications(add)
+	c.validatePubsub(add)
 
 	if _, ok := levels[strings.ToLower(c.LogLevel)]; !ok {
 		add("--log-level %q: want debug, info, warn or error", c.LogLevel)
@@ -414,6 +421,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("publicURL", c.PublicURL),
 		slog.String("notifications", c.NotificationsFile),
 		slog.String("users", c.UsersFile),
+		slog.String("pubsub", c.PubsubFileName),
 	)
 }
 

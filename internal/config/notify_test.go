@@ -53,6 +53,17 @@ applications:
 			t.Errorf("error %v does not say %q", err, want)
 		}
 	}
+	pubsub, err := Load(flag.NewFlagSet("t", flag.ContinueOnError), []string{"--pubsub", filepath.Join("..", "..", "examples", "pubsub.yaml")})
+	if err != nil || len(pubsub.SubscriptionNames()) != 2 || pubsub.SubscriptionNames()[1] != "releases" {
+		t.Errorf("the pubsub example: %v %+v", err, pubsub)
+	}
+	badSubs := write("subs.yaml", "subscriptions:\n  - {name: a, queueUrl: \"ftp://q\"}\n  - {name: a, queueArn: arn:aws:sqs:us-east-1:123456789012:a, waitSeconds: 30}\n")
+	_, err = Load(flag.NewFlagSet("t", flag.ContinueOnError), []string{"--pubsub", badSubs})
+	for _, want := range []string{`subscriptions[0].queueUrl: "ftp://q" is not an http(s) URL`, "subscriptions[1].waitSeconds: must be between 1 and 20", `subscriptions[1].name: "a" is named twice`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not say %q", err, want)
+		}
+	}
 	typo := write("typo.yaml", "eventEndpiont: []\n")
 	if _, err := Load(flag.NewFlagSet("t", flag.ContinueOnError), []string{"--notifications", typo}); err == nil || !strings.Contains(err.Error(), "eventEndpiont") {
 		t.Errorf("an unknown field was accepted: %v", err)
