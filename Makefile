@@ -36,6 +36,7 @@ fuzz:
 ## bench: gennaker against the floor (raw Temporal) on the same server, printed as ratios
 bench: kube-tools
 	$(GO) test -run '^$$' -bench . -benchtime 30x -count 1 -timeout 30m ./bench/
+	$(GO) test -run '^$$' -bench BenchmarkJudge -benchtime 20x -count 1 ./canary/
 
 ## lint: gofmt, go vet and staticcheck (built once into bin/)
 lint: $(BIN)/staticcheck

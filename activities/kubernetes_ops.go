@@ -266,6 +266,9 @@ type DeleteManifestInput struct {
 	Account string                   `json:"account"`
 	Target  kubernetes.AppliedObject `json:"target"`
 	Options kubernetes.DeleteOptions `json:"options"`
+	// Unguarded skips the traffic guard: for server groups a stage created for itself, such as a
+	// canary analysis' baseline and canary, which are its own clusters.
+	Unguarded bool `json:"unguarded,omitempty"`
 }
 
 // DeleteManifestResult says how the deletion went.
@@ -288,8 +291,10 @@ func (k *Kubernetes) DeleteManifest(ctx context.Context, in DeleteManifestInput)
 	if _, err := p.Get(ctx, o.KindRef(), o.Namespace, o.Name); kubernetes.IsNotFound(err) {
 		return DeleteManifestResult{AlreadyGone: true}, nil
 	}
-	if err := checkGuard(ctx, p, o, kubernetes.GuardDelete); err != nil {
-		return DeleteManifestResult{}, err
+	if !in.Unguarded {
+		if err := checkGuard(ctx, p, o, kubernetes.GuardDelete); err != nil {
+			return DeleteManifestResult{}, err
+		}
 	}
 	if err := p.Delete(ctx, o.KindRef(), o.Namespace, o.Name, in.Options); err != nil {
 		return DeleteManifestResult{}, classify(err)

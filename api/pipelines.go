@@ -92,7 +92,7 @@ func (s *Server) savePipeline(c *gin.Context) {
 	}
 	p.Application, p.Name = app, name
 	problems = append(problems, pipeline.Validate(p, pipeline.ValidateOptions{PipelineExists: s.pipelineExists(c), KubernetesAccounts: s.kubernetesAccounts(), NotificationTypes: s.NotificationTypes,
-		PubsubSubscriptions: s.subscriptions()})...)
+		PubsubSubscriptions: s.subscriptions(), CanaryConfigExists: s.canaryConfigExists(c), MetricsAccounts: s.metricsAccounts()})...)
 	if len(problems) > 0 {
 		abort(c, http.StatusBadRequest, fmt.Sprintf("the pipeline config has %d problem(s)", len(problems)), pipeline.ProblemStrings(problems)...)
 		return
@@ -153,6 +153,21 @@ func (s *Server) subscriptions() []string {
 		return []string{}
 	}
 	return s.Subscriptions
+}
+
+func (s *Server) metricsAccounts() []string {
+	if s.MetricsAccounts == nil {
+		return []string{}
+	}
+	return s.MetricsAccounts
+}
+
+// canaryConfigExists lets validation check that canary stages name a saved canary config.
+func (s *Server) canaryConfigExists(c *gin.Context) func(app, name string) bool {
+	return func(app, name string) bool {
+		_, err := s.Store.GetCanaryConfig(c.Request.Context(), app, name)
+		return err == nil
+	}
 }
 
 // pipelineExists lets validation check that pipeline stages name saved pipelines.

@@ -43,6 +43,11 @@ type Server struct {
 	// Subscriptions are the pubsub subscriptions workers poll; pubsub triggers naming another are
 	// refused. nil: none.
 	Subscriptions []string
+	// CanarySourceTypes are the metric source types (e.g. prometheus) canary configs may query;
+	// saving a config that names another is refused. nil skips the check.
+	CanarySourceTypes []string
+	// MetricsAccounts are the metrics sources canary stages may read; nil: none.
+	MetricsAccounts []string
 	// Users says who holds which roles, for judgments that require one; nil: nobody has a role.
 	Users *access.Directory
 	// Slack enables POST /slack/interactions, the judgment buttons; nil answers 404 there.
@@ -101,6 +106,11 @@ func (s *Server) Handler() http.Handler {
 	v1.POST("/applications/:app/pipelines/:name/executions", s.startExecution)
 	v1.GET("/applications/:app/clusters", s.listClusters)
 	v1.GET("/applications/:app/triggerEvents", s.listTriggerEvents)
+	v1.GET("/applications/:app/canaryConfigs", s.listCanaryConfigs)
+	v1.GET("/applications/:app/canaryConfigs/:name", s.getCanaryConfig)
+	v1.PUT("/applications/:app/canaryConfigs/:name", s.saveCanaryConfig)
+	v1.DELETE("/applications/:app/canaryConfigs/:name", s.deleteCanaryConfig)
+	v1.GET("/executions/:id/stages/:refId/canary", s.canaryReport)
 
 	v1.GET("/executions", s.listExecutions)
 	v1.GET("/executions/:id", s.getExecution)

@@ -698,7 +698,7 @@ func TestExamplesSave(t *testing.T) {
 				continue
 			}
 			if _, ok := doc["stages"]; !ok {
-				continue // not a pipeline
+				continue // not a pipeline: a canary config, a settings file
 			}
 			ex := example{file: filepath.Base(file), body: body}
 			ex.app, _ = doc["application"].(string)
@@ -719,8 +719,25 @@ func TestExamplesSave(t *testing.T) {
 	dev := newDevProcess(t)
 	// Examples that notify through Slack are refused where no Slack bot token is configured, and
 	// pubsub triggers where their subscription is not.
-	dev.args = []string{"--slack-bot-token", "xoxb-examples", "--pubsub", filepath.Join(root, "examples", "pubsub.yaml")}
+	// Canary stages are refused without a metrics source, and without their canary config, which
+	// examples/*-canary-config.json hold (saved to application web first).
+	dev.args = []string{"--slack-bot-token", "xoxb-examples", "--pubsub", filepath.Join(root, "examples", "pubsub.yaml"),
+		"--prometheus-url", "http://127.0.0.1:9090"}
 	api := dev.start()
+	canaryConfigs, err := filepath.Glob(filepath.Join(root, "examples", "*-canary-config.json"))
+	if err != nil || len(canaryConfigs) == 0 {
+		t.Fatalf("examples/ holds no canary config: %v", err)
+	}
+	for _, file := range canaryConfigs {
+		body, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimSuffix(filepath.Base(file), "-config.json")
+		if code, answer := api.do(http.MethodPut, "/api/v1/applications/web/canaryConfigs/"+name, json.RawMessage(body)); code != http.StatusOK {
+			t.Errorf("examples/%s was refused: %d %s", filepath.Base(file), code, answer)
+		}
+	}
 	problems := map[string]string{}
 	for len(pending) > 0 {
 		var retry []example

@@ -46,6 +46,12 @@ type ValidateOptions struct {
 	// PubsubSubscriptions are the pubsub subscriptions this gennaker polls, for pubsub triggers;
 	// nil skips the check.
 	PubsubSubscriptions []string
+	// CanaryConfigExists reports whether an application has a canary config of that name, for
+	// kayentaCanary stages; nil skips the check.
+	CanaryConfigExists func(application, name string) bool
+	// MetricsAccounts are the metrics sources canary analyses may read, the first the default;
+	// nil skips the check.
+	MetricsAccounts []string
 }
 
 // StageTypeSpec describes a stage type Validate accepts.
@@ -136,6 +142,7 @@ func Validate(p Pipeline, opts ValidateOptions) []Problem {
 	ps = append(ps, validateExpectedArtifacts(p)...)
 	ps = append(ps, ValidateNotifications(p.Notifications, "notifications", PipelinePoints, opts.NotificationTypes)...)
 	ps = append(ps, validateStages(p.Stages, opts)...)
+	ps = append(ps, validateCanaryReferences(p, opts)...)
 	return ps
 }
 

@@ -55,6 +55,17 @@ var migrations = []string{
 		at_ms       INTEGER NOT NULL
 	);
 	CREATE INDEX trigger_events_by_application ON trigger_events (application, id);`,
+	// Canary configs are looked up by application and name, not by id, so one table suffices:
+	// the latest version is the highest, and deleting a config deletes all its rows.
+	`CREATE TABLE canary_config_versions (
+		application TEXT    NOT NULL,
+		name        TEXT    NOT NULL,
+		version     INTEGER NOT NULL CHECK (version > 0),
+		config      TEXT    NOT NULL,
+		saved_by    TEXT    NOT NULL,
+		saved_at_ms INTEGER NOT NULL,
+		PRIMARY KEY (application, name, version)
+	);`,
 }
 
 // maxTriggerEvents bounds the trigger events kept per application; older ones are dropped.

@@ -102,12 +102,14 @@ type History interface {
 	Restore(ctx context.Context, app, name string, version int, user string) (Record, error)
 }
 
-// Store is where pipeline configs and their versions live, with what their triggers did.
+// Store is where pipeline configs and their versions live, with what their triggers did and the
+// canary configs their canary stages use.
 type Store interface {
 	Reader
 	Writer
 	History
 	TriggerLog
+	CanaryConfigs
 	io.Closer
 }
 
@@ -139,4 +141,33 @@ type TriggerEvent struct {
 	ExecutionID string    `json:"executionId,omitempty"`
 	Reason      string    `json:"reason,omitempty"`
 	At          time.Time `json:"at"`
+}
+
+// ErrCanaryConfigNotFound means an application has no canary config with the given name.
+var ErrCanaryConfigNotFound = errors.New("canary config not found")
+
+// CanaryConfigRecord is one saved version of a canary config (Kayenta's format).
+type CanaryConfigRecord struct {
+	Application string
+	Name        string
+	// Version counts saves of this config from 1; it starts again at 1 after a delete.
+	Version int
+	// Config is the canary config JSON as saved.
+	Config  json.RawMessage
+	SavedBy string
+	// SavedAt is in UTC, to the millisecond.
+	SavedAt time.Time
+}
+
+// CanaryConfigs keeps the canary configs of each application, by name, with a version per save.
+type CanaryConfigs interface {
+	// SaveCanaryConfig stores cfg, already validated JSON, as the config's next version; every
+	// call makes a new version.
+	SaveCanaryConfig(ctx context.Context, app, name string, cfg json.RawMessage, user string) (CanaryConfigRecord, error)
+	// GetCanaryConfig returns the latest version of a config, or ErrCanaryConfigNotFound.
+	GetCanaryConfig(ctx context.Context, app, name string) (CanaryConfigRecord, error)
+	// ListCanaryConfigs returns the latest version of each config of an application, by name.
+	ListCanaryConfigs(ctx context.Context, app string) ([]CanaryConfigRecord, error)
+	// DeleteCanaryConfig removes every version of a config, or returns ErrCanaryConfigNotFound.
+	DeleteCanaryConfig(ctx context.Context, app, name string) error
 }

@@ -33,6 +33,8 @@ type Dependencies struct {
 	Notifications *activities.Notifications
 	// Pubsub polls pubsub subscriptions; nil polls none.
 	Pubsub *activities.Pubsub
+	// Canary runs canary analyses; nil refuses them.
+	Canary *activities.Canary
 }
 
 // Register adds every workflow and activity to a worker or a test environment.
@@ -61,6 +63,11 @@ func Register(r worker.Registry, deps Dependencies) {
 		}}
 	}
 	r.RegisterActivity(pubsub)
+	canary := deps.Canary
+	if canary == nil {
+		canary = &activities.Canary{}
+	}
+	r.RegisterActivity(canary)
 }
 
 // New builds a worker for the task queue with everything registered; the caller starts and stops it.

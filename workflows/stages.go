@@ -38,6 +38,7 @@ func init() {
 		"deployManifest":     runDeployManifest,
 		"runJobManifest":     runRunJobManifest,
 		"rollbackCluster":    runRollbackCluster,
+		"kayentaCanary":      runKayentaCanary,
 
 		// Operations on one object already in a Kubernetes account (manifestops.go).
 		"enableManifest":           runEnableManifest,

@@ -20,6 +20,8 @@ import (
 	"github.com/gennaker/gennaker/access"
 	"github.com/gennaker/gennaker/activities"
 	"github.com/gennaker/gennaker/api"
+	"github.com/gennaker/gennaker/canary/metrics/prometheus"
+	"github.com/gennaker/gennaker/canary/sources"
 	"github.com/gennaker/gennaker/cloud/kubernetes"
 	"github.com/gennaker/gennaker/internal/config"
 	"github.com/gennaker/gennaker/internal/devserver"
@@ -151,6 +153,10 @@ func Start(ctx context.Context, cfg *config.Config, parts Parts, logger *slog.Lo
 		if cfg.Temporal.UIURL != "" {
 			notifications.TemporalURL = func(id string) string { return cfg.WorkflowUIURL("", id) }
 		}
+		canaryActs, err := canaryActivities(cfg, st)
+		if err != nil {
+			return nil, err
+		}
 		queues := sqs.NewQueues(cfg.Pubsub.Subscriptions)
 		w := worker.New(c, cfg.TaskQueue, worker.Dependencies{
 			Pipelines:     st,
@@ -169,6 +175,7 @@ func Start(ctx context.Context, cfg *config.Config, parts Parts, logger *slog.Lo
 				Pipelines: st,
 				Starter:   launcher,
 			},
+			Canary: canaryActs,
 		})
 		if err := w.Start(); err != nil {
 			return nil, fmt.Errorf("starting the worker: %w", err)
@@ -194,6 +201,8 @@ func Start(ctx context.Context, cfg *config.Config, parts Parts, logger *slog.Lo
 			Kubernetes:         providers,
 			NotificationTypes:  cfg.NotificationTypes(),
 			Subscriptions:      cfg.SubscriptionNames(),
+			CanarySourceTypes:  sources.Types(),
+			MetricsAccounts:    cfg.MetricsAccountNames(),
 			Users:              users,
 		}
 		if cfg.Slack.SigningSecret != "" {
@@ -218,6 +227,27 @@ func Start(ctx context.Context, cfg *config.Config, parts Parts, logger *slog.Lo
 		logger.Info("API listening", "address", rt.APIAddress)
 	}
 	return rt, nil
+}
+
+// canaryActivities builds the canary analysis activities with the configured metrics accounts.
+func canaryActivities(cfg *config.Config, st store.Store) (*activities.Canary, error) {
+	acts := &activities.Canary{Configs: st}
+	if cfg.PrometheusURL == "" {
+		return acts, nil
+	}
+	promCfg := prometheus.Config{URL: cfg.PrometheusURL}
+	if u, err := url.Parse(cfg.PrometheusURL); err == nil && u.User != nil {
+		promCfg.Username = u.User.Username()
+		promCfg.Password, _ = u.User.Password()
+		u.User = nil
+		promCfg.URL = u.String()
+	}
+	src, err := sources.New(sources.TypePrometheus, sources.Config{Prometheus: promCfg})
+	if err != nil {
+		return nil, fmt.Errorf("the canary's metrics source: %w", err)
+	}
+	acts.Accounts = []activities.MetricsAccount{{Name: "prometheus", Type: sources.TypePrometheus, Source: src}}
+	return acts, nil
 }
 
 // startPollers makes sure each configured pubsub subscription has its polling workflow: one per

@@ -75,6 +75,9 @@ type Config struct {
 	PubsubFileName string
 	// Pubsub is read from PubsubFileName.
 	Pubsub PubsubFile
+	// PrometheusURL is the Prometheus server canary analyses read metrics from (the metrics
+	// account "prometheus"); empty: canary stages are refused.
+	PrometheusURL string
 
 	// envProblems are environment values that could not be parsed; Validate reports them.
 	envProblems []string
@@ -212,6 +215,7 @@ func register(fs *flag.FlagSet, lookup func(string) (string, bool)) *Config {
 	b.str(&c.PublicURL, "public-url", "", "the API's `URL` as people reach it, for links in notifications (default from --http-address)")
 	b.str(&c.NotificationsFile, "notifications", "", "YAML or JSON `file` of application notification defaults and event stream endpoints")
 	b.str(&c.UsersFile, "users", "", "YAML or JSON `file` of users: Slack user IDs and roles for manual judgments")
+	b.str(&c.PrometheusURL, "prometheus-url", "", "Prometheus `URL` canary analyses read metrics from (metrics account \"prometheus\"; user:password@ for basic auth)")
 	b.str(&c.PubsubFileName, "pubsub", "", "YAML or JSON `file` of the pubsub subscriptions (SQS queues) workers poll for pubsub triggers")
 	b.str(&c.LogLevel, "log-level", DefaultLogLevel, "log `level`: debug, info, warn or error")
 	return c
@@ -339,6 +343,11 @@ func (c *Config) Validate() error {
 	c.validateAccounts(add)
 	c.validateNotifications(add)
 	c.validatePubsub(add)
+	if c.PrometheusURL != "" {
+		if err := checkHTTPURL(c.PrometheusURL); err != nil {
+			add("--prometheus-url %q: %v", redactURL(c.PrometheusURL), err)
+		}
+	}
 
 	if _, ok := levels[strings.ToLower(c.LogLevel)]; !ok {
 		add("--log-level %q: want debug, info, warn or error", c.LogLevel)
@@ -422,6 +431,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("notifications", c.NotificationsFile),
 		slog.String("users", c.UsersFile),
 		slog.String("pubsub", c.PubsubFileName),
+		slog.String("prometheusURL", redactURL(c.PrometheusURL)),
 	)
 }
 
@@ -514,4 +524,12 @@ func redactURL(s string) string {
 		return "[unparsable URL]"
 	}
 	return u.Redacted()
+}
+
+// MetricsAccountNames lists the metrics accounts canary stages may name, the default first.
+func (c *Config) MetricsAccountNames() []string {
+	if c.PrometheusURL == "" {
+		return []string{}
+	}
+	return []string{"prometheus"}
 }
