@@ -19,6 +19,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"sigs.k8s.io/yaml"
+
+	"github.com/gennaker/gennaker/internal/procout"
 )
 
 // TestDockerTrigger runs the distribution registry with its notifications pointed at gennaker,
@@ -216,7 +218,7 @@ func startRegistry(t *testing.T, bin, notifyURL, secret string) string {
 	if err := os.WriteFile(path, config, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var out lockedBuffer
+	var out procout.Buffer
 	cmd := exec.Command(bin, "serve", path)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gennaker/gennaker/internal/procout"
 	"io"
 	"net"
 	"net/http"
@@ -93,24 +94,6 @@ func freePorts(t *testing.T, n int) []int {
 	return ports
 }
 
-// lockedBuffer collects a process's output, which is written while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // devProcess is `gennaker dev` run as a user runs it, with its own data directory and ports kept
 // across restarts.
 type devProcess struct {
@@ -119,7 +102,7 @@ type devProcess struct {
 	dataDir                string
 	httpAddr               string
 	temporalPort, uiPort   int
-	out                    lockedBuffer
+	out                    procout.Buffer
 	cmd                    *exec.Cmd
 	exited                 chan struct{}
 	waitErr                error

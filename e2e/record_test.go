@@ -28,6 +28,7 @@ import (
 	"github.com/gennaker/gennaker/activities"
 	"github.com/gennaker/gennaker/internal/app"
 	"github.com/gennaker/gennaker/internal/config"
+	"github.com/gennaker/gennaker/internal/procout"
 	"github.com/gennaker/gennaker/launch"
 	"github.com/gennaker/gennaker/workflows"
 )
@@ -85,7 +86,7 @@ func TestRecordHistories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs lockedBuffer
+	var logs procout.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	rt, err := app.Start(context.Background(), cfg, app.Parts{EmbeddedTemporal: true, Worker: true, API: true}, logger)
 	if err != nil {

@@ -2,15 +2,14 @@
 package mototest
 
 import (
-	"bytes"
-
 	"net"
 	"net/http"
 	"os/exec"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/gennaker/gennaker/internal/procout"
 )
 
 // Credentials moto accepts; tests put them in the AWS environment variables.
@@ -40,7 +39,7 @@ func Start(t testing.TB) *Server {
 	var last string
 	for range 3 {
 		port := freePort(t)
-		var out syncBuffer
+		var out procout.Buffer
 		cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
@@ -113,22 +112,4 @@ func freePort(t testing.TB) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// syncBuffer collects a process's output written from its own goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

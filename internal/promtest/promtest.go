@@ -4,10 +4,10 @@
 package promtest
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gennaker/gennaker/internal/procout"
 	"net"
 	"net/http"
 	"net/url"
@@ -209,7 +209,7 @@ func (p *Prometheus) start(t testing.TB, bin, configPath, dataDir string) (strin
 		return "", err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	out := &lockedBuffer{}
+	out := &procout.Buffer{}
 	cmd := exec.Command(bin,
 		"--config.file="+configPath,
 		"--storage.tsdb.path="+dataDir,
@@ -337,22 +337,4 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// lockedBuffer collects a process's output, which is written while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
