@@ -53,10 +53,7 @@ func TestPollSubscriptionOnMoto(t *testing.T) {
 	moto := mototest.Start(t)
 	moto.Env(t)
 	ctx := t.Context()
-	sender := awssqs.New(awssqs.Options{Region: mototest.Region, BaseEndpoint: aws.String(moto.URL),
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: mototest.AccessKeyID, SecretAccessKey: mototest.SecretAccessKey}, nil
-		})})
+	sender := moto.SQS()
 	created, err := sender.CreateQueue(ctx, &awssqs.CreateQueueInput{QueueName: aws.String("builds")})
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -28,10 +27,7 @@ func TestPubsubTrigger(t *testing.T) {
 	t.Parallel()
 	moto := mototest.Start(t)
 	ctx := t.Context()
-	sender := awssqs.New(awssqs.Options{Region: mototest.Region, BaseEndpoint: aws.String(moto.URL),
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: mototest.AccessKeyID, SecretAccessKey: mototest.SecretAccessKey}, nil
-		})})
+	sender := moto.SQS()
 	created, err := sender.CreateQueue(ctx, &awssqs.CreateQueueInput{QueueName: aws.String("builds")})
 	if err != nil {
 		t.Fatal(err)

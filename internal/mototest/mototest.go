@@ -2,12 +2,16 @@
 package mototest
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"os/exec"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/gennaker/gennaker/internal/procout"
 )
@@ -112,4 +116,13 @@ func freePort(t testing.TB) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// SQS is a client of the server's SQS API with moto's credentials, for a test to create queues
+// and send messages as a producer would.
+func (s *Server) SQS() *awssqs.Client {
+	return awssqs.New(awssqs.Options{Region: Region, BaseEndpoint: aws.String(s.URL),
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: AccessKeyID, SecretAccessKey: SecretAccessKey}, nil
+		})})
 }

@@ -1,7 +1,6 @@
 package sqs_test
 
 import (
-	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -19,13 +18,7 @@ import (
 // newQueue creates a queue on moto and returns a client to send to it and the queue's URL.
 func newQueue(t *testing.T, moto *mototest.Server, name string) (*awssqs.Client, string) {
 	t.Helper()
-	client := awssqs.New(awssqs.Options{
-		Region:       mototest.Region,
-		BaseEndpoint: aws.String(moto.URL),
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "testing", SecretAccessKey: "testing"}, nil
-		}),
-	})
+	client := moto.SQS()
 	out, err := client.CreateQueue(t.Context(), &awssqs.CreateQueueInput{QueueName: aws.String(name)})
 	if err != nil {
 		t.Fatal(err)
