@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"sigs.k8s.io/yaml"
 
 	"github.com/gennaker/gennaker/canary"
 	"github.com/gennaker/gennaker/pipeline"
@@ -84,14 +82,17 @@ func (s *Server) saveCanaryConfig(c *gin.Context) {
 		abort(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is too large or unreadable (limit %d bytes)", MaxBodyBytes))
 		return
 	}
+	// DecodeStrict leaves out what it reports and returns the rest, so the config is judged in
+	// full even when some of it has the wrong type.
 	cfg, problems := canary.DecodeStrict(body)
 	// A problem without a path means there was no config to look into at all.
 	if i := slices.IndexFunc(problems, func(p pipeline.Problem) bool { return p.Path == "" }); i >= 0 {
 		abort(c, http.StatusBadRequest, "the body is not a canary config: "+problems[i].Message)
 		return
 	}
+	var found []pipeline.Problem
 	if cfg.Name != "" && cfg.Name != name {
-		problems = append(problems, pipeline.Problem{Path: "name", Message: fmt.Sprintf("%q does not match the canary config name in the URL, %q", cfg.Name, name)})
+		found = append(found, pipeline.Problem{Path: "name", Message: fmt.Sprintf("%q does not match the canary config name in the URL, %q", cfg.Name, name)})
 	}
 	// Validation then checks the URL's name, which must be usable as a path segment and an ID.
 	cfg.Name = name
@@ -99,18 +100,14 @@ func (s *Server) saveCanaryConfig(c *gin.Context) {
 	case len(cfg.Applications) == 0:
 		cfg.Applications = []string{app}
 	case !slices.Contains(cfg.Applications, app):
-		problems = append(problems, pipeline.Problem{Path: "applications", Message: fmt.Sprintf("must include the application in the URL, %q; it lists %s", app, strings.Join(cfg.Applications, ", "))})
+		found = append(found, pipeline.Problem{Path: "applications", Message: fmt.Sprintf("must include the application in the URL, %q; it lists %s", app, strings.Join(cfg.Applications, ", "))})
 	}
-	typed := wellTyped(body)
-	if typed {
-		problems = append(problems, canary.Validate(cfg, s.CanarySourceTypes)...)
-	}
+	found = append(found, canary.Validate(cfg, s.CanarySourceTypes)...)
+	// Whatever only the left-out values cause (a wrongly typed field being "required") would
+	// report them twice, the second time wrongly.
+	problems = append(problems, canary.WithoutLeftOut(cfg, problems, found)...)
 	if len(problems) > 0 {
-		msg := fmt.Sprintf("the canary config has %d problem(s)", len(problems))
-		if !typed {
-			msg += "; the rest of it is checked once its fields have the right types"
-		}
-		abort(c, http.StatusBadRequest, msg, pipeline.ProblemStrings(problems)...)
+		abort(c, http.StatusBadRequest, fmt.Sprintf("the canary config has %d problem(s)", len(problems)), pipeline.ProblemStrings(problems)...)
 		return
 	}
 
@@ -150,23 +147,6 @@ func unescapeHTML(data []byte) []byte {
 		i++
 	}
 	return out
-}
-
-// wellTyped reports whether every field of a canary config document has the right type.
-// DecodeStrict reports the fields that do not, but the config it returns may then be missing
-// more than those: a query that fails to decode stops the decoding of everything after it, and
-// validating what is left would call present fields missing.
-func wellTyped(body []byte) bool {
-	data := bytes.TrimSpace(body)
-	if len(data) > 0 && data[0] != '{' {
-		converted, err := yaml.YAMLToJSON(data)
-		if err != nil {
-			return false
-		}
-		data = converted
-	}
-	var cfg canary.Config
-	return json.Unmarshal(data, &cfg) == nil
 }
 
 // deleteCanaryConfig deletes every version of a canary config unless a pipeline of the

@@ -253,6 +253,13 @@ func TestCanaryConfigRefused(t *testing.T) {
 			want: []string{"description: expected a string", "metrics[0].query.metricName: expected a string"},
 			only: true,
 		},
+		{
+			name: "a wrongly typed application is not also missing",
+			path: canaryPath("web", "typed"),
+			body: []byte(`{"applications": [5], "metrics": [{"name": "m", "query": {"type": "prometheus", "metricName": "m"}, "groups": ["g"]}]}`),
+			want: []string{"applications[0]: expected a string, got a number"},
+			only: true,
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := e.put(t, tc.path, tc.body).expectError(t, http.StatusBadRequest)
@@ -321,6 +328,41 @@ func TestCanaryConfigManyProblems(t *testing.T) {
 	if !strings.Contains(got.Error, "10 problem(s)") {
 		t.Errorf("error = %q", got.Error)
 	}
+}
+
+// TestCanaryConfigWrongTypesAndContentProblems checks that a wrongly typed value does not hide
+// the rest of the config's problems, and is reported once, as wrongly typed.
+func TestCanaryConfigWrongTypesAndContentProblems(t *testing.T) {
+	e, _ := newCanaryAPI(t, []string{"prometheus"})
+	// metricName has the wrong type inside the first query, which used to stop the decoding of
+	// everything after it; the problems after it are independent of it.
+	body := `{
+	  "name": "mixed",
+	  "metrics": [
+	    {"name": "errors", "query": {"type": "prometheus", "metricName": 5}, "groups": ["errors"]},
+	    {"query": {"type": "prometheus", "metricName": "latency_seconds"}, "groups": ["latency"],
+	     "analysisConfigurations": {"canary": {"nanStrategy": "zero"}}}
+	  ],
+	  "classifier": {"groupWeights": {"errors": 50, "latency": 30}}
+	}`
+	got := e.put(t, canaryPath("web", "mixed"), body).expectError(t, http.StatusBadRequest)
+	want := []string{
+		"metrics[0].query.metricName: expected a string, got a number",
+		"metrics[1].name: required",
+		`metrics[1].analysisConfigurations.canary.nanStrategy: must be remove or replace, not "zero"`,
+		"classifier.groupWeights: weights must add up to 100, not 80",
+	}
+	if !slices.Equal(got.Details, want) {
+		t.Errorf("details =\n%s\nwant\n%s", strings.Join(got.Details, "\n"), strings.Join(want, "\n"))
+	}
+	// The left-out metricName is not also missing.
+	if hasDetail(got.Details, "metrics[0].query:") || hasDetail(got.Details, "metrics[0].query.metricName: required") {
+		t.Errorf("the wrongly typed metricName is reported twice: %q", got.Details)
+	}
+	if got.Error != "the canary config has 4 problem(s)" {
+		t.Errorf("error = %q", got.Error)
+	}
+	e.get(t, canaryPath("web", "mixed")).expectError(t, http.StatusNotFound)
 }
 
 func TestCanaryConfigMalformed(t *testing.T) {
