@@ -181,9 +181,14 @@ func fetchValues(ctx context.Context, src metrics.Source, q metrics.Query, s met
 	return values, r.Query, nil
 }
 
+// fetchError names the metric and the side a fetch failed for; a source's error says what it asked.
 func fetchError(metric, side string, err error) error {
-	if errors.Is(err, metrics.ErrBadQuery) {
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("metric %q for the %s: %v", metric, side, err), "BadCanaryQuery", err)
+	what := fmt.Sprintf("metric %q for the %s", metric, side)
+	switch {
+	case errors.Is(err, metrics.ErrBadQuery):
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: %v", what, err), "BadCanaryQuery", err)
+	case errors.Is(err, metrics.ErrRefused):
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: %v", what, err), "MetricsSourceRefused", err)
 	}
-	return fmt.Errorf("metric %q for the %s: %w", metric, side, err)
+	return fmt.Errorf("%s: %w", what, err)
 }

@@ -168,7 +168,11 @@ func (r *interpreter) deployCanaryPair(ctx workflow.Context, st *stageRun, d pip
 	deployed = map[string][]string{}
 	cleanup = func() {
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
-		if d.DelayBeforeCleanup > 0 {
+		// The delay keeps the server groups for a look after the analysis; a canceled canary is
+		// deleted at once, as whoever canceled it wants. Executions that began sleeping the delay
+		// after a cancellation, before this rule, go on sleeping it.
+		canceled := ctx.Err() != nil && workflow.GetVersion(dctx, "canary-cleanup-at-once-when-canceled", workflow.DefaultVersion, 1) == 1
+		if d.DelayBeforeCleanup > 0 && !canceled {
 			_ = workflow.Sleep(dctx, d.DelayBeforeCleanup)
 		}
 		// Newest first, as they were applied.
@@ -204,7 +208,7 @@ func (r *interpreter) deployCanaryPair(ctx workflow.Context, st *stageRun, d pip
 		}
 		applied = append(applied, res.Result.Applied...)
 		for _, o := range res.Result.Applied {
-			deployed[side.name] = append(deployed[side.name], o.Kind+" "+o.Name)
+			deployed[side.name] = append(deployed[side.name], kubernetes.FullName(o.Kind, o.Name))
 		}
 		if err := waitForRollout(ctx, st, d.Account, res.Result.Applied); err != nil {
 			return deployed, cleanup, fmt.Errorf("the %s did not roll out: %w", side.name, err)

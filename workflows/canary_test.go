@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/gennaker/gennaker/activities"
@@ -35,6 +37,10 @@ type canaryTest struct {
 	mu     sync.Mutex
 	judged []activities.JudgeCanaryIntervalInput
 	calls  []string
+	// judge answers every JudgeCanaryInterval attempt: the scripted scores, unless a test replaces
+	// it before run (a second OnActivity for the same activity would never be reached, as the
+	// first registered mock that matches answers).
+	judge func(ctx context.Context, in activities.JudgeCanaryIntervalInput) (activities.JudgeCanaryIntervalResult, error)
 }
 
 func newCanaryTest(t *testing.T, scores ...float64) *canaryTest {
@@ -50,13 +56,16 @@ func newCanaryTest(t *testing.T, scores ...float64) *canaryTest {
 	})
 	c.env.OnActivity("LoadCanaryConfig", mock.Anything, activities.LoadCanaryConfigInput{Application: "shop", Name: "web"}).
 		Return(activities.LoadCanaryConfigResult{Config: canary.Config{Name: "web"}, Version: 3}, nil)
+	c.judge = func(_ context.Context, in activities.JudgeCanaryIntervalInput) (activities.JudgeCanaryIntervalResult, error) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.judged = append(c.judged, in)
+		score := scores[len(c.judged)-1]
+		return activities.JudgeCanaryIntervalResult{Result: canary.Result{Score: score, Reason: "scripted"}}, nil
+	}
 	c.env.OnActivity("JudgeCanaryInterval", mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.JudgeCanaryIntervalInput) (activities.JudgeCanaryIntervalResult, error) {
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			c.judged = append(c.judged, in)
-			score := scores[len(c.judged)-1]
-			return activities.JudgeCanaryIntervalResult{Result: canary.Result{Score: score, Reason: "scripted"}}, nil
+		func(ctx context.Context, in activities.JudgeCanaryIntervalInput) (activities.JudgeCanaryIntervalResult, error) {
+			return c.judge(ctx, in)
 		})
 	return c
 }
@@ -201,4 +210,290 @@ func remarshal(v any, into any) error {
 		return err
 	}
 	return json.Unmarshal(b, into)
+}
+
+// canaryDeployments is a canary stage's deployments setting, one ReplicaSet a side, with extra
+// settings (such as delayBeforeCleanupMins) appended inside it.
+func canaryDeployments(extra string) string {
+	return `, "deployments": {"account": "local", "namespace": "prod",
+		"baseline": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "web-baseline"}}],
+		"canary": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "web-canary"}}]` + extra + `}`
+}
+
+// canaryDeletion is one DeleteManifest call and the (virtual) time it was made at.
+type canaryDeletion struct {
+	name string
+	at   time.Time
+}
+
+// mockServerGroups makes the deployments of canaryDeployments succeed, web-baseline-v000 and
+// web-canary-v000, and records every deletion with its time in the test environment's clock.
+func (c *canaryTest) mockServerGroups() *[]canaryDeletion {
+	var deleted []canaryDeletion
+	c.env.OnActivity("DeployManifest", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DeployManifestInput) (activities.DeployManifestResult, error) {
+		name := "web-baseline-v000"
+		if strings.HasSuffix(in.Deploy.StageRefID, "canary") {
+			name = "web-canary-v000"
+		}
+		o := kubernetes.AppliedObject{APIVersion: "apps/v1", Kind: "ReplicaSet", Namespace: "prod", Name: name}
+		return activities.DeployManifestResult{Result: kubernetes.DeployResult{Applied: []kubernetes.AppliedObject{o}}}, nil
+	})
+	c.env.OnActivity("WaitForManifests", mock.Anything, mock.Anything).Return(activities.WaitForManifestsResult{}, nil)
+	c.env.OnActivity("DeleteManifest", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DeleteManifestInput) (activities.DeleteManifestResult, error) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		deleted = append(deleted, canaryDeletion{name: in.Target.Name, at: c.env.Now()})
+		return activities.DeleteManifestResult{}, nil
+	})
+	return &deleted
+}
+
+// judgeAt records the time of every judgment, wrapping the scripted scores.
+func (c *canaryTest) judgeAt() *[]time.Time {
+	var at []time.Time
+	scripted := c.judge
+	c.judge = func(ctx context.Context, in activities.JudgeCanaryIntervalInput) (activities.JudgeCanaryIntervalResult, error) {
+		c.mu.Lock()
+		at = append(at, c.env.Now())
+		c.mu.Unlock()
+		return scripted(ctx, in)
+	}
+	return &at
+}
+
+func TestCanaryDelaysCleanupByDelayBeforeCleanupMins(t *testing.T) {
+	// delayBeforeCleanupMins keeps both server groups after the analysis so that a person can look
+	// at them; the delay is a durable timer in the workflow, so the virtual clock measures it.
+	for _, tt := range []struct {
+		name    string
+		setting string
+		delay   time.Duration
+	}{
+		{"no delay: deleted as soon as the analysis ends", "", 0},
+		{"zero", `, "delayBeforeCleanupMins": 0`, 0},
+		{"15 minutes", `, "delayBeforeCleanupMins": 15`, 15 * time.Minute},
+		{"a numeric string, as Spinnaker writes it", `, "delayBeforeCleanupMins": "15"`, 15 * time.Minute},
+		{"a fraction", `, "delayBeforeCleanupMins": 0.5`, 30 * time.Second},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCanaryTest(t, 90, 90)
+			deleted := c.mockServerGroups()
+			judged := c.judgeAt()
+			if _, err := c.run(canaryPipeline("PT20M", "10", "1", canaryDeployments(tt.setting))); err != nil {
+				t.Fatal(err)
+			}
+			if len(*judged) != 2 || len(*deleted) != 2 {
+				t.Fatalf("%d judgments, deleted %v", len(*judged), *deleted)
+			}
+			lastJudged := (*judged)[1]
+			for _, d := range *deleted {
+				// At least the delay, and no more: the delay is not added per server group.
+				if gap := d.at.Sub(lastJudged); gap < tt.delay || gap > tt.delay+time.Second {
+					t.Errorf("%s deleted %s after the last analysis, want %s", d.name, gap, tt.delay)
+				}
+			}
+		})
+	}
+}
+
+func TestCanaryDelayBeforeCleanupAppliesToAFailedCanaryToo(t *testing.T) {
+	// A failed canary is the one most worth looking at: its server groups wait out the delay as well.
+	c := newCanaryTest(t, 10, 90)
+	deleted := c.mockServerGroups()
+	judged := c.judgeAt()
+	if _, err := c.run(canaryPipeline("PT20M", "10", "0", canaryDeployments(`, "delayBeforeCleanupMins": 5`))); err == nil {
+		t.Fatal("a canary scoring 10 passed")
+	}
+	if len(*judged) != 1 || len(*deleted) != 2 {
+		t.Fatalf("%d judgments, deleted %v", len(*judged), *deleted)
+	}
+	if gap := (*deleted)[0].at.Sub((*judged)[0]); gap < 5*time.Minute {
+		t.Errorf("deleted %s after the early end, want 5m", gap)
+	}
+}
+
+func TestCanaryLifetimeHours(t *testing.T) {
+	// Without lifetimeDuration the lifetime is lifetimeHours, a number or a numeric string and
+	// possibly a fraction; the intervals are planned over it like over lifetimeDuration.
+	for _, tt := range []struct {
+		name     string
+		hours    string
+		interval string
+		warmup   string
+		ends     []time.Duration // of each analysis, after the warm-up
+	}{
+		{"1 hour every 30 minutes", `1`, "30", "5", []time.Duration{30 * time.Minute, 60 * time.Minute}},
+		{"a numeric string", `"1"`, "30", "0", []time.Duration{30 * time.Minute, 60 * time.Minute}},
+		{"half an hour every 10 minutes", `0.5`, "10", "2", []time.Duration{10 * time.Minute, 20 * time.Minute, 30 * time.Minute}},
+		{"an interval as long as the lifetime: one analysis", `1`, "60", "0", []time.Duration{60 * time.Minute}},
+		{"no interval: one analysis at the end", `2`, "", "1", []time.Duration{2 * time.Hour}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			scores := make([]float64, len(tt.ends))
+			for i := range scores {
+				scores[i] = 90
+			}
+			c := newCanaryTest(t, scores...)
+			at := c.judgeAt()
+			config := strings.Replace(canaryPipeline("LIFETIME", tt.interval, tt.warmup, ""), `"lifetimeDuration": "LIFETIME"`, `"lifetimeHours": `+tt.hours, 1)
+			config = strings.Replace(config, `"canaryAnalysisIntervalMins": "", `, "", 1)
+			exec, err := c.run(config)
+			if err != nil {
+				t.Fatalf("%v: %s", err, exec.Stage("1").Error)
+			}
+			r := c.report(t, exec)
+			if r.Planned != len(tt.ends) || len(c.judged) != len(tt.ends) {
+				t.Fatalf("planned %d, judged %d, want %d", r.Planned, len(c.judged), len(tt.ends))
+			}
+			warmup, _ := time.ParseDuration(tt.warmup + "m")
+			if got := time.Duration(r.AnalysisStart-exec.Stage("1").StartTime) * time.Millisecond; got < warmup || got > warmup+time.Second {
+				t.Errorf("analysis began %s after the stage, want the %s warm-up", got, warmup)
+			}
+			for i, in := range c.judged {
+				if got := in.End.Sub(in.Start); in.Start.UnixMilli() != r.AnalysisStart || got != tt.ends[i] {
+					t.Errorf("analysis %d covers %s from %s, want %s from the warm-up's end", i+1, got, in.Start, tt.ends[i])
+				}
+				// Judged when its interval has ended, not before.
+				if !(*at)[i].Equal(in.End) {
+					t.Errorf("analysis %d judged at %s, its interval ends at %s", i+1, (*at)[i], in.End)
+				}
+			}
+		})
+	}
+}
+
+// judgeAttempt is one attempt of JudgeCanaryInterval: its number, as Temporal counts, and when.
+type judgeAttempt struct {
+	attempt int32
+	at      time.Time
+}
+
+// failingJudge replaces the judge by one that fails with an unreachable Prometheus' error while
+// fails says so, and scores 90 otherwise; it records every attempt.
+func (c *canaryTest) failingJudge(fails func(attempt int32) bool) *[]judgeAttempt {
+	var attempts []judgeAttempt
+	c.judge = func(ctx context.Context, in activities.JudgeCanaryIntervalInput) (activities.JudgeCanaryIntervalResult, error) {
+		n := activity.GetInfo(ctx).Attempt
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		attempts = append(attempts, judgeAttempt{attempt: n, at: c.env.Now()})
+		if fails(n) {
+			// A plain error, as the activity returns for a source it cannot reach: retryable.
+			return activities.JudgeCanaryIntervalResult{}, errors.New(`metric "errors" for the baseline: prometheus: metric "errors": query errors: Post "http://prom/api/v1/query_range": dial tcp 10.0.0.1:9090: connect: connection refused`)
+		}
+		c.judged = append(c.judged, in)
+		return activities.JudgeCanaryIntervalResult{Result: canary.Result{Score: 90, Reason: "scripted"}}, nil
+	}
+	return &attempts
+}
+
+func TestCanaryRetriesAnUnreachablePrometheus(t *testing.T) {
+	// Prometheus is down for the first three attempts of each interval: the interval is judged
+	// late, after backing off 2s, 4s and 8s, rather than not at all, and the canary passes.
+	c := newCanaryTest(t)
+	attempts := c.failingJudge(func(n int32) bool { return n <= 3 })
+	exec, err := c.run(canaryPipeline("PT20M", "10", "0", ""))
+	if err != nil {
+		t.Fatalf("%v: %s", err, exec.Stage("1").Error)
+	}
+	if st := exec.Stage("1"); st.Status != pipeline.StatusSucceeded || c.report(t, exec).Result != "Pass" {
+		t.Errorf("stage %s, report %+v", st.Status, c.report(t, exec))
+	}
+	if len(*attempts) != 8 || len(c.judged) != 2 {
+		t.Fatalf("%d attempts, %d judged; want 4 attempts for each of 2 intervals", len(*attempts), len(c.judged))
+	}
+	backoffs := []time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second}
+	for i, in := range c.judged {
+		tries := (*attempts)[i*4 : i*4+4]
+		if !tries[0].at.Equal(in.End) {
+			t.Errorf("interval %d first tried at %s, its end is %s", i+1, tries[0].at, in.End)
+		}
+		for j, want := range backoffs {
+			if got := tries[j+1].at.Sub(tries[j].at); tries[j+1].attempt != int32(j+2) || got != want {
+				t.Errorf("interval %d: attempt %d came %s after the one before, want %s", i+1, tries[j+1].attempt, got, want)
+			}
+		}
+		// The window judged is the interval's, however late the judgment.
+		if in.End.Sub(in.Start) != time.Duration(i+1)*10*time.Minute {
+			t.Errorf("interval %d covers %s", i+1, in.End.Sub(in.Start))
+		}
+	}
+}
+
+func TestCanaryFailsAfterTwelveAttemptsAtPrometheus(t *testing.T) {
+	// Prometheus stays down: after 12 attempts, backing off from 2s doubling up to 30s, the stage
+	// fails TERMINAL, its error saying what could not be reached.
+	c := newCanaryTest(t)
+	attempts := c.failingJudge(func(int32) bool { return true })
+	exec, err := c.run(canaryPipeline("PT20M", "10", "0", ""))
+	st := exec.Stage("1")
+	if err == nil || st.Status != pipeline.StatusTerminal {
+		t.Fatalf("workflow error %v, stage %s", err, st.Status)
+	}
+	if !strings.Contains(st.Error, "connection refused") || !strings.Contains(st.Error, "http://prom/api/v1/query_range") {
+		t.Errorf("stage error %q does not say Prometheus could not be reached", st.Error)
+	}
+	if len(*attempts) != 12 || len(c.judged) != 0 {
+		t.Fatalf("%d attempts, %d judged; want 12 failed attempts at the first interval", len(*attempts), len(c.judged))
+	}
+	want := []time.Duration{2, 4, 8, 16, 30, 30, 30, 30, 30, 30, 30}
+	for i, w := range want {
+		if got := (*attempts)[i+1].at.Sub((*attempts)[i].at); got != w*time.Second {
+			t.Errorf("attempt %d came %s after the one before, want %s", i+2, got, w*time.Second)
+		}
+	}
+	if r := c.report(t, exec); len(r.Intervals) != 0 || r.Result != "" {
+		t.Errorf("report %+v: an interval that could not be measured was judged", r)
+	}
+}
+
+func TestCanaryCancelledStillDeletesItsServerGroups(t *testing.T) {
+	// A cancellation cancels the workflow's context; the server groups are deleted on a
+	// disconnected one, newest first, whenever the cancellation comes, and at once: whoever
+	// canceled the canary wants it gone, not kept for a look as delayBeforeCleanupMins keeps one.
+	for _, tt := range []struct {
+		name     string
+		cancelAt time.Duration // after the workflow started
+		judged   int
+		setting  string
+		delay    time.Duration
+	}{
+		{"during the warm-up", 3 * time.Minute, 0, "", 0},
+		{"between two analyses", 20 * time.Minute, 1, "", 0},
+		{"with a delay before cleanup", 20 * time.Minute, 1, `, "delayBeforeCleanupMins": 5`, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCanaryTest(t, 90, 90, 90)
+			deleted := c.mockServerGroups()
+			start := c.env.Now()
+			var canceledAt time.Time
+			c.env.RegisterDelayedCallback(func() {
+				canceledAt = c.env.Now()
+				c.env.CancelWorkflow()
+			}, tt.cancelAt)
+			exec, err := c.run(canaryPipeline("PT30M", "10", "5", canaryDeployments(tt.setting)))
+			if !temporal.IsCanceledError(err) {
+				t.Errorf("workflow error %v, want canceled", err)
+			}
+			if st := exec.Stage("1"); st.Status != pipeline.StatusCanceled {
+				t.Errorf("stage %s: %s", st.Status, st.Error)
+			}
+			if canceledAt.Sub(start) != tt.cancelAt {
+				t.Fatalf("canceled at %s, want %s", canceledAt.Sub(start), tt.cancelAt)
+			}
+			if len(c.judged) != tt.judged {
+				t.Errorf("%d analyses before the cancellation, want %d", len(c.judged), tt.judged)
+			}
+			var names []string
+			for _, d := range *deleted {
+				names = append(names, d.name)
+				if gap := d.at.Sub(canceledAt); gap < tt.delay || gap > tt.delay+time.Second {
+					t.Errorf("%s deleted %s after the cancellation, want %s", d.name, gap, tt.delay)
+				}
+			}
+			if strings.Join(names, ",") != "web-canary-v000,web-baseline-v000" {
+				t.Errorf("deleted %v, want both, newest first", names)
+			}
+		})
+	}
 }

@@ -14,17 +14,23 @@ import (
 // retrying; every other Fetch error is presumed transient (unreachable store, overload, timeout).
 var ErrBadQuery = errors.New("bad metric query")
 
+// ErrRefused marks a store turning the caller away (HTTP 401 or 403): wrong or missing credentials,
+// which a person has to fix; asking again would only be turned away again.
+var ErrRefused = errors.New("the metric store refused the credentials")
+
 // DefaultStep is the resolution used when a Scope leaves Step zero; it matches Kayenta's default.
 const DefaultStep = 60 * time.Second
 
-// Source fetches raw metric series for one scope; judging is done elsewhere.
+// Source fetches raw metric series for one scope; judging is done elsewhere. Fetch's errors show
+// what was asked of the store, and leave naming the metric and the scope to the caller;
+// ErrBadQuery and ErrRefused mark those that asking again cannot fix.
 type Source interface {
 	Fetch(ctx context.Context, q Query, s Scope) (Result, error)
 }
 
 // Query is one canary metric as the canary config states it, independent of the scope it runs for.
 type Query struct {
-	// Metric is the canary config's name for the metric, used in messages.
+	// Metric is the canary config's name for the metric.
 	Metric string
 	// Template is a complete query in the store's language with ${scope}, ${location} and
 	// ${<extended param>} placeholders (see Expand); Kayenta's "PromQL:" prefix is tolerated.

@@ -78,11 +78,11 @@ func New(cfg Config) (*Source, error) {
 func (src *Source) Fetch(ctx context.Context, q metrics.Query, s metrics.Scope) (metrics.Result, error) {
 	query, err := Resolve(q, s)
 	if err != nil {
-		return metrics.Result{}, fmt.Errorf("prometheus: metric %q: %w", q.Metric, err)
+		return metrics.Result{}, fmt.Errorf("prometheus: %w", err)
 	}
 	g, err := newGrid(s)
 	if err != nil {
-		return metrics.Result{}, fmt.Errorf("prometheus: metric %q: %w", q.Metric, err)
+		return metrics.Result{}, fmt.Errorf("prometheus: %w", err)
 	}
 	res := metrics.Result{Query: query, Start: g.start(), Step: g.step()}
 
@@ -95,7 +95,7 @@ func (src *Source) Fetch(ctx context.Context, q metrics.Query, s metrics.Scope) 
 	// POST, which Prometheus accepts since 2.1, keeps long queries clear of URL length limits.
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, src.queryRange, strings.NewReader(form.Encode()))
 	if err != nil {
-		return res, fmt.Errorf("prometheus: metric %q: %w", q.Metric, err)
+		return res, fmt.Errorf("prometheus: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
@@ -111,12 +111,12 @@ func (src *Source) Fetch(ctx context.Context, q metrics.Query, s metrics.Scope) 
 
 	resp, err := src.client.Do(req)
 	if err != nil {
-		return res, fmt.Errorf("prometheus: metric %q: query %s: %w", q.Metric, query, err)
+		return res, fmt.Errorf("prometheus: query %s: %w", query, err)
 	}
 	defer resp.Body.Close()
 	series, err := decode(resp, g)
 	if err != nil {
-		return res, fmt.Errorf("prometheus: metric %q: query %s: %w", q.Metric, query, err)
+		return res, fmt.Errorf("prometheus: query %s: %w", query, err)
 	}
 	res.Series = series
 	return res, nil
@@ -211,11 +211,16 @@ type apiResponse struct {
 // decode reads a query_range answer and classes its failure: Prometheus answers 400 (bad_data)
 // when it cannot parse the query and 422 (execution) when the query cannot run on the data, e.g.
 // many-to-many matching or too many samples; neither improves by asking again. Timeouts and
-// cancellations come as 503 and storage trouble as 500, which a retry may get past.
+// cancellations come as 503 and storage trouble as 500, which a retry may get past. A 401 or 403,
+// from Prometheus or a proxy in front of it, is an ErrRefused.
 func decode(resp *http.Response, g grid) ([]metrics.Series, error) {
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return nil, fmt.Errorf("reading Prometheus' answer (HTTP %d): %w", resp.StatusCode, err)
+	}
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		return nil, fmt.Errorf("%w: %s answered HTTP %d: check the user and password (or token) given for it: %s",
+			metrics.ErrRefused, resp.Request.URL.Redacted(), resp.StatusCode, snippet(body))
 	}
 	var r apiResponse
 	err = json.Unmarshal(body, &r)
