@@ -4,21 +4,23 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/gennaker/gennaker/internal/promtest"
 )
 
 // canaryReport is the part of a canary stage's report these tests read.
 type canaryReport struct {
-	Result    string `json:"result"`
-	Planned   int    `json:"intervalsPlanned"`
-	Intervals []struct {
+	Result      string              `json:"result"`
+	Deployments map[string][]string `json:"deployments"`
+	Planned     int                 `json:"intervalsPlanned"`
+	Intervals   []struct {
 		Interval       int     `json:"interval"`
 		Score          float64 `json:"score"`
 		Classification string  `json:"classification"`
@@ -60,12 +62,14 @@ func TestCanaryAnalysis(t *testing.T) {
 		name             string
 		baseline, canary promtest.AppConfig
 	}
-	healthy := promtest.AppConfig{ErrorRate: 0.01, LatencyMean: 50 * time.Millisecond, LatencyJitter: 10 * time.Millisecond, RequestRate: 100}
+	// Enough requests that the error rate of identical servers hardly differs between 5-second
+	// windows: at a few errors a window, chance alone can double it.
+	healthy := promtest.AppConfig{ErrorRate: 0.05, LatencyMean: 50 * time.Millisecond, LatencyJitter: 10 * time.Millisecond, RequestRate: 1000}
 	pairs := []pair{
 		{"identical", healthy, healthy},
-		{"worse", healthy, promtest.AppConfig{ErrorRate: 0.25, LatencyMean: 150 * time.Millisecond, LatencyJitter: 10 * time.Millisecond, RequestRate: 100}},
-		{"erring", healthy, promtest.AppConfig{ErrorRate: 0.25, LatencyMean: 50 * time.Millisecond, LatencyJitter: 10 * time.Millisecond, RequestRate: 100}},
-		{"slower", healthy, promtest.AppConfig{ErrorRate: 0.01, LatencyMean: 120 * time.Millisecond, LatencyJitter: 10 * time.Millisecond, RequestRate: 100}},
+		{"worse", healthy, promtest.AppConfig{ErrorRate: 0.25, LatencyMean: 150 * time.Millisecond, LatencyJitter: 10 * time.Millisecond, RequestRate: 1000}},
+		{"erring", healthy, promtest.AppConfig{ErrorRate: 0.25, LatencyMean: 50 * time.Millisecond, LatencyJitter: 10 * time.Millisecond, RequestRate: 1000}},
+		{"slower", healthy, promtest.AppConfig{ErrorRate: 0.05, LatencyMean: 120 * time.Millisecond, LatencyJitter: 10 * time.Millisecond, RequestRate: 1000}},
 	}
 	var targets []promtest.Target
 	for i, p := range pairs {
@@ -75,6 +79,7 @@ func TestCanaryAnalysis(t *testing.T) {
 			promtest.NewApp(t, p.canary).Target(map[string]string{"case": p.name, "track": "canary"}))
 	}
 	prom := promtest.StartPrometheus(t, targets...)
+	deployedCases := map[string]bool{"identical": true, "worse": true}
 
 	dev := newDevProcess(t)
 	dev.args = append(dev.args, "--prometheus-url", prom.URL())
@@ -82,7 +87,7 @@ func TestCanaryAnalysis(t *testing.T) {
 
 	// A canary stage naming a config the application does not have is refused when saved.
 	canaryStage := func(name string) map[string]any {
-		return map[string]any{"refId": "1", "type": "kayentaCanary", "name": "Canary",
+		stage := map[string]any{"refId": "1", "type": "kayentaCanary", "name": "Canary",
 			"canaryConfig": map[string]any{
 				"canaryConfigName": "web-canary", "metricsAccountName": "prometheus",
 				"scoreThresholds":  map[string]any{"pass": 75, "marginal": 40},
@@ -91,21 +96,21 @@ func TestCanaryAnalysis(t *testing.T) {
 					"controlScope":    fmt.Sprintf(`case=%q,track="baseline"`, name),
 					"experimentScope": fmt.Sprintf(`case=%q,track="canary"`, name)}},
 			}}
+		// The passing and the failing canary deploy their own baseline and canary server groups
+		// to the local cluster, which must be gone once the stage ends.
+		if deployedCases[name] {
+			stage["deployments"] = map[string]any{"account": "local", "namespace": "default",
+				"baseline": []any{canaryReplicaSet(name+"-baseline", "nginx:1.27")},
+				"canary":   []any{canaryReplicaSet(name+"-canary", "nginx:1.28")}}
+		}
+		return stage
 	}
 	code, body := api.do(http.MethodPut, "/api/v1/applications/web/pipelines/too-early", map[string]any{
 		"stages": []any{canaryStage("identical")}})
 	if code != http.StatusBadRequest || !strings.Contains(string(body), `no canary config`) {
 		t.Errorf("a canary stage before its config: %d %s", code, body)
 	}
-	root, err := repoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	config, err := os.ReadFile(filepath.Join(root, "examples", "web-canary-config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	api.expect(http.StatusOK, http.MethodPut, "/api/v1/applications/web/canaryConfigs/web-canary", json.RawMessage(config), nil)
+	api.expect(http.StatusOK, http.MethodPut, "/api/v1/applications/web/canaryConfigs/web-canary", json.RawMessage(exampleFile(t, "web-canary-config.json")), nil)
 
 	prom.WaitForScrapes(t, 8)
 	ids := map[string]string{}
@@ -115,6 +120,24 @@ func TestCanaryAnalysis(t *testing.T) {
 			map[string]any{"refId": "2", "requisiteStageRefIds": []any{"1"}, "type": "wait", "name": "Promote", "waitTime": 0},
 		}})
 		ids[p.name] = api.startExecution("web", "canary-"+p.name, nil).ID
+	}
+
+	// While the analysis runs, the server groups it deployed are in the cluster and available.
+	kube := localClientset(t, dev)
+	api.waitForExecution(ids["identical"], time.Minute, "the canary's deployments", func(e execution) bool {
+		s := e.stage("1")
+		if s == nil {
+			return false
+		}
+		report, _ := s.Outputs["canary"].(map[string]any)
+		deployed, _ := report["deployments"].(map[string]any)
+		return len(toStrings(deployed["canary"])) > 0
+	})
+	for _, name := range []string{"identical-baseline-v000", "identical-canary-v000"} {
+		rs, err := kube.AppsV1().ReplicaSets("default").Get(t.Context(), name, metav1.GetOptions{})
+		if err != nil || rs.Status.AvailableReplicas != 1 {
+			t.Errorf("during the analysis, replica set %s: %v %v", name, rs, err)
+		}
 	}
 
 	results := map[string]execution{}
@@ -184,8 +207,30 @@ func TestCanaryAnalysis(t *testing.T) {
 		t.Errorf("slower canary report: %+v", r)
 	}
 
+	// Whatever the outcome, the stage deleted the server groups it deployed.
+	for name := range deployedCases {
+		for _, track := range []string{"baseline", "canary"} {
+			rs := name + "-" + track + "-v000"
+			if got := report(name).Deployments[track]; strings.Join(got, ",") != "replicaSet "+rs {
+				t.Errorf("%s canary report, %s deployments: %v", name, track, got)
+			}
+			if _, err := kube.AppsV1().ReplicaSets("default").Get(t.Context(), rs, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				t.Errorf("replica set %s after the %s canary ended: %v", rs, name, err)
+			}
+		}
+	}
+
 	// The report of a stage that is not a canary is a 404 that says so.
 	if code, body := api.do(http.MethodGet, "/api/v1/executions/"+ids["identical"]+"/stages/2/canary", nil); code != http.StatusNotFound {
 		t.Errorf("the canary report of a wait stage: %d %s", code, body)
 	}
+}
+
+// canaryReplicaSet is a one-replica server group of the canary's service, named by its track.
+func canaryReplicaSet(name, image string) map[string]any {
+	labels := map[string]any{"app": "web", "track": name}
+	return map[string]any{"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": map[string]any{"name": name},
+		"spec": map[string]any{"replicas": 1, "selector": map[string]any{"matchLabels": labels},
+			"template": map[string]any{"metadata": map[string]any{"labels": labels},
+				"spec": map[string]any{"containers": []any{map[string]any{"name": "web", "image": image}}}}}}
 }

@@ -34,14 +34,7 @@ func TestDeployToLocalCluster(t *testing.T) {
 		t.Errorf("deployed %v", byNS)
 	}
 
-	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(p.dataDir, "kube", "kubeconfig"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := clientset.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs := localClientset(t, p)
 	d, err := cs.AppsV1().Deployments("default").Get(t.Context(), "web", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -97,6 +90,20 @@ func TestDeployToLocalCluster(t *testing.T) {
 	}
 }
 
+// localClientset is a client of the local cluster a gennaker dev process runs.
+func localClientset(t *testing.T, p *devProcess) *clientset.Clientset {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(p.dataDir, "kube", "kubeconfig"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := clientset.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
 func toStrings(v any) []string {
 	list, _ := v.([]any)
 	out := make([]string, 0, len(list))
@@ -107,8 +114,8 @@ func toStrings(v any) []string {
 	return out
 }
 
-// readExample reads a pipeline from examples/ as a JSON object.
-func readExample(t *testing.T, name string) map[string]any {
+// exampleFile reads a file of examples/.
+func exampleFile(t *testing.T, name string) []byte {
 	t.Helper()
 	root, err := repoRoot()
 	if err != nil {
@@ -118,6 +125,13 @@ func readExample(t *testing.T, name string) map[string]any {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return body
+}
+
+// readExample reads a pipeline from examples/ as a JSON object.
+func readExample(t *testing.T, name string) map[string]any {
+	t.Helper()
+	body := exampleFile(t, name)
 	var doc map[string]any
 	if err := json.Unmarshal(body, &doc); err != nil {
 		t.Fatalf("%s: %v", name, err)

@@ -17,18 +17,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
-	"github.com/gennaker/gennaker/activities"
 	"github.com/gennaker/gennaker/internal/app"
 	"github.com/gennaker/gennaker/internal/config"
+	"github.com/gennaker/gennaker/internal/mototest"
 	"github.com/gennaker/gennaker/internal/procout"
+	"github.com/gennaker/gennaker/internal/promtest"
 	"github.com/gennaker/gennaker/launch"
 	"github.com/gennaker/gennaker/workflows"
 )
@@ -80,9 +83,30 @@ func TestRecordHistories(t *testing.T) {
 	if err := os.WriteFile(notificationsFile, []byte(settings), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A canary execution reads Prometheus scraping a baseline and a canary that behave alike.
+	healthy := promtest.AppConfig{ErrorRate: 0.05, LatencyMean: 50 * time.Millisecond, LatencyJitter: 10 * time.Millisecond, RequestRate: 1000}
+	baseline, canaryApp := healthy, healthy
+	baseline.Seed, canaryApp.Seed = 1, 2
+	prom := promtest.StartPrometheus(t,
+		promtest.NewApp(t, baseline).Target(map[string]string{"case": "replay", "track": "baseline"}),
+		promtest.NewApp(t, canaryApp).Target(map[string]string{"case": "replay", "track": "canary"}))
+	// A pubsub subscription on an SQS queue of moto's.
+	moto := mototest.Start(t)
+	moto.Env(t)
+	queue, err := moto.SQS().CreateQueue(t.Context(), &awssqs.CreateQueueInput{QueueName: aws.String("replay-builds")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubsubFile := filepath.Join(t.TempDir(), "pubsub.yaml")
+	subscriptions := fmt.Sprintf("subscriptions:\n  - name: %s\n    queueUrl: %s\n    endpoint: %s\n    waitSeconds: 1\n", recordSubscription, aws.ToString(queue.QueueUrl), moto.URL)
+	if err := os.WriteFile(pubsubFile, []byte(subscriptions), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	fs := flag.NewFlagSet("record", flag.ContinueOnError)
 	cfg, err := config.Load(fs, []string{"--data-dir", t.TempDir(), "--http-address", "127.0.0.1:0", "--dev-temporal-port", "0", "--dev-ui-port", "-1",
-		"--slack-bot-token", slackToken, "--slack-api-url", ws.srv.GetAPIURL(), "--notifications", notificationsFile})
+		"--slack-bot-token", slackToken, "--slack-api-url", ws.srv.GetAPIURL(), "--notifications", notificationsFile,
+		"--prometheus-url", prom.URL(), "--pubsub", pubsubFile})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,6 +126,11 @@ func TestRecordHistories(t *testing.T) {
 	rec := &recorder{client: rt.Client, dir: outDir}
 	base := "http://" + rt.APIAddress
 
+	setup := &apiClient{t: t, base: base, http: &http.Client{Timeout: 30 * time.Second}}
+	setup.expect(http.StatusOK, http.MethodPut, "/api/v1/applications/"+recordApp+"/canaryConfigs/web-canary",
+		json.RawMessage(exampleFile(t, "web-canary-config.json")), nil)
+	prom.WaitForScrapes(t, 4)
+
 	t.Run("executions", func(t *testing.T) {
 		for _, sc := range scenarios(time.Now()) {
 			t.Run(sc.name, func(t *testing.T) {
@@ -114,6 +143,11 @@ func TestRecordHistories(t *testing.T) {
 			t.Parallel()
 			a := &apiClient{t: t, base: base, http: &http.Client{Timeout: 30 * time.Second}}
 			recordCron(t, a, rec)
+		})
+		t.Run("pubsub", func(t *testing.T) {
+			t.Parallel()
+			a := &apiClient{t: t, base: base, http: &http.Client{Timeout: 30 * time.Second}}
+			recordPubsub(t, a, rec, moto, aws.ToString(queue.QueueUrl))
 		})
 	})
 }
@@ -195,6 +229,39 @@ func recordCron(t *testing.T, a *apiClient, rec *recorder) {
 	}
 	rec.save(t, "cron-trigger", action.WorkflowID)
 	rec.save(t, "cron-execution", result.ExecutionID)
+}
+
+// recordSubscription is the pubsub subscription the recorder's gennaker polls.
+const recordSubscription = "replay-builds"
+
+// recordPubsub saves a pipeline with a pubsub trigger, sends a message that starts it, and records
+// the execution and the subscription's polling workflow, which it then terminates: that workflow
+// runs as long as the subscription is configured, and a recorded history must end.
+func recordPubsub(t *testing.T, a *apiClient, rec *recorder, moto *mototest.Server, queueURL string) {
+	a.savePipeline(recordApp, "pubsub-execution", `{
+		"triggers": [{"type": "pubsub", "pubsubSystem": "amazon", "subscriptionName": "`+recordSubscription+`",
+			"attributeConstraints": {"event": "build\\.finished"}}],
+		"stages": [{"refId": "1", "type": "evaluateVariables", "name": "Built",
+			"variables": [{"key": "version", "value": "${parameters.version}"}]}]
+	}`)
+	sent, err := moto.SQS().SendMessage(t.Context(), &awssqs.SendMessageInput{QueueUrl: aws.String(queueURL),
+		MessageBody: aws.String(`{"parameters": {"version": "1.4.0"}}`),
+		MessageAttributes: map[string]sqstypes.MessageAttributeValue{
+			"event": {DataType: aws.String("String"), StringValue: aws.String("build.finished")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := waitForTriggerEvent(t, a, recordApp, "sqs:"+aws.ToString(sent.MessageId))
+	done := a.waitUntilDone(started.ExecutionID, time.Minute)
+	if done.Status != "SUCCEEDED" || done.mustStage(t, "1").Outputs["version"] != "1.4.0" {
+		t.Fatalf("the execution the message started: %s", done.describe())
+	}
+	rec.save(t, "pubsub-execution", started.ExecutionID)
+	poller := workflows.PubsubSubscriptionID(recordSubscription)
+	if err := rec.client.TerminateWorkflow(t.Context(), poller, "", "recorded"); err != nil {
+		t.Fatalf("ending the subscription's workflow: %v", err)
+	}
+	rec.save(t, "pubsub-subscription", poller)
 }
 
 // scenarios are the recorded executions; now places the execution windows.
@@ -499,6 +566,27 @@ func scenarios(now time.Time) []scenario {
 			},
 		},
 		{
+			name: "kayenta-canary",
+			config: `{"stages": [
+				{"refId": "1", "type": "kayentaCanary", "name": "Canary",
+					"canaryConfig": {"canaryConfigName": "web-canary", "metricsAccountName": "prometheus",
+						"scoreThresholds": {"pass": 75, "marginal": 40}, "lifetimeDuration": "PT10S", "canaryAnalysisIntervalMins": "0.08",
+						"scopes": [{"scopeName": "default", "step": 1,
+							"controlScope": "case=\"replay\",track=\"baseline\"", "experimentScope": "case=\"replay\",track=\"canary\""}]},
+					"deployments": {"account": "local", "namespace": "default", "delayBeforeCleanupMins": 0.02,
+						"baseline": [` + canaryReplicaSetJSON("replay-baseline", "nginx:1.27") + `],
+						"canary": [` + canaryReplicaSetJSON("replay-canary", "nginx:1.28") + `]}},
+				{"refId": "2", "requisiteStageRefIds": ["1"], "type": "wait", "name": "Promote", "waitTime": 0}
+			]}`,
+			want: "SUCCEEDED",
+			check: func(t *testing.T, e execution) {
+				report, _ := e.mustStage(t, "1").Outputs["canary"].(map[string]any)
+				if report["result"] != "Pass" || report["deployments"] == nil {
+					t.Errorf("canary report %v", report)
+				}
+			},
+		},
+		{
 			name: "execution-window-open",
 			config: fmt.Sprintf(`{"stages": [
 				{"refId": "1", "type": "evaluateVariables", "name": "In the window", "restrictExecutionDuringTimeWindow": true,
@@ -608,11 +696,7 @@ func (r *recorder) save(t *testing.T, name, workflowID string) {
 	}
 
 	replayer := worker.NewWorkflowReplayer()
-	replayer.RegisterWorkflow(workflows.Pipeline)
-	replayer.RegisterWorkflow(workflows.CronTrigger)
-	replayer.RegisterWorkflowWithOptions(workflows.ClusterLock, workflow.RegisterOptions{Name: activities.ClusterLockWorkflow})
-	replayer.RegisterWorkflow(workflows.EventStream)
-	replayer.RegisterWorkflowWithOptions(workflows.PipelineQueue, workflow.RegisterOptions{Name: activities.PipelineQueueWorkflow})
+	workflows.Register(replayer)
 	if err := replayer.ReplayWorkflowHistoryFromJSONFile(sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)), file); err != nil {
 		t.Fatalf("%s: the recorded history does not replay: %v", name, err)
 	}
@@ -652,4 +736,13 @@ func redBlackScenario(namespace, extra string) string {
 		stages = append(stages, extra)
 	}
 	return `{"parameterConfig": [{"name": "second", "default": "nginx:1.28"}], "stages": [` + strings.Join(stages, ",\n") + `]}`
+}
+
+// canaryReplicaSetJSON is canaryReplicaSet as JSON text.
+func canaryReplicaSetJSON(name, image string) string {
+	b, err := json.Marshal(canaryReplicaSet(name, image))
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
 }

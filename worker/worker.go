@@ -8,7 +8,6 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/gennaker/gennaker/activities"
 	"github.com/gennaker/gennaker/pubsub/sqs"
@@ -39,12 +38,7 @@ type Dependencies struct {
 
 // Register adds every workflow and activity to a worker or a test environment.
 func Register(r worker.Registry, deps Dependencies) {
-	r.RegisterWorkflow(workflows.Pipeline)
-	r.RegisterWorkflow(workflows.CronTrigger)
-	r.RegisterWorkflowWithOptions(workflows.ClusterLock, workflow.RegisterOptions{Name: activities.ClusterLockWorkflow})
-	r.RegisterWorkflow(workflows.EventStream)
-	r.RegisterWorkflowWithOptions(workflows.PipelineQueue, workflow.RegisterOptions{Name: activities.PipelineQueueWorkflow})
-	r.RegisterWorkflow(workflows.PubsubSubscription)
+	workflows.Register(r)
 	r.RegisterActivity(&activities.Webhooks{Client: deps.HTTPClient})
 	r.RegisterActivity(&activities.Pipelines{Source: deps.Pipelines})
 	r.RegisterActivity(&activities.Executions{Starter: deps.Starter, Downstream: deps.Downstream})

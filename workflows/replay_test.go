@@ -7,9 +7,7 @@ import (
 
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
-	"github.com/gennaker/gennaker/activities"
 )
 
 // historiesDir holds workflow histories recorded from real executions by the e2e package's
@@ -39,11 +37,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			replayer := worker.NewWorkflowReplayer()
-			replayer.RegisterWorkflow(Pipeline)
-			replayer.RegisterWorkflow(CronTrigger)
-			replayer.RegisterWorkflowWithOptions(ClusterLock, workflow.RegisterOptions{Name: activities.ClusterLockWorkflow})
-			replayer.RegisterWorkflow(EventStream)
-			replayer.RegisterWorkflowWithOptions(PipelineQueue, workflow.RegisterOptions{Name: activities.PipelineQueueWorkflow})
+			Register(replayer)
 			// The workflows' own log lines would bury the one that matters, the replay error.
 			quiet := log.NewStructuredLogger(slog.New(slog.DiscardHandler))
 			if err := replayer.ReplayWorkflowHistoryFromJSONFile(quiet, file); err != nil {
