@@ -13,6 +13,7 @@ import (
 	"github.com/gennaker/gennaker/pipeline"
 	"github.com/gennaker/gennaker/store"
 	"github.com/gennaker/gennaker/triggers"
+	"github.com/gennaker/gennaker/triggers/dispatch"
 )
 
 // ExecutionStarter starts executions of saved pipelines.
@@ -57,12 +58,9 @@ func (e *Executions) StartPipeline(ctx context.Context, in StartPipelineInput) (
 	return StartPipelineResult{ExecutionID: id}, nil
 }
 
-// DownstreamSource lists the saved pipelines, for pipeline triggers, and keeps what those did;
-// the store is one.
-type DownstreamSource interface {
-	store.Lister
-	RecordTriggerEvent(ctx context.Context, ev store.TriggerEvent) error
-}
+// DownstreamSource lists the saved pipelines, for pipeline and pubsub triggers, and keeps what
+// those did; the store is one.
+type DownstreamSource = dispatch.Pipelines
 
 // FirePipelineTriggersInput is an execution that has just ended.
 type FirePipelineTriggersInput struct {
@@ -103,59 +101,52 @@ func (e *Executions) FirePipelineTriggers(ctx context.Context, in FirePipelineTr
 		return res, nil
 	}
 	parent := in.Parent
-	outcome := PipelineTriggerStatus(parent.Status)
-	recs, err := store.AllLatest(ctx, e.Downstream)
+	status := PipelineTriggerStatus(parent.Status)
+	log := activity.GetLogger(ctx)
+	candidates, err := dispatch.Candidates(ctx, e.Downstream, pipeline.TriggerPipeline, func(rec store.Record, err error) {
+		log.Warn("a saved pipeline cannot be read; its triggers are skipped", "application", rec.Application, "pipeline", rec.Name, "error", err)
+	})
 	if err != nil {
 		return res, fmt.Errorf("listing pipelines for pipeline triggers: %w", err)
 	}
-	for _, rec := range recs {
-		app := rec.Application
-		p, err := pipeline.Decode(rec.Config)
-		if err != nil {
-			continue // a config that cannot be read has no trigger to fire
+	source := parent.Application + "/" + parent.Name
+	var out triggers.Outcome
+	for _, c := range candidates {
+		pt := c.Trigger.PipelineTrigger()
+		if pt.Application != parent.Application || (pt.Pipeline != parent.PipelineConfigID && pt.Pipeline != parent.Name) || !slices.Contains(pt.Status, status) {
+			continue
 		}
-		for i, t := range p.Triggers {
-			pt := t.PipelineTrigger()
-			if t.Type != pipeline.TriggerPipeline || pt.Application != parent.Application ||
-				(pt.Pipeline != parent.PipelineConfigID && pt.Pipeline != parent.Name) || !slices.Contains(pt.Status, outcome) {
-				continue
-			}
-			ev := store.TriggerEvent{Application: app, Pipeline: p.Name, Kind: pipeline.TriggerPipeline,
-				Source: parent.Application + "/" + parent.Name, DeliveryID: parent.ID}
-			if !t.IsEnabled() || p.Disabled {
-				ev.Outcome, ev.Reason = store.TriggerDisabled, "the pipeline is disabled"
-				if !t.IsEnabled() {
-					ev.Reason = "the trigger is disabled"
-				}
-				e.record(ctx, ev)
-				continue
-			}
-			id := pipelineTriggerExecutionID(parent.ID, rec.ID, i)
-			trig := pipeline.TriggerInfo{
-				Type: pipeline.TriggerPipeline, User: parent.Trigger.User, Source: ev.Source, DeliveryID: parent.ID,
+		m := triggers.Match{Candidate: c, DeliveryID: parent.ID, ExecutionID: pipelineTriggerExecutionID(parent.ID, c.PipelineID, c.Index),
+			Trigger: pipeline.TriggerInfo{
+				Type: pipeline.TriggerPipeline, User: parent.Trigger.User, Source: source, DeliveryID: parent.ID,
 				ParentExecutionID: parent.ID, ParentExecution: &parent,
-			}
-			started, err := e.Starter.StartSaved(ctx, id, app, p.Name, trig)
-			switch {
-			case errors.Is(err, ErrNotStartable):
-				ev.Outcome, ev.Reason = store.TriggerRejected, err.Error()
-				res.NotStarted = append(res.NotStarted, fmt.Sprintf("%s/%s: %v", app, p.Name, err))
-			case err != nil:
-				return res, fmt.Errorf("starting %s/%s for the end of %s: %w", app, p.Name, parent.ID, err)
-			default:
-				ev.Outcome, ev.ExecutionID = store.TriggerStarted, started
-				res.Started = append(res.Started, started)
-			}
-			e.record(ctx, ev)
+			}}
+		if !c.Trigger.IsEnabled() || c.PipelineDisabled {
+			out.Disabled = append(out.Disabled, m)
+			continue
+		}
+		out.Matches = append(out.Matches, m)
+	}
+	fire := dispatch.Dispatcher{
+		Start: func(ctx context.Context, m triggers.Match) (bool, error) {
+			_, err := e.Starter.StartSaved(ctx, m.ExecutionID, m.Application, m.Pipeline, m.Trigger)
+			return false, err
+		},
+		Refused: func(err error) bool { return errors.Is(err, ErrNotStartable) },
+		Events:  e.Downstream,
+	}
+	for _, f := range fire.Fire(ctx, pipeline.TriggerPipeline, source, out, log) {
+		switch f.Outcome {
+		case store.TriggerStarted:
+			res.Started = append(res.Started, f.ExecutionID)
+		case store.TriggerRejected:
+			res.NotStarted = append(res.NotStarted, fmt.Sprintf("%s/%s: %v", f.Application, f.Pipeline, f.Err))
+		case "":
+			// The activity is tried again; the IDs make that start nothing twice.
+			return res, fmt.Errorf("starting %s/%s for the end of %s: %w", f.Application, f.Pipeline, parent.ID, f.Err)
 		}
 	}
 	return res, nil
-}
-
-func (e *Executions) record(ctx context.Context, ev store.TriggerEvent) {
-	if err := e.Downstream.RecordTriggerEvent(ctx, ev); err != nil {
-		activity.GetLogger(ctx).Warn("recording a pipeline trigger event", "error", err, "pipeline", ev.Pipeline)
-	}
 }
 
 // pipelineTriggerExecutionID derives the ID of the execution a parent's end starts through one

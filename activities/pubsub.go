@@ -7,12 +7,14 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/gennaker/gennaker/pipeline"
 	"github.com/gennaker/gennaker/pubsub/sqs"
 	"github.com/gennaker/gennaker/store"
 	"github.com/gennaker/gennaker/triggers"
+	"github.com/gennaker/gennaker/triggers/dispatch"
 )
 
 // MessageQueue is one subscription's queue: the SQS client implements it.
@@ -113,17 +115,12 @@ func (p *Pubsub) PollSubscription(ctx context.Context, in PollSubscriptionInput)
 
 // candidates lists every saved pipeline's pubsub triggers.
 func (p *Pubsub) candidates(ctx context.Context) ([]triggers.Candidate, error) {
-	recs, err := store.AllLatest(ctx, p.Pipelines)
+	log := activity.GetLogger(ctx)
+	out, err := dispatch.Candidates(ctx, p.Pipelines, pipeline.TriggerPubsub, func(rec store.Record, err error) {
+		log.Warn("a saved pipeline cannot be read; its triggers are skipped", "application", rec.Application, "pipeline", rec.Name, "error", err)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("listing pipelines for pubsub triggers: %w", err)
-	}
-	var out []triggers.Candidate
-	for _, rec := range recs {
-		pl, err := pipeline.Decode(rec.Config)
-		if err != nil {
-			continue // a config that cannot be read has no trigger to fire
-		}
-		out = append(out, triggers.Candidates(rec.Application, rec.ID, pl, pipeline.TriggerPubsub)...)
 	}
 	return out, nil
 }
@@ -131,48 +128,32 @@ func (p *Pubsub) candidates(ctx context.Context) ([]triggers.Candidate, error) {
 // handle fires the triggers one message matches. keep says the message must stay on the queue:
 // a start failed for a reason a later attempt may not meet.
 func (p *Pubsub) handle(ctx context.Context, subscription string, m sqs.Message, candidates []triggers.Candidate) (started int, keep bool) {
-	log := activity.GetLogger(ctx)
+	log := sdklog.With(activity.GetLogger(ctx), "subscription", subscription, "message", m.ID)
 	d := triggers.Delivery{Kind: pipeline.TriggerPubsub, Source: subscription, ID: "sqs:" + m.ID, Body: []byte(m.Body), Attributes: m.Attributes}
 	out, err := triggers.Evaluate(d, candidates)
 	if err != nil {
-		log.Warn("a pubsub message cannot be read; deleted", "subscription", subscription, "message", m.ID, "error", err)
+		log.Warn("a pubsub message cannot be read; deleted", "error", err)
 		return 0, false
 	}
 	for _, r := range out.Reasons {
-		log.Debug("pubsub trigger not fired", "subscription", subscription, "message", m.ID, "reason", r)
+		log.Debug("pubsub trigger not fired", "reason", r)
 	}
 	if len(out.Matches) == 0 && len(out.Disabled) == 0 {
-		log.Info("a pubsub message matched no trigger; deleted", "subscription", subscription, "message", m.ID, "checked", out.Checked)
+		log.Info("a pubsub message matched no trigger; deleted", "checked", out.Checked)
 	}
-	record := func(match triggers.Match, outcome, executionID, reason string) {
-		ev := store.TriggerEvent{Application: match.Application, Pipeline: match.Pipeline, Kind: pipeline.TriggerPubsub, Source: subscription,
-			DeliveryID: match.DeliveryID, Outcome: outcome, ExecutionID: executionID, Reason: reason}
-		if err := p.Pipelines.RecordTriggerEvent(ctx, ev); err != nil {
-			log.Warn("recording a pubsub trigger event", "error", err, "pipeline", match.Pipeline)
-		}
+	fire := dispatch.Dispatcher{
+		Start: func(ctx context.Context, match triggers.Match) (bool, error) {
+			return p.Starter.StartDelivery(ctx, match.ExecutionID, match.Application, match.Pipeline, match.Trigger)
+		},
+		Refused: func(err error) bool { return errors.Is(err, ErrNotStartable) },
+		Events:  p.Pipelines,
 	}
-	for _, match := range out.Disabled {
-		why := "the trigger is disabled"
-		if match.PipelineDisabled {
-			why = "the pipeline is disabled"
-		}
-		record(match, store.TriggerDisabled, "", why)
-	}
-	for _, match := range out.Matches {
-		duplicate, err := p.Starter.StartDelivery(ctx, match.ExecutionID, match.Application, match.Pipeline, match.Trigger)
-		switch {
-		case errors.Is(err, ErrNotStartable):
-			record(match, store.TriggerRejected, "", err.Error())
-		case err != nil:
-			log.Warn("a pubsub trigger could not start its execution; the message stays on the queue", "subscription", subscription,
-				"message", m.ID, "pipeline", match.Application+"/"+match.Pipeline, "error", err)
-			keep = true
-		case duplicate:
-			record(match, store.TriggerDuplicate, match.ExecutionID, "this message had already started the execution")
-		default:
+	for _, f := range fire.Fire(ctx, pipeline.TriggerPubsub, subscription, out, log) {
+		switch f.Outcome {
+		case store.TriggerStarted:
 			started++
-			record(match, store.TriggerStarted, match.ExecutionID, "")
-			log.Info("pubsub trigger fired", "subscription", subscription, "message", m.ID, "pipeline", match.Application+"/"+match.Pipeline, "execution", match.ExecutionID)
+		case "":
+			keep = true
 		}
 	}
 	return started, keep

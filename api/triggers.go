@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/gennaker/gennaker/pipeline"
 	"github.com/gennaker/gennaker/store"
 	"github.com/gennaker/gennaker/triggers"
+	"github.com/gennaker/gennaker/triggers/dispatch"
 )
 
 // triggerStartTimeout bounds the starts one delivery makes; a sender retries a delivery that
@@ -112,48 +112,22 @@ func (s *Server) deliver(c *gin.Context, kind, source string) {
 		return
 	}
 	answer := deliveryAnswer{DeliveryID: deliveryID, Checked: out.Checked, Executions: []deliveryExecution{}}
-	record := func(m triggers.Match, outcome, executionID, reason string) {
-		// A registry's notification comes to one endpoint for every registry; the event names it.
-		src := source
-		if src == "" {
-			src = m.Trigger.Source
-		}
-		ev := store.TriggerEvent{Application: m.Application, Pipeline: m.Pipeline, Kind: kind, Source: src,
-			DeliveryID: m.DeliveryID, Outcome: outcome, ExecutionID: executionID, Reason: reason}
-		if err := s.Store.RecordTriggerEvent(context.WithoutCancel(ctx), ev); err != nil {
-			log.Error("recording a trigger event", "error", err, "event", ev)
-		}
-	}
-	for _, m := range out.Disabled {
-		why := "the trigger is disabled"
-		if m.PipelineDisabled {
-			why = "the pipeline is disabled"
-		}
-		log.Info("trigger matched a disabled pipeline or trigger: nothing started", "application", m.Application, "pipeline", m.Pipeline, "why", why)
-		record(m, store.TriggerDisabled, "", why)
-		answer.NotStarted++
-	}
 	startCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), triggerStartTimeout)
 	defer cancel()
-	for _, m := range out.Matches {
-		started, err := s.Launcher.Start(startCtx, launch.Request{
-			Application: m.Application, Pipeline: m.Pipeline, Trigger: m.Trigger, ExecutionID: m.ExecutionID,
-		})
-		outcome, reason := triggerOutcome(started, err)
-		record(m, outcome, started.ExecutionID, reason)
-		logStart(log, m, deliveryID, outcome, started.ExecutionID, err)
-		switch outcome {
+	fired := s.dispatcher().Fire(startCtx, kind, source, out, log)
+	for _, f := range fired {
+		switch f.Outcome {
 		case store.TriggerStarted, store.TriggerDuplicate:
-			e := deliveryExecution{ID: started.ExecutionID, Application: m.Application, Pipeline: m.Pipeline, Duplicate: started.Duplicate}
-			if m.DeliveryID != deliveryID {
-				e.DeliveryID = m.DeliveryID
+			e := deliveryExecution{ID: f.ExecutionID, Application: f.Application, Pipeline: f.Pipeline, Duplicate: f.Outcome == store.TriggerDuplicate}
+			if f.DeliveryID != deliveryID {
+				e.DeliveryID = f.DeliveryID
 			}
 			answer.Executions = append(answer.Executions, e)
-		case store.TriggerRejected:
+		case store.TriggerDisabled, store.TriggerRejected:
 			answer.NotStarted++
 		default:
 			// Temporal could not be reached: the sender should try again, and its retry is safe.
-			s.unavailable(c, "starting the triggered executions", err)
+			s.unavailable(c, "starting the triggered executions", f.Err)
 			return
 		}
 	}
@@ -170,48 +144,25 @@ func (s *Server) deliver(c *gin.Context, kind, source string) {
 	c.JSON(http.StatusAccepted, answer)
 }
 
-// triggerOutcome classes a start: started, a repeat, refused for good, or "" for a failure worth retrying.
-func triggerOutcome(started launch.Started, err error) (outcome, reason string) {
-	switch {
-	case err == nil && started.Duplicate:
-		return store.TriggerDuplicate, "this delivery had already started the execution"
-	case err == nil:
-		return store.TriggerStarted, ""
-	case launch.Refused(err):
-		return store.TriggerRejected, err.Error()
-	}
-	return "", err.Error()
-}
-
-func logStart(log *slog.Logger, m triggers.Match, deliveryID, outcome, executionID string, err error) {
-	attrs := []any{"application", m.Application, "pipeline", m.Pipeline, "execution", executionID}
-	if m.DeliveryID != deliveryID {
-		attrs = append(attrs, "event", m.DeliveryID)
-	}
-	switch outcome {
-	case store.TriggerStarted, store.TriggerDuplicate:
-		log.Info("trigger fired", append(attrs, "outcome", outcome)...)
-	default:
-		log.Warn("trigger fired but started nothing", append(attrs, "outcome", outcome, "error", err)...)
+// dispatcher starts what the API's deliveries fire through the launcher.
+func (s *Server) dispatcher() dispatch.Dispatcher {
+	return dispatch.Dispatcher{
+		Start: func(ctx context.Context, m triggers.Match) (bool, error) {
+			started, err := s.Launcher.Start(ctx, launch.Request{
+				Application: m.Application, Pipeline: m.Pipeline, Trigger: m.Trigger, ExecutionID: m.ExecutionID,
+			})
+			return started.Duplicate, err
+		},
+		Refused: launch.Refused,
+		Events:  s.Store,
 	}
 }
 
 // triggerCandidates lists every saved pipeline's triggers of a kind.
 func (s *Server) triggerCandidates(ctx context.Context, kind string) ([]triggers.Candidate, error) {
-	recs, err := store.AllLatest(ctx, s.Store)
-	if err != nil {
-		return nil, err
-	}
-	var out []triggers.Candidate
-	for _, rec := range recs {
-		p, err := pipeline.Decode(rec.Config)
-		if err != nil {
-			s.Logger.Warn("a saved pipeline cannot be read; its triggers are skipped", "application", rec.Application, "pipeline", rec.Name, "error", err)
-			continue
-		}
-		out = append(out, triggers.Candidates(rec.Application, rec.ID, p, kind)...)
-	}
-	return out, nil
+	return dispatch.Candidates(ctx, s.Store, kind, func(rec store.Record, err error) {
+		s.Logger.Warn("a saved pipeline cannot be read; its triggers are skipped", "application", rec.Application, "pipeline", rec.Name, "error", err)
+	})
 }
 
 // listTriggerEvents answers GET /api/v1/applications/{app}/triggerEvents?limit=N.

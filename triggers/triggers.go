@@ -1,8 +1,8 @@
 // Package triggers decides which automatic triggers of saved pipelines an inbound delivery fires: a
 // payload posted to a webhook source, a push reported by GitHub, GitLab or Bitbucket, a finished
-// build reported by a CI server, or an image pushed to a container registry. It holds pure
-// functions only; the API receives the request, gathers the candidate triggers and starts what
-// matches.
+// build reported by a CI server, an image pushed to a container registry, or a pubsub message. It
+// holds pure functions only; package dispatch gathers the candidate triggers and starts what
+// matches, for the API and the pubsub poller.
 //
 // # CI build notifications
 //

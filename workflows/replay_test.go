@@ -7,7 +7,6 @@ import (
 
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
-
 )
 
 // historiesDir holds workflow histories recorded from real executions by the e2e package's
