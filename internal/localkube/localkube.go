@@ -506,7 +506,9 @@ func waitServing(ctx context.Context, proc *process, check func(context.Context)
 	var last error
 	for {
 		if done, err := proc.exited(); done {
-			return withTail(fmt.Errorf("localkube: %s: %w", proc.name, err), proc)
+			// Most often a port taken between picking it and the program binding it: the start
+			// is tried again on other ports.
+			return withTail(fmt.Errorf("localkube: %s %w: %v", proc.name, errExited, err), proc)
 		}
 		attempt, cancel := context.WithTimeout(ctx, 2*time.Second)
 		last = check(attempt)

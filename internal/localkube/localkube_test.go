@@ -50,12 +50,16 @@ func TestStartRequiresDataDir(t *testing.T) {
 	}
 }
 
+// TestStartFailureCarriesTheLog starts a cluster whose etcd always exits: the start is tried
+// again on other ports (a program exiting at start is most often one whose port was taken in the
+// meantime), then fails with the program's log.
 func TestStartFailureCarriesTheLog(t *testing.T) {
 	binDir := t.TempDir()
+	starts := filepath.Join(t.TempDir(), "etcd-starts")
 	for _, name := range localkube.Binaries {
 		script := "#!/bin/sh\nsleep 60\n"
 		if name == "etcd" {
-			script = "#!/bin/sh\necho 'etcd: cannot open the data dir' >&2\nexit 3\n"
+			script = "#!/bin/sh\necho start >> '" + starts + "'\necho 'etcd: cannot open the data dir' >&2\nexit 3\n"
 		}
 		if err := os.WriteFile(filepath.Join(binDir, name), []byte(script), 0o755); err != nil {
 			t.Fatal(err)
@@ -81,6 +85,9 @@ func TestStartFailureCarriesTheLog(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
+	}
+	if got, _ := os.ReadFile(starts); strings.Count(string(got), "start") != 3 {
+		t.Errorf("etcd started %d times, want 3 attempts", strings.Count(string(got), "start"))
 	}
 }
 
