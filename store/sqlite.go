@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,6 +67,16 @@ var migrations = []string{
 		saved_at_ms INTEGER NOT NULL,
 		PRIMARY KEY (application, name, version)
 	);`,
+	// The kinds of the triggers of each pipeline's latest version, as ",docker,cron,", so that a
+	// delivery reads only the pipelines it may fire. Existing pipelines are indexed from their
+	// latest version's config.
+	`ALTER TABLE pipelines ADD COLUMN trigger_kinds TEXT NOT NULL DEFAULT '';
+	UPDATE pipelines SET trigger_kinds = COALESCE((
+		SELECT ',' || group_concat(DISTINCT json_extract(v.config, t.fullkey || '.type')) || ','
+		FROM pipeline_versions v, json_each(v.config, '$.triggers') t
+		WHERE v.pipeline_id = pipelines.id AND v.version = pipelines.latest_version
+			AND json_type(v.config, '$.triggers') = 'array' AND t.type = 'object'
+			AND json_type(v.config, t.fullkey || '.type') = 'text'), '');`,
 }
 
 // maxTriggerEvents bounds the trigger events kept per application; older ones are dropped.
@@ -201,13 +212,14 @@ func saveTx(ctx context.Context, tx *sql.Tx, cfg json.RawMessage, app, name, use
 	version := latest + 1
 	savedAt := time.Now().UnixMilli()
 
+	kinds := triggerKinds(stamped)
 	if latest == 0 {
 		_, err = tx.ExecContext(ctx,
-			`INSERT INTO pipelines (id, application, name, latest_version) VALUES (?, ?, ?, ?)`,
-			id, app, name, version)
+			`INSERT INTO pipelines (id, application, name, latest_version, trigger_kinds) VALUES (?, ?, ?, ?, ?)`,
+			id, app, name, version, kinds)
 	} else {
 		_, err = tx.ExecContext(ctx,
-			`UPDATE pipelines SET latest_version = ? WHERE id = ?`, version, id)
+			`UPDATE pipelines SET latest_version = ?, trigger_kinds = ? WHERE id = ?`, version, kinds, id)
 	}
 	if err != nil {
 		return Record{}, fmt.Errorf("recording version %d: %w", version, err)
@@ -270,6 +282,52 @@ func (s *SQLite) List(ctx context.Context, app string) ([]Record, error) {
 		return nil, fmt.Errorf("listing pipelines of %s: %w", app, err)
 	}
 	return records, nil
+}
+
+// WithTrigger returns the latest version of every pipeline with a trigger of kind; see Reader.
+func (s *SQLite) WithTrigger(ctx context.Context, kind string) ([]Record, error) {
+	rows, err := s.db.QueryContext(ctx, latestQuery+`WHERE instr(p.trigger_kinds, ',' || ? || ',') > 0 ORDER BY p.application, p.name`, kind)
+	if err != nil {
+		return nil, fmt.Errorf("listing pipelines with %s triggers: %w", kind, err)
+	}
+	defer rows.Close()
+	records := []Record{}
+	for rows.Next() {
+		rec, err := scanRecord(rows)
+		if err != nil {
+			return nil, fmt.Errorf("listing pipelines with %s triggers: %w", kind, err)
+		}
+		records = append(records, rec)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing pipelines with %s triggers: %w", kind, err)
+	}
+	return records, nil
+}
+
+// triggerKinds lists the kinds of a pipeline config's triggers as the trigger_kinds column keeps
+// them. A config it cannot read has none: nothing could fire it anyway.
+func triggerKinds(cfg json.RawMessage) string {
+	var doc struct {
+		Triggers []json.RawMessage `json:"triggers"`
+	}
+	if json.Unmarshal(cfg, &doc) != nil {
+		return ""
+	}
+	var kinds []string
+	for _, raw := range doc.Triggers {
+		var t struct {
+			Type string `json:"type"`
+		}
+		// As the migration reads them: an entry that is not an object with a text type is none.
+		if json.Unmarshal(raw, &t) == nil && t.Type != "" && !slices.Contains(kinds, t.Type) {
+			kinds = append(kinds, t.Type)
+		}
+	}
+	if len(kinds) == 0 {
+		return ""
+	}
+	return "," + strings.Join(kinds, ",") + ","
 }
 
 // Applications returns the sorted names of applications with pipelines; see Reader.

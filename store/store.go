@@ -54,30 +54,14 @@ type Reader interface {
 	List(ctx context.Context, app string) ([]Record, error)
 	// Applications returns the sorted names of applications that have at least one pipeline.
 	Applications(ctx context.Context) ([]string, error)
+	TriggerIndex
 }
 
-// Lister lists applications and their pipelines; every Reader is one.
-type Lister interface {
-	Applications(ctx context.Context) ([]string, error)
-	List(ctx context.Context, app string) ([]Record, error)
-}
-
-// AllLatest returns the latest version of every pipeline of every application, for what looks
-// across applications: automatic triggers.
-func AllLatest(ctx context.Context, l Lister) ([]Record, error) {
-	apps, err := l.Applications(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []Record
-	for _, app := range apps {
-		recs, err := l.List(ctx, app)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, recs...)
-	}
-	return out, nil
+// TriggerIndex finds the pipelines that automatic triggers of a kind may start; every Reader is one.
+type TriggerIndex interface {
+	// WithTrigger returns the latest version of every pipeline, of every application, that has a
+	// trigger of kind (enabled or not), ordered by application and name.
+	WithTrigger(ctx context.Context, kind string) ([]Record, error)
 }
 
 // Writer saves and deletes pipelines.

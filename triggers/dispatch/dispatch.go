@@ -15,7 +15,7 @@ import (
 
 // Pipelines lists the saved pipelines and keeps what their triggers did; the store is one.
 type Pipelines interface {
-	store.Lister
+	store.TriggerIndex
 	RecordTriggerEvent(ctx context.Context, ev store.TriggerEvent) error
 }
 
@@ -25,10 +25,10 @@ type Logger interface {
 	Warn(msg string, keyvals ...any)
 }
 
-// Candidates lists every saved pipeline's triggers of a kind. A pipeline whose saved config
-// cannot be read has no trigger to fire; skipped hears of it.
-func Candidates(ctx context.Context, pipelines store.Lister, kind string, skipped func(rec store.Record, err error)) ([]triggers.Candidate, error) {
-	recs, err := store.AllLatest(ctx, pipelines)
+// Candidates lists every saved pipeline's triggers of a kind, reading only the pipelines that have
+// one. A pipeline whose saved config cannot be read has no trigger to fire; skipped hears of it.
+func Candidates(ctx context.Context, pipelines store.TriggerIndex, kind string, skipped func(rec store.Record, err error)) ([]triggers.Candidate, error) {
+	recs, err := pipelines.WithTrigger(ctx, kind)
 	if err != nil {
 		return nil, err
 	}

@@ -102,7 +102,7 @@ func TestCandidates(t *testing.T) {
 	for name, cfg := range map[string]string{
 		"build":    `{"triggers": [{"type": "docker", "registry": "r", "repository": "web"}, {"type": "cron", "cronExpression": "0 0 * * * ?"}], "stages": []}`,
 		"nightly":  `{"triggers": [{"type": "cron", "cronExpression": "0 0 * * * ?"}], "stages": []}`,
-		"unusable": `{"triggers": "not a list", "stages": []}`,
+		"unusable": `{"triggers": [{"type": "docker"}], "stages": "not a list"}`,
 	} {
 		if _, err := st.Save(t.Context(), json.RawMessage(cfg), "web", name, "ana"); err != nil {
 			t.Fatal(err)
