@@ -123,7 +123,7 @@ func TestCanaryAnalysis(t *testing.T) {
 	}
 
 	// While the analysis runs, the server groups it deployed are in the cluster and available.
-	kube := localClientset(t, dev)
+	kube := localCluster(t, dev)
 	api.waitForExecution(ids["identical"], time.Minute, "the canary's deployments", func(e execution) bool {
 		s := e.stage("1")
 		if s == nil {

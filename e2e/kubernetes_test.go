@@ -10,8 +10,6 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	clientset "k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
 // TestDeployToLocalCluster saves examples/deploy-web.json, runs it against the local cluster that
@@ -34,7 +32,7 @@ func TestDeployToLocalCluster(t *testing.T) {
 		t.Errorf("deployed %v", byNS)
 	}
 
-	cs := localClientset(t, p)
+	cs := localCluster(t, p)
 	d, err := cs.AppsV1().Deployments("default").Get(t.Context(), "web", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -88,20 +86,6 @@ func TestDeployToLocalCluster(t *testing.T) {
 	if code != 400 || !strings.Contains(string(answer), `expectedArtifacts[0]: expected artifact \"manifests\"`) {
 		t.Errorf("deploy without the artifact: %d %s", code, answer)
 	}
-}
-
-// localClientset is a client of the local cluster a gennaker dev process runs.
-func localClientset(t *testing.T, p *devProcess) *clientset.Clientset {
-	t.Helper()
-	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(p.dataDir, "kube", "kubeconfig"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := clientset.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cs
 }
 
 func toStrings(v any) []string {
