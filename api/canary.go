@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -77,9 +76,8 @@ func (s *Server) getCanaryConfig(c *gin.Context) {
 // every problem at once, each by its JSON path, as a pipeline save does.
 func (s *Server) saveCanaryConfig(c *gin.Context) {
 	app, name := c.Param("app"), c.Param("name")
-	body, err := io.ReadAll(c.Request.Body)
-	if err != nil {
-		abort(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is too large or unreadable (limit %d bytes)", MaxBodyBytes))
+	body, ok := readBody(c)
+	if !ok {
 		return
 	}
 	// DecodeStrict leaves out what it reports and returns the rest, so the config is judged in

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -34,9 +33,8 @@ type startRequest struct {
 
 // bindJSON reads an optional JSON body into v, answering 400 or 413 itself when it cannot.
 func bindJSON(c *gin.Context, v any) bool {
-	body, err := io.ReadAll(c.Request.Body)
-	if err != nil {
-		abort(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is too large or unreadable (limit %d bytes)", MaxBodyBytes))
+	body, ok := readBody(c)
+	if !ok {
 		return false
 	}
 	if len(strings.TrimSpace(string(body))) == 0 {

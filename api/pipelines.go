@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -70,9 +69,8 @@ func (s *Server) getPipeline(c *gin.Context) {
 // pipeline's cron schedules in line with it.
 func (s *Server) savePipeline(c *gin.Context) {
 	app, name := c.Param("app"), c.Param("name")
-	body, err := io.ReadAll(c.Request.Body)
-	if err != nil {
-		abort(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is too large or unreadable (limit %d bytes)", MaxBodyBytes))
+	body, ok := readBody(c)
+	if !ok {
 		return
 	}
 	p, err := pipeline.Decode(body)

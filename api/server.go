@@ -5,6 +5,8 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -139,6 +141,22 @@ type errorBody struct {
 
 func abort(c *gin.Context, status int, msg string, details ...string) {
 	c.AbortWithStatusJSON(status, errorBody{Error: msg, Details: details})
+}
+
+// readBody reads the request body, answering 413 itself when it is over MaxBodyBytes and 400 when
+// it cannot be read; ok is false then.
+func readBody(c *gin.Context) (body []byte, ok bool) {
+	body, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			abort(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is too large (limit %d bytes)", MaxBodyBytes))
+			return nil, false
+		}
+		abort(c, http.StatusBadRequest, "the request body could not be read: "+err.Error())
+		return nil, false
+	}
+	return body, true
 }
 
 // internalError logs the cause and answers 500 only for failures that are not the caller's.

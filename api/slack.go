@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -69,14 +68,8 @@ func (s *Server) slackInteractions(c *gin.Context) {
 		abort(c, http.StatusNotFound, "Slack interactivity is not configured (set --slack-signing-secret)")
 		return
 	}
-	body, err := io.ReadAll(c.Request.Body)
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			abort(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is too large (limit %d bytes)", MaxBodyBytes))
-			return
-		}
-		abort(c, http.StatusBadRequest, "the request body could not be read: "+err.Error())
+	body, ok := readBody(c)
+	if !ok {
 		return
 	}
 	if err := notify.VerifySlackRequest(c.Request.Header, body, s.Slack.SigningSecret); err != nil {

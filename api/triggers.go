@@ -2,9 +2,7 @@ package api
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -79,14 +77,8 @@ type deliveryExecution struct {
 // each under an execution ID derived from the delivery (or, in a registry's notification, from
 // the event), so a repeated delivery starts nothing new.
 func (s *Server) deliver(c *gin.Context, kind, source string) {
-	body, err := io.ReadAll(c.Request.Body)
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			abort(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is too large (limit %d bytes)", MaxBodyBytes))
-			return
-		}
-		abort(c, http.StatusBadRequest, "the request body could not be read: "+err.Error())
+	body, ok := readBody(c)
+	if !ok {
 		return
 	}
 	ctx := c.Request.Context()
