@@ -83,7 +83,7 @@ func EvaluateContext(ctx map[string]any, env ExprEnv, skipKeys ...string) (map[s
 		return nil, nil
 	}
 	if skip, _ := ctx["skipExpressionEvaluation"].(bool); skip {
-		return deepCopy(ctx).(map[string]any), nil
+		return DeepCopy(ctx).(map[string]any), nil
 	}
 	skip := make(map[string]bool, len(skipKeys))
 	for _, k := range skipKeys {
@@ -94,7 +94,7 @@ func EvaluateContext(ctx map[string]any, env ExprEnv, skipKeys ...string) (map[s
 	out := make(map[string]any, len(ctx))
 	for _, k := range slices.Sorted(maps.Keys(ctx)) {
 		if skip[k] {
-			out[k] = deepCopy(ctx[k])
+			out[k] = DeepCopy(ctx[k])
 			continue
 		}
 		out[k] = ev.value(ctx[k], joinKey("", k), &errs)

@@ -155,20 +155,20 @@ func finite(f float64) (any, error) {
 	return f, nil
 }
 
-// deepCopy copies the JSON containers of v so the copy can be changed without touching v. Values of
+// DeepCopy copies the JSON containers of v so the copy can be changed without touching v. Values of
 // other types are shared, as they are not changed in place by this package.
-func deepCopy(v any) any {
+func DeepCopy(v any) any {
 	switch x := v.(type) {
 	case map[string]any:
 		out := make(map[string]any, len(x))
 		for k, e := range x {
-			out[k] = deepCopy(e)
+			out[k] = DeepCopy(e)
 		}
 		return out
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {
-			out[i] = deepCopy(e)
+			out[i] = DeepCopy(e)
 		}
 		return out
 	case []string:

@@ -10,7 +10,7 @@ import "strings"
 func ResolveParameters(cfg []Parameter, given map[string]any) (map[string]any, []Problem) {
 	out := make(map[string]any, len(given)+len(cfg))
 	for k, v := range given {
-		out[k] = deepCopy(v)
+		out[k] = DeepCopy(v)
 	}
 	var ps problems
 	done := map[string]bool{}
@@ -45,7 +45,7 @@ func defaultValue(v any) any {
 	case nil:
 		return ""
 	case map[string]any, []any:
-		return deepCopy(v)
+		return DeepCopy(v)
 	}
 	return stringify(v)
 }

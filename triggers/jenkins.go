@@ -172,7 +172,7 @@ func (b *build) trigger() pipeline.TriggerInfo {
 		BuildInfo: &info,
 	}
 	if b.properties != nil {
-		t.Properties = deepCopy(b.properties).(map[string]any)
+		t.Properties = pipeline.DeepCopy(b.properties).(map[string]any)
 		t.Parameters = make(map[string]any, len(b.properties))
 		for k, v := range b.properties {
 			if v == nil {

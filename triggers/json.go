@@ -50,25 +50,6 @@ func normalize(v any) any {
 	return v
 }
 
-// deepCopy copies JSON containers so each execution gets a payload of its own.
-func deepCopy(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = deepCopy(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = deepCopy(e)
-		}
-		return out
-	}
-	return v
-}
-
 // text renders a payload value for a constraint as Spinnaker does: strings as they are, booleans
 // true/false, numbers without a trailing .0, containers as JSON.
 func text(v any) string {

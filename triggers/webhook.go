@@ -127,16 +127,16 @@ func (w *webhook) trigger(kind string) pipeline.TriggerInfo {
 		Source: w.d.Source,
 	}
 	if w.parameters != nil {
-		info.Parameters = deepCopy(w.parameters).(map[string]any)
+		info.Parameters = pipeline.DeepCopy(w.parameters).(map[string]any)
 	}
 	if len(w.d.Body) <= MaxPayloadBytes {
-		info.Payload = deepCopy(w.payload).(map[string]any)
+		info.Payload = pipeline.DeepCopy(w.payload).(map[string]any)
 	}
 	if w.artifacts != nil {
 		info.Artifacts = make([]pipeline.Artifact, len(w.artifacts))
 		for i, a := range w.artifacts {
 			if a.Metadata != nil {
-				a.Metadata = deepCopy(a.Metadata).(map[string]any)
+				a.Metadata = pipeline.DeepCopy(a.Metadata).(map[string]any)
 			}
 			info.Artifacts[i] = a
 		}
