@@ -109,11 +109,17 @@ func TestLimitConcurrent(t *testing.T) {
 		t.Errorf("waiting executions ran out of order: %v", order)
 	}
 
-	// keepWaitingPipelines false: the newest waiting execution supersedes the others.
+	// keepWaitingPipelines false: the newest waiting execution supersedes the others. Each run
+	// holds the queue until its wait is skipped, so the others queue up however slow the machine.
 	api.savePipeline("queue", "latest-only", map[string]any{
 		"limitConcurrent": true, "keepWaitingPipelines": false,
-		"stages": []any{map[string]any{"refId": "1", "type": "wait", "waitTime": 3}},
+		"stages": []any{map[string]any{"refId": "1", "type": "wait", "waitTime": 3600}},
 	})
+	skipWait := func(id string) {
+		t.Helper()
+		api.waitForStage(id, "1", "RUNNING", 30*time.Second)
+		api.expect(http.StatusAccepted, http.MethodPost, "/api/v1/executions/"+id+"/stages/1/skip", map[string]any{"user": "bo"}, nil)
+	}
 	first := api.startExecution("queue", "latest-only", nil).ID
 	api.waitForStage(first, "1", "RUNNING", 30*time.Second)
 	var waiting []string
@@ -122,6 +128,8 @@ func TestLimitConcurrent(t *testing.T) {
 		waiting = append(waiting, id)
 		api.waitForExecution(id, 30*time.Second, "waiting for its turn", func(execution) bool { return api.queued(id).WaitingFor != "" })
 	}
+	skipWait(first)
+	skipWait(waiting[2])
 	if x := api.waitUntilDone(waiting[2], time.Minute); x.Status != "SUCCEEDED" {
 		t.Errorf("the newest waiting execution: %s", x.describe())
 	}
@@ -134,15 +142,21 @@ func TestLimitConcurrent(t *testing.T) {
 	}
 
 	// A waiting execution that is cancelled leaves the queue; the next one still runs.
-	running := api.startExecution("queue", "one-at-a-time", nil).ID
-	cancelled := api.startExecution("queue", "one-at-a-time", nil).ID
-	next := api.startExecution("queue", "one-at-a-time", nil).ID
+	api.savePipeline("queue", "held", map[string]any{
+		"limitConcurrent": true, "keepWaitingPipelines": true,
+		"stages": []any{map[string]any{"refId": "1", "type": "wait", "waitTime": 3600}},
+	})
+	running := api.startExecution("queue", "held", nil).ID
+	api.waitForStage(running, "1", "RUNNING", 30*time.Second)
+	cancelled := api.startExecution("queue", "held", nil).ID
+	next := api.startExecution("queue", "held", nil).ID
 	api.waitForExecution(cancelled, 30*time.Second, "waiting for its turn", func(execution) bool { return api.queued(cancelled).WaitingFor != "" })
 	api.expect(http.StatusAccepted, http.MethodPost, "/api/v1/executions/"+cancelled+"/cancel", map[string]any{"user": "bo", "reason": "not this one"}, nil)
 	if x := api.waitUntilDone(cancelled, 30*time.Second); x.Status != "CANCELED" || x.CanceledBy != "bo" {
 		t.Errorf("the cancelled waiting execution: %s by %q", x.describe(), x.CanceledBy)
 	}
 	for _, id := range []string{running, next} {
+		skipWait(id)
 		if x := api.waitUntilDone(id, time.Minute); x.Status != "SUCCEEDED" {
 			t.Errorf("%s: %s", id, x.describe())
 		}
