@@ -3,7 +3,6 @@ package triggers
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -131,18 +130,7 @@ func (b *build) decide(c Candidate) decision {
 
 // unmet checks every property constraint, in key order, and says which fail.
 func (b *build) unmet(constraints map[string]string) string {
-	keys := make([]string, 0, len(constraints))
-	for k := range constraints {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var failed []string
-	for _, key := range keys {
-		if why := b.check(key, constraints[key]); why != "" {
-			failed = append(failed, why)
-		}
-	}
-	return strings.Join(failed, "; ")
+	return unmetConstraints(constraints, b.check)
 }
 
 func (b *build) check(key, pattern string) string {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -138,4 +140,16 @@ func quote(s string) string {
 		s = s[:max] + "…"
 	}
 	return strconv.Quote(s)
+}
+
+// unmetConstraints checks every constraint, in key order, with check, and joins what each failed
+// says; "" when all are met.
+func unmetConstraints(constraints map[string]string, check func(key, pattern string) string) string {
+	var failed []string
+	for _, key := range slices.Sorted(maps.Keys(constraints)) {
+		if why := check(key, constraints[key]); why != "" {
+			failed = append(failed, why)
+		}
+	}
+	return strings.Join(failed, "; ")
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"sort"
 	"strings"
 
 	"github.com/gennaker/gennaker/pipeline"
@@ -84,15 +83,8 @@ func (m *pubsubMessage) watches(t pipeline.Trigger) bool {
 func (m *pubsubMessage) decide(c Candidate) decision {
 	settings := c.Trigger.Pubsub()
 	var failed []string
-	keys := make([]string, 0, len(settings.AttributeConstraints))
-	for k := range settings.AttributeConstraints {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, key := range keys {
-		if why := m.checkAttribute(key, settings.AttributeConstraints[key]); why != "" {
-			failed = append(failed, why)
-		}
+	if why := unmetConstraints(settings.AttributeConstraints, m.checkAttribute); why != "" {
+		failed = append(failed, why)
 	}
 	switch {
 	case len(settings.PayloadConstraints) == 0:

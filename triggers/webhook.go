@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/ohler55/ojg/jp"
@@ -146,18 +145,7 @@ func (w *webhook) trigger(kind string) pipeline.TriggerInfo {
 
 // unmet checks every payload constraint, in key order, and says which fail.
 func (w *webhook) unmet(constraints map[string]string) string {
-	keys := make([]string, 0, len(constraints))
-	for k := range constraints {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var failed []string
-	for _, key := range keys {
-		if why := w.check(key, constraints[key]); why != "" {
-			failed = append(failed, why)
-		}
-	}
-	return strings.Join(failed, "; ")
+	return unmetConstraints(constraints, w.check)
 }
 
 func (w *webhook) check(key, pattern string) string {
