@@ -80,15 +80,7 @@ func TestValidatePubsubTrigger(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := mustDecode(t, "application: a\nname: p\nstages: []\ntriggers: "+tt.triggers)
-			got := problemTexts(Validate(p, tt.opts))
-			if len(got) != len(tt.want) {
-				t.Fatalf("got:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
-			}
-			for i := range got {
-				if !strings.HasPrefix(got[i], tt.want[i]) {
-					t.Errorf("problem %d:\n got  %s\n want %s", i, got[i], tt.want[i])
-				}
-			}
+			wantProblems(t, Validate(p, tt.opts), tt.want)
 		})
 	}
 	s := mustDecode(t, "application: a\nname: p\nstages: []\ntriggers: [{type: pubsub, pubsubSystem: ' Amazon ', subscriptionName: builds, attributeConstraints: {env: prod}}]").Triggers[0].Pubsub()

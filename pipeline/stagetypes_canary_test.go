@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"strings"
 	"testing"
 	"time"
 )
@@ -83,15 +82,7 @@ func TestValidateKayentaCanary(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := problemTexts(Validate(p, tt.opts))
-			if len(got) != len(tt.want) {
-				t.Fatalf("got:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
-			}
-			for i := range got {
-				if !strings.HasPrefix(got[i], tt.want[i]) {
-					t.Errorf("problem %d:\n got  %s\n want %s", i, got[i], tt.want[i])
-				}
-			}
+			wantProblems(t, Validate(p, tt.opts), tt.want)
 		})
 	}
 }

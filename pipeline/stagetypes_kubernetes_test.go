@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"strings"
 	"testing"
 )
 
@@ -101,18 +100,7 @@ func TestValidateDeployManifest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got []string
-			for _, pr := range Validate(p, tt.opts) {
-				got = append(got, pr.String())
-			}
-			if len(got) != len(tt.want) {
-				t.Fatalf("got %q, want %q", got, tt.want)
-			}
-			for i := range got {
-				if !strings.HasPrefix(got[i], tt.want[i]) {
-					t.Errorf("problem %d: %q, want prefix %q", i, got[i], tt.want[i])
-				}
-			}
+			wantProblems(t, Validate(p, tt.opts), tt.want)
 		})
 	}
 }

@@ -27,6 +27,21 @@ func problemTexts(ps []Problem) []string {
 	return out
 }
 
+// wantProblems checks the problems against want, one by one: each must start with its want (a
+// parser's own message may follow our words), and there must be no more and no fewer.
+func wantProblems(t *testing.T, problems []Problem, want []string) {
+	t.Helper()
+	got := problemTexts(problems)
+	if len(got) != len(want) {
+		t.Fatalf("got:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	for i := range got {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("problem %d:\n got  %s\n want %s", i, got[i], want[i])
+		}
+	}
+}
+
 // supportedStageTypes is how an unknown-type problem lists the registered types.
 func supportedStageTypes() string { return strings.Join(StageTypes(), ", ") }
 
