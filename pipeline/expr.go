@@ -13,6 +13,7 @@ import (
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/types"
 	"github.com/expr-lang/expr/vm"
 )
@@ -28,6 +29,9 @@ import (
 //     'foo' in parameters to read a key that may be absent.
 //   - Common Java methods Spinnaker users write on strings, lists and maps (equals, contains,
 //     startsWith, toUpperCase, size, split, substring, ...) work as in SpEL.
+//   - SpEL's selection and projection (list.?[cond], .^[cond], .$[cond], .![expr], on lists and
+//     maps) work, with the element as the context of bare names, #this and #root; inside the
+//     brackets a key some elements lack reads as null (see expr_select.go).
 //   - Results are JSON-shaped: map[string]any, []any, string, bool, nil, int64 or float64.
 //   - now() is not available, because a Temporal workflow must give the same result when replayed.
 //   - Expressions are trusted configuration: expr bounds the memory of ranges, but an expression
@@ -43,6 +47,12 @@ type ExprEnv struct {
 	// Spinnaker lets later stages read by name. trigger, parameters, execution and the helper
 	// functions' names cannot be replaced; a variable with one of those names is ignored.
 	Variables map[string]any
+	// Stage is the stage whose context is being evaluated, which #currentStage() returns; nil where
+	// there is none, such as for a trigger or the execution's notifications.
+	Stage *StageExecution
+	// PipelineIDs maps the name of each pipeline of the execution's application to its id, for
+	// #pipelineId(name).
+	PipelineIDs map[string]string
 }
 
 // ExpressionError is one expression that could not be evaluated: where it is, what it says, why.
@@ -281,6 +291,15 @@ func (ev *evaluator) prepare() {
 		}
 		execMap, _ = shaped.(map[string]any)
 	}
+	var current map[string]any
+	if env.Stage != nil {
+		shaped, err := viaJSON(env.Stage)
+		if err != nil {
+			ev.setupErr = fmt.Errorf("reading the current stage: %w", err)
+			return
+		}
+		current, _ = shaped.(map[string]any)
+	}
 	vars := map[string]any{}
 	for name, v := range env.Variables {
 		if reservedName(name) {
@@ -296,7 +315,10 @@ func (ev *evaluator) prepare() {
 	vars[varTrigger] = triggerMap
 	vars[varParameters] = triggerMap["parameters"]
 	vars[varExecution] = execMap
-	h := helpers{execution: execMap, trigger: triggerMap}
+	h := helpers{execution: execMap, trigger: triggerMap, current: current, pipelineIDs: env.PipelineIDs}
+	if env.Execution != nil {
+		h.application = env.Execution.Application
+	}
 	for name, fn := range h.funcs() {
 		vars[name] = fn
 	}
@@ -478,7 +500,7 @@ func compileUncached(src string, names []string) (program *vm.Program, err error
 	if strings.TrimSpace(src) == "" {
 		return nil, errors.New("empty expression")
 	}
-	translated, err := translateSpEL(src)
+	translated, err := translateSpELMapped(src)
 	if err != nil {
 		return nil, err
 	}
@@ -508,17 +530,38 @@ func compileUncached(src string, names []string) (program *vm.Program, err error
 		opts = append(opts, expr.Function(name, h.fn, h.types...))
 	}
 	rw := &memberRewrite{exempt: map[*ast.MemberNode]bool{}, text: map[*ast.MemberNode]string{}}
-	opts = append(opts, expr.Patch(memberMarker{rw}), expr.Patch(memberRewriter{rw}))
+	sel := newSelectionPatch(names)
+	// The marker records the text of member reads before the selections holding them are rewritten.
+	opts = append(opts, expr.Patch(selectionScan{sel}), expr.Patch(memberMarker{rw}), expr.Patch(sel),
+		expr.Patch(selectionLeftovers{sel}), expr.Patch(memberRewriter{rw}))
 	defer func() {
 		if r := recover(); r != nil {
 			program, err = nil, fmt.Errorf("cannot compile: %v", r)
 		}
 	}()
-	program, err = expr.Compile(translated, opts...)
+	program, err = expr.Compile(translated.text, opts...)
+	if sel.err != nil {
+		return nil, fmt.Errorf("%s (%s)", sel.err, translated.position(sel.loc.From))
+	}
 	if err != nil {
-		return nil, errors.New(firstLine(err.Error()))
+		return nil, compileError(err, translated)
 	}
 	return program, nil
+}
+
+// compileError gives an error of expr's compiler with its position moved from the translated text
+// to what the user wrote, and the translated spellings turned back into SpEL's.
+func compileError(err error, t spelTranslation) error {
+	var located *file.Error
+	if !errors.As(err, &located) {
+		return errors.New(spelText(firstLine(err.Error())))
+	}
+	message := spelText(firstLine(located.Message))
+	if located.Snippet == "" {
+		// expr shows no position for these either.
+		return errors.New(message)
+	}
+	return fmt.Errorf("%s (%s)", message, t.position(located.From))
 }
 
 // memberRewrite turns member reads (a.b, a[0]) into calls of $fetch, which fails on a missing key
@@ -535,7 +578,7 @@ type memberMarker struct{ rw *memberRewrite }
 func (m memberMarker) Visit(node *ast.Node) {
 	switch n := (*node).(type) {
 	case *ast.MemberNode:
-		m.rw.text[n] = n.String()
+		m.rw.text[n] = spelText(n.String())
 	case *ast.ChainNode:
 		m.exemptChain(n.Node)
 	case *ast.BinaryNode:
@@ -580,15 +623,20 @@ func (r memberRewriter) Visit(node *ast.Node) {
 		})
 	case *ast.CallNode:
 		member, ok := n.Callee.(*ast.MemberNode)
-		if !ok || !member.Method || member.Optional {
+		if !ok || !member.Method {
 			return
 		}
 		name, ok := member.Property.(*ast.StringNode)
 		if !ok {
 			return
 		}
+		// a?.m() is null when a is; left to expr, it would look m up among Go methods and fail.
+		fn := methodFunc
+		if member.Optional {
+			fn = optionalMethodFunc
+		}
 		args := append([]ast.Node{member.Node, &ast.StringNode{Value: name.Value}}, n.Arguments...)
-		ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: methodFunc}, Arguments: args})
+		ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: fn}, Arguments: args})
 	}
 }
 

@@ -393,7 +393,7 @@ func TestCheckExpressions(t *testing.T) {
 		{"unknown names allowed", "${someUpstreamVariable.field}", nil},
 		{"no expressions", []any{"a", int64(1), map[string]any{"b": "c"}}, nil},
 		{"syntax", map[string]any{"url": "https://${a +}"}, []string{`stages[0].url: invalid expression "${a +}": unexpected token EOF (1:3)`}},
-		{"helper arguments", map[string]any{"x": "${#stage(1)}"}, []string{`stages[0].x: invalid expression "${#stage(1)}": cannot use int as argument (type string) to call stage  (1:8)`}},
+		{"helper arguments", map[string]any{"x": "${#stage(1)}"}, []string{`stages[0].x: invalid expression "${#stage(1)}": cannot use int as argument (type string) to call stage (1:8)`}},
 		{"unknown helper", map[string]any{"x": "${#fromUrl('http://x')}"}, []string{`stages[0].x: invalid expression "${#fromUrl('http://x')}": unknown function #fromUrl; known functions: ` + helperNames()}},
 		{"unterminated", map[string]any{"x": "ok ${'a'} ${b"}, []string{`stages[0].x: invalid expression "${b": no closing } for ${`}},
 		{"paths and order", map[string]any{
@@ -561,6 +561,9 @@ func FuzzEvaluateValue(f *testing.F) {
 		"${#toInt('9223372036854775808')}", "${1..1000000}", "${repeat('x', 1000000)}", "${'a'.split('(')}",
 		"${'x'.substring(-1)}", "${#readJson('[1e400]')}", "${date('2024-01-01').Add(1)}", "${$env.x}",
 		"${#stageByRefId(#toJson(parameters))}", "${reduce(1..5, #acc + #, 0)}", "${ {'a':1}?.b.c }",
+		"${parameters.list.?[#this != 'a'].![#this + '!'][0]}", "${parameters.^[key == 'env'].env}",
+		"${execution.stages.$[type == name].![#root.trigger.type]}", "${parameters?.?[value == null]}",
+		"${parameters.list.?[x}", "${#this.?[#root]}", "${[1,2].![[3].?[#this > 1]]}",
 	} {
 		f.Add(seed)
 	}
