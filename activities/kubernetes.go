@@ -123,3 +123,50 @@ func classify(err error) error {
 	}
 	return err
 }
+
+// ClusterServerGroupsInput names a cluster whose server groups are wanted, region by region.
+type ClusterServerGroupsInput struct {
+	Account     string `json:"account"`
+	Application string `json:"application"`
+	// Cluster is the moniker cluster, such as "replicaSet web".
+	Cluster string `json:"cluster"`
+	// Regions are the namespaces to look in.
+	Regions []string `json:"regions"`
+}
+
+// ClusterServerGroupsResult lists the cluster's server groups in each region asked about.
+type ClusterServerGroupsResult struct {
+	ByRegion map[string][]ServerGroupSummary `json:"byRegion"`
+}
+
+// ServerGroupSummary is a server group, by name, and whether it takes traffic.
+type ServerGroupSummary struct {
+	Name          string `json:"name"`
+	TakingTraffic bool   `json:"takingTraffic"`
+}
+
+// ClusterServerGroups reads a cluster's server groups in some regions, for a clusterSize
+// precondition. A cluster with none is no error: counting them is the point.
+func (k *Kubernetes) ClusterServerGroups(ctx context.Context, in ClusterServerGroupsInput) (ClusterServerGroupsResult, error) {
+	p, err := k.Accounts.Get(in.Account)
+	if err != nil {
+		return ClusterServerGroupsResult{}, classify(err)
+	}
+	clusters, err := p.ServerGroups(ctx, in.Application)
+	if err != nil {
+		return ClusterServerGroupsResult{}, classify(err)
+	}
+	res := ClusterServerGroupsResult{ByRegion: map[string][]ServerGroupSummary{}}
+	for _, region := range in.Regions {
+		res.ByRegion[region] = []ServerGroupSummary{}
+	}
+	for _, c := range clusters {
+		if _, asked := res.ByRegion[c.Region]; !asked || c.Name != in.Cluster {
+			continue
+		}
+		for _, sg := range c.ServerGroups {
+			res.ByRegion[c.Region] = append(res.ByRegion[c.Region], ServerGroupSummary{Name: sg.Name, TakingTraffic: sg.TakingTraffic})
+		}
+	}
+	return res, nil
+}

@@ -73,6 +73,43 @@ func (k *Kubernetes) ResolveManifestTarget(ctx context.Context, in ResolveManife
 		Cluster: cmp.Or(obj.GetAnnotations()[kubernetes.AnnotationCluster], kubernetes.FullName(obj.GetKind(), obj.GetName()))}, nil
 }
 
+// SelectManifestsInput names objects by label, as a deleteManifest by label selector does.
+type SelectManifestsInput struct {
+	Account string `json:"account"`
+	// Namespace is the stage's location; empty means the account's default namespace.
+	Namespace string   `json:"namespace,omitempty"`
+	Kinds     []string `json:"kinds"`
+	// Selector is in Kubernetes' label selector syntax: app=web,track!=canary.
+	Selector string `json:"selector"`
+}
+
+// SelectManifestsResult lists the objects found, kind by kind in the order the stage gives its
+// kinds, each kind's by name.
+type SelectManifestsResult struct {
+	Targets []ResolveManifestTargetResult `json:"targets"`
+}
+
+// SelectManifests finds the objects of some kinds whose labels match a selector. A kind the
+// cluster does not serve, a namespace the account may not use and an unknown account fail for good.
+func (k *Kubernetes) SelectManifests(ctx context.Context, in SelectManifestsInput) (SelectManifestsResult, error) {
+	p, err := k.Accounts.Get(in.Account)
+	if err != nil {
+		return SelectManifestsResult{}, classify(err)
+	}
+	var res SelectManifestsResult
+	for _, kind := range in.Kinds {
+		objs, err := p.Select(ctx, kind, in.Namespace, in.Selector)
+		if err != nil {
+			return SelectManifestsResult{}, classify(err)
+		}
+		for _, obj := range objs {
+			res.Targets = append(res.Targets, ResolveManifestTargetResult{Target: appliedFrom(obj), TemplateHash: templateHash(obj),
+				Cluster: cmp.Or(obj.GetAnnotations()[kubernetes.AnnotationCluster], kubernetes.FullName(obj.GetKind(), obj.GetName()))})
+		}
+	}
+	return res, nil
+}
+
 // templateHash fingerprints an object's pod template; empty when it has none.
 func templateHash(obj *unstructured.Unstructured) string {
 	template, found, err := unstructured.NestedMap(obj.Object, "spec", "template")

@@ -15,6 +15,7 @@ import (
 type PipelineSource interface {
 	Get(ctx context.Context, app, name string) (store.Record, error)
 	GetByID(ctx context.Context, id string) (store.Record, error)
+	List(ctx context.Context, app string) ([]store.Record, error)
 }
 
 // Pipelines reads saved pipelines for stages that run another pipeline.
@@ -57,4 +58,29 @@ func (p *Pipelines) LoadPipeline(ctx context.Context, in LoadPipelineInput) (Loa
 			fmt.Sprintf("saved pipeline %q cannot be read: %v", in.Pipeline, err), "InvalidPipeline", err)
 	}
 	return LoadPipelineResult{Pipeline: cfg, Version: rec.Version}, nil
+}
+
+// PipelineIDsInput names an application.
+type PipelineIDsInput struct {
+	Application string `json:"application"`
+}
+
+// PipelineIDsResult maps the name of each of the application's pipelines to its id.
+type PipelineIDsResult struct {
+	IDs map[string]string `json:"ids"`
+}
+
+// PipelineIDs lists the ids of an application's pipelines by name, for the expressions of an
+// execution that use #pipelineId: read once when it starts, they are the same however often the
+// workflow is replayed.
+func (p *Pipelines) PipelineIDs(ctx context.Context, in PipelineIDsInput) (PipelineIDsResult, error) {
+	recs, err := p.Source.List(ctx, in.Application)
+	if err != nil {
+		return PipelineIDsResult{}, fmt.Errorf("listing the pipelines of %q: %w", in.Application, err)
+	}
+	res := PipelineIDsResult{IDs: make(map[string]string, len(recs))}
+	for _, r := range recs {
+		res.IDs[r.Name] = r.ID
+	}
+	return res, nil
 }

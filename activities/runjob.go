@@ -89,6 +89,11 @@ type StartJobInput struct {
 	NamespaceOverride string         `json:"namespaceOverride,omitempty"`
 	ExecutionID       string         `json:"executionId"`
 	StageRefID        string         `json:"stageRefId"`
+	// Artifacts are bound into the Job where they match, as a deploy binds them: the trigger's
+	// images replace the images they name.
+	Artifacts []kubernetes.Artifact `json:"artifacts,omitempty"`
+	// RequiredArtifacts must each be bound into the Job, or it is refused.
+	RequiredArtifacts []kubernetes.Artifact `json:"requiredArtifacts,omitempty"`
 }
 
 // StartJobResult is the Job as the API server stored it.
@@ -135,6 +140,8 @@ func (k *Kubernetes) StartJob(ctx context.Context, in StartJobInput) (StartJobRe
 		NamespaceOverride: in.NamespaceOverride,
 		ExecutionID:       in.ExecutionID,
 		StageRefID:        in.StageRefID,
+		Artifacts:         in.Artifacts,
+		RequiredArtifacts: in.RequiredArtifacts,
 	}})
 	if err != nil {
 		return StartJobResult{}, err
@@ -209,6 +216,8 @@ type CollectJobOutputsInput struct {
 	// LogTailBytes is how much of the end of each container's log is read; 0 means
 	// pipeline.DefaultRunJobLogTailBytes. Outputs printed before it are not seen.
 	LogTailBytes int64 `json:"logTailBytes,omitempty"`
+	// NoOutputs reads no outputs from the logs (consumeArtifactSource "none"); the logs are kept.
+	NoOutputs bool `json:"noOutputs,omitempty"`
 }
 
 // JobStatus is the jobStatus output of a run-job stage.
@@ -322,7 +331,10 @@ func (k *Kubernetes) CollectJobOutputs(ctx context.Context, in CollectJobOutputs
 	}
 
 	outputPods := job.Pods
-	if res.JobStatus.Phase == JobPhaseSucceeded {
+	if in.NoOutputs {
+		outputPods = nil
+	}
+	if res.JobStatus.Phase == JobPhaseSucceeded && !in.NoOutputs {
 		succeeded := slices.DeleteFunc(slices.Clone(job.Pods), func(pod kubernetes.JobPod) bool { return pod.Phase != string(corev1.PodSucceeded) })
 		if len(succeeded) > 0 {
 			outputPods = succeeded

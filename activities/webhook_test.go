@@ -42,7 +42,7 @@ func webhookEnv(t *testing.T, guard context.Context) (*testsuite.TestActivityEnv
 	return env, w
 }
 
-func callWebhook(t *testing.T, req WebhookRequest) (CallWebhookResult, error) {
+func callWebhook(t *testing.T, req pipeline.WebhookRequest) (CallWebhookResult, error) {
 	t.Helper()
 	env, w := webhookEnv(t, nil)
 	val, err := env.ExecuteActivity(w.CallWebhook, CallWebhookInput{Request: req})
@@ -138,7 +138,7 @@ func TestCallWebhookPostsJSONPayloadAndHeaders(t *testing.T) {
 	srv := newRecorder(t, reply(200, "application/json", `{"id": 42, "ok": true}`))
 	payload := map[string]any{"app": "gennaker", "replicas": float64(3), "tags": []any{"a", "b"}}
 
-	res, err := callWebhook(t, WebhookRequest{
+	res, err := callWebhook(t, pipeline.WebhookRequest{
 		URL:     srv.URL + "/hooks/deploy",
 		Payload: payload,
 		Headers: map[string][]string{"X-Token": {"secret"}, "X-Multi": {"one", "two"}},
@@ -188,7 +188,7 @@ func TestCallWebhookPostsJSONPayloadAndHeaders(t *testing.T) {
 
 func TestCallWebhookCustomContentTypeWins(t *testing.T) {
 	srv := newRecorder(t, reply(204, "", ""))
-	_, err := callWebhook(t, WebhookRequest{
+	_, err := callWebhook(t, pipeline.WebhookRequest{
 		URL: srv.URL, Method: "put", Payload: []any{1.0},
 		Headers: map[string][]string{"content-type": {"application/vnd.api+json"}},
 	})
@@ -216,7 +216,7 @@ func TestCallWebhookResponseBodies(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newRecorder(t, reply(200, tc.contentType, tc.body))
-			res, err := callWebhook(t, WebhookRequest{URL: srv.URL})
+			res, err := callWebhook(t, pipeline.WebhookRequest{URL: srv.URL})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -234,25 +234,25 @@ func TestCallWebhookStatusClasses(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		code      int
-		req       WebhookRequest
+		req       pipeline.WebhookRequest
 		errType   string // empty means success
 		retryable bool
 	}{
 		{name: "2xx by default", code: 201},
-		{name: "expected code", code: 202, req: WebhookRequest{ExpectedStatusCodes: []int{202}}},
-		{name: "expected 404", code: 404, req: WebhookRequest{ExpectedStatusCodes: []int{200, 404}}},
-		{name: "2xx not in expected", code: 200, req: WebhookRequest{ExpectedStatusCodes: []int{202}},
+		{name: "expected code", code: 202, req: pipeline.WebhookRequest{ExpectedStatusCodes: []int{202}}},
+		{name: "expected 404", code: 404, req: pipeline.WebhookRequest{ExpectedStatusCodes: []int{200, 404}}},
+		{name: "2xx not in expected", code: 200, req: pipeline.WebhookRequest{ExpectedStatusCodes: []int{202}},
 			errType: WebhookErrUnexpectedStatus},
 		{name: "404", code: 404, errType: WebhookErrUnexpectedStatus},
 		{name: "400", code: 400, errType: WebhookErrUnexpectedStatus},
 		{name: "503", code: 503, errType: WebhookErrRetryableStatus, retryable: true},
 		{name: "500", code: 500, errType: WebhookErrRetryableStatus, retryable: true},
 		{name: "429", code: 429, errType: WebhookErrRetryableStatus, retryable: true},
-		{name: "retry code", code: 409, req: WebhookRequest{RetryStatusCodes: []int{409}},
+		{name: "retry code", code: 409, req: pipeline.WebhookRequest{RetryStatusCodes: []int{409}},
 			errType: WebhookErrRetryableStatus, retryable: true},
-		{name: "fail fast", code: 409, req: WebhookRequest{FailFastStatusCodes: []int{409}, RetryStatusCodes: []int{409}},
+		{name: "fail fast", code: 409, req: pipeline.WebhookRequest{FailFastStatusCodes: []int{409}, RetryStatusCodes: []int{409}},
 			errType: WebhookErrFailFast},
-		{name: "fail fast beats 5xx", code: 502, req: WebhookRequest{FailFastStatusCodes: []int{502}},
+		{name: "fail fast beats 5xx", code: 502, req: pipeline.WebhookRequest{FailFastStatusCodes: []int{502}},
 			errType: WebhookErrFailFast},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -290,7 +290,7 @@ func TestCallWebhookRetryAfterBecomesNextRetryDelay(t *testing.T) {
 		w.Header().Set("Retry-After", "7")
 		w.WriteHeader(http.StatusServiceUnavailable)
 	})
-	_, err := callWebhook(t, WebhookRequest{URL: srv.URL, Method: "POST"})
+	_, err := callWebhook(t, pipeline.WebhookRequest{URL: srv.URL, Method: "POST"})
 	appErr := appError(t, err, WebhookErrRetryableStatus, true)
 	if appErr.NextRetryDelay() != 7*time.Second {
 		t.Errorf("NextRetryDelay = %v, want 7s", appErr.NextRetryDelay())
@@ -300,7 +300,7 @@ func TestCallWebhookRetryAfterBecomesNextRetryDelay(t *testing.T) {
 	}
 
 	plain := newRecorder(t, reply(http.StatusServiceUnavailable, "", ""))
-	_, err = callWebhook(t, WebhookRequest{URL: plain.URL})
+	_, err = callWebhook(t, pipeline.WebhookRequest{URL: plain.URL})
 	if d := appError(t, err, WebhookErrRetryableStatus, true).NextRetryDelay(); d != 0 {
 		t.Errorf("NextRetryDelay without Retry-After = %v, want 0 so the retry policy decides", d)
 	}
@@ -334,7 +334,7 @@ func TestCallWebhookNetworkErrorIsRetryable(t *testing.T) {
 	url := srv.URL
 	srv.Close() // nothing listens there any more
 
-	_, err := callWebhook(t, WebhookRequest{URL: url + "/x", Method: "DELETE"})
+	_, err := callWebhook(t, pipeline.WebhookRequest{URL: url + "/x", Method: "DELETE"})
 	appErr := appError(t, err, WebhookErrUnreachable, true)
 	if !strings.HasPrefix(appErr.Message(), "DELETE "+url+"/x failed: ") {
 		t.Errorf("message = %q", appErr.Message())
@@ -345,18 +345,18 @@ func TestCallWebhookRejectsBadInput(t *testing.T) {
 	srv := newRecorder(t, reply(200, "", ""))
 	for _, tc := range []struct {
 		name string
-		req  WebhookRequest
+		req  pipeline.WebhookRequest
 		want string
 	}{
-		{"no url", WebhookRequest{}, "url"},
-		{"relative url", WebhookRequest{URL: "/hooks"}, "not an absolute http or https URL"},
-		{"ftp url", WebhookRequest{URL: "ftp://example.com/x"}, "not an absolute http or https URL"},
-		{"method", WebhookRequest{URL: srv.URL, Method: "FETCH"}, `method "FETCH"`},
-		{"header name", WebhookRequest{URL: srv.URL, Headers: map[string][]string{"Bad Header": {"x"}}}, "header name"},
-		{"header value", WebhookRequest{URL: srv.URL, Headers: map[string][]string{"X": {"a\r\nb"}}}, "line break"},
-		{"status code", WebhookRequest{URL: srv.URL, RetryStatusCodes: []int{42}}, "retryStatusCodes"},
-		{"resolution", WebhookRequest{URL: srv.URL, StatusURLResolution: "magic"}, "statusUrlResolution"},
-		{"status url path", WebhookRequest{URL: srv.URL, StatusURLResolution: pipeline.StatusURLWebhookResponse, StatusURLJSONPath: "$.a b"},
+		{"no url", pipeline.WebhookRequest{}, "url"},
+		{"relative url", pipeline.WebhookRequest{URL: "/hooks"}, "not an absolute http or https URL"},
+		{"ftp url", pipeline.WebhookRequest{URL: "ftp://example.com/x"}, "not an absolute http or https URL"},
+		{"method", pipeline.WebhookRequest{URL: srv.URL, Method: "FETCH"}, `method "FETCH"`},
+		{"header name", pipeline.WebhookRequest{URL: srv.URL, Headers: map[string][]string{"Bad Header": {"x"}}}, "header name"},
+		{"header value", pipeline.WebhookRequest{URL: srv.URL, Headers: map[string][]string{"X": {"a\r\nb"}}}, "line break"},
+		{"status code", pipeline.WebhookRequest{URL: srv.URL, RetryStatusCodes: []int{42}}, "retryStatusCodes"},
+		{"resolution", pipeline.WebhookRequest{URL: srv.URL, StatusURLResolution: "magic"}, "statusUrlResolution"},
+		{"status url path", pipeline.WebhookRequest{URL: srv.URL, StatusURLResolution: pipeline.StatusURLWebhookResponse, StatusURLJSONPath: "$.a b"},
 			"statusUrlJsonPath"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -375,7 +375,7 @@ func TestCallWebhookRejectsBadInput(t *testing.T) {
 func TestCallWebhookBoundsBody(t *testing.T) {
 	big := "x" + strings.Repeat("é", maxResultBody) // two bytes each after one, so the cut falls inside a character
 	srv := newRecorder(t, reply(200, "text/plain", big))
-	res, err := callWebhook(t, WebhookRequest{URL: srv.URL})
+	res, err := callWebhook(t, pipeline.WebhookRequest{URL: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,7 +388,7 @@ func TestCallWebhookBoundsBody(t *testing.T) {
 	doc := map[string]any{"padding": strings.Repeat("x", 2*maxResultBody), "links": map[string]any{"status": "/jobs/7"}}
 	raw, _ := json.Marshal(doc)
 	jsonSrv := newRecorder(t, reply(200, "application/json", string(raw)))
-	res, err = callWebhook(t, WebhookRequest{URL: jsonSrv.URL, StatusURLResolution: pipeline.StatusURLWebhookResponse,
+	res, err = callWebhook(t, pipeline.WebhookRequest{URL: jsonSrv.URL, StatusURLResolution: pipeline.StatusURLWebhookResponse,
 		StatusURLJSONPath: "$.links.status"})
 	if err != nil {
 		t.Fatal(err)
@@ -433,7 +433,7 @@ func TestCallWebhookResolvesStatusURL(t *testing.T) {
 				io.WriteString(w, body)
 			})
 			base := srv.URL
-			res, err := callWebhook(t, WebhookRequest{URL: base + "/hooks/run?x=1", Payload: map[string]any{},
+			res, err := callWebhook(t, pipeline.WebhookRequest{URL: base + "/hooks/run?x=1", Payload: map[string]any{},
 				StatusURLResolution: tc.resolution, StatusURLJSONPath: tc.jsonPath})
 			if err != nil {
 				t.Fatal(err)
@@ -459,7 +459,7 @@ func TestCallWebhookStatusURLMissing(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newRecorder(t, reply(201, tc.contentType, tc.body))
-			_, err := callWebhook(t, WebhookRequest{URL: srv.URL, Method: "POST", StatusURLResolution: tc.resolution,
+			_, err := callWebhook(t, pipeline.WebhookRequest{URL: srv.URL, Method: "POST", StatusURLResolution: tc.resolution,
 				StatusURLJSONPath: tc.path})
 			appErr := appError(t, err, WebhookErrStatusURL, false)
 			if !strings.Contains(appErr.Message(), tc.want) {
@@ -487,8 +487,8 @@ func statusServer(t *testing.T, docs ...string) *recorder {
 	})
 }
 
-func fastMonitor() WebhookMonitor {
-	return WebhookMonitor{
+func fastMonitor() pipeline.WebhookMonitor {
+	return pipeline.WebhookMonitor{
 		StatusJSONPath:   "$.status",
 		ProgressJSONPath: "$.progress",
 		SuccessStatuses:  []string{"SUCCESS", "done"},
@@ -780,9 +780,9 @@ func TestMonitorWebhookRejectsBadInput(t *testing.T) {
 		want string
 	}{
 		{"no status url", MonitorWebhookInput{Monitor: fastMonitor()}, "status url"},
-		{"no status path", MonitorWebhookInput{StatusURL: "http://example.com", Monitor: WebhookMonitor{SuccessStatuses: []string{"OK"}}},
+		{"no status path", MonitorWebhookInput{StatusURL: "http://example.com", Monitor: pipeline.WebhookMonitor{SuccessStatuses: []string{"OK"}}},
 			"statusJsonPath is required"},
-		{"no success statuses", MonitorWebhookInput{StatusURL: "http://example.com", Monitor: WebhookMonitor{StatusJSONPath: "$.s"}},
+		{"no success statuses", MonitorWebhookInput{StatusURL: "http://example.com", Monitor: pipeline.WebhookMonitor{StatusJSONPath: "$.s"}},
 			"successStatuses"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -813,14 +813,15 @@ func TestMonitorWebhookEndToEndWithCall(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	req, mon, err := ParseWebhookStage(map[string]any{
-		"url": srv.URL + "/jobs", "payload": map[string]any{"x": 1}, "waitForCompletion": true,
+	settings, problems := pipeline.ReadWebhookStage(map[string]any{
+		"url": srv.URL + "/jobs", "payload": map[string]any{"x": int64(1)}, "waitForCompletion": true,
 		"statusUrlResolution": "locationHeader", "statusJsonPath": "$.status", "successStatuses": "SUCCESS",
 		"monitorIntervalSeconds": 0.005,
-	})
-	if err != nil {
-		t.Fatal(err)
+	}, "")
+	if len(problems) > 0 {
+		t.Fatal(problems)
 	}
+	req, mon := settings.Request, settings.Monitor
 	called, err := callWebhook(t, req)
 	if err != nil {
 		t.Fatal(err)
@@ -832,139 +833,6 @@ func TestMonitorWebhookEndToEndWithCall(t *testing.T) {
 	}
 	if res.Status != "SUCCEEDED" || res.Polls != 3 {
 		t.Errorf("Status %q after %d polls", res.Status, res.Polls)
-	}
-}
-
-func TestParseWebhookStage(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		ctx     map[string]any
-		want    WebhookRequest
-		monitor *WebhookMonitor
-	}{
-		{
-			name: "minimal GET",
-			ctx:  map[string]any{"url": "https://ci.example.com/hook", "type": "webhook", "name": "Notify"},
-			want: WebhookRequest{URL: "https://ci.example.com/hook", Method: "GET"},
-		},
-		{
-			name: "payload defaults to POST",
-			ctx:  map[string]any{"url": "https://x.example/h", "payload": map[string]any{"a": 1.0}, "waitForCompletion": false},
-			want: WebhookRequest{URL: "https://x.example/h", Method: "POST", Payload: map[string]any{"a": 1.0}},
-		},
-		{
-			name: "everything",
-			ctx: map[string]any{
-				"url":                      "https://x.example/h",
-				"method":                   "put",
-				"customHeaders":            map[string]any{"X-One": "1", "X-Many": []any{"a", "b"}},
-				"expectedStatusCodes":      []any{int64(200), float64(201), json.Number("202")},
-				"failFastStatusCodes":      "404, 409",
-				"retryStatusCodes":         []int{418},
-				"waitForCompletion":        true,
-				"statusUrlResolution":      "webhookResponse",
-				"statusUrlJsonPath":        "$.links.status",
-				"statusJsonPath":           "$.status",
-				"progressJsonPath":         "$.message",
-				"successStatuses":          "SUCCESS, done ,",
-				"canceledStatuses":         []any{"CANCELED"},
-				"terminalStatuses":         "FAILED",
-				"monitorIntervalSeconds":   0.01,
-				"waitBeforeMonitorSeconds": json.Number("1.5"),
-			},
-			want: WebhookRequest{
-				URL: "https://x.example/h", Method: "PUT",
-				Headers:             map[string][]string{"X-One": {"1"}, "X-Many": {"a", "b"}},
-				ExpectedStatusCodes: []int{200, 201, 202}, FailFastStatusCodes: []int{404, 409}, RetryStatusCodes: []int{418},
-				StatusURLResolution: "webhookResponse", StatusURLJSONPath: "$.links.status",
-			},
-			monitor: &WebhookMonitor{
-				StatusJSONPath: "$.status", ProgressJSONPath: "$.message",
-				SuccessStatuses: []string{"SUCCESS", "done"}, CanceledStatuses: []string{"CANCELED"}, TerminalStatuses: []string{"FAILED"},
-				Interval: 10 * time.Millisecond, WaitBefore: 1500 * time.Millisecond,
-			},
-		},
-		{
-			name: "monitoring defaults",
-			ctx: map[string]any{"url": "http://x.example/h", "waitForCompletion": "true", "statusJsonPath": "$.s",
-				"successStatuses": []string{"OK"}, "customHeaders": map[string]string{"A": "b"}},
-			want: WebhookRequest{URL: "http://x.example/h", Method: "GET", Headers: map[string][]string{"A": {"b"}},
-				StatusURLResolution: "getMethod"},
-			monitor: &WebhookMonitor{StatusJSONPath: "$.s", SuccessStatuses: []string{"OK"}, Interval: 10 * time.Second},
-		},
-		{
-			name: "monitoring fields ignored without waitForCompletion",
-			ctx:  map[string]any{"url": "http://x.example/h", "statusUrlResolution": "bogus", "statusJsonPath": 5},
-			want: WebhookRequest{URL: "http://x.example/h", Method: "GET"},
-		},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			req, mon, err := ParseWebhookStage(tc.ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(req, tc.want) {
-				t.Errorf("request = %#v\nwant      %#v", req, tc.want)
-			}
-			if !reflect.DeepEqual(mon, tc.monitor) {
-				t.Errorf("monitor = %#v\nwant      %#v", mon, tc.monitor)
-			}
-		})
-	}
-}
-
-func TestParseWebhookStageErrors(t *testing.T) {
-	valid := func(extra map[string]any) map[string]any {
-		ctx := map[string]any{"url": "https://x.example/h", "waitForCompletion": true, "statusJsonPath": "$.status",
-			"successStatuses": "OK"}
-		for k, v := range extra {
-			ctx[k] = v
-		}
-		return ctx
-	}
-	for _, tc := range []struct {
-		name string
-		ctx  map[string]any
-		want string
-	}{
-		{"no url", map[string]any{}, "url is required"},
-		{"url not a string", map[string]any{"url": 42}, "url must be a string, got int"},
-		{"url not http", map[string]any{"url": "file:///etc/passwd"}, "url"},
-		{"unknown method", map[string]any{"url": "https://x.example", "method": "FETCH"}, "method"},
-		{"method not a string", map[string]any{"url": "https://x.example", "method": true}, "method must be a string"},
-		{"headers not an object", map[string]any{"url": "https://x.example", "customHeaders": "X-A: b"}, "customHeaders must be an object"},
-		{"header value a number", map[string]any{"url": "https://x.example", "customHeaders": map[string]any{"X-A": 1}},
-			"customHeaders.X-A must be a string or a list of strings"},
-		{"header list with a number", map[string]any{"url": "https://x.example", "customHeaders": map[string]any{"X-A": []any{"a", 2.0}}},
-			"customHeaders.X-A"},
-		{"codes not numbers", map[string]any{"url": "https://x.example", "expectedStatusCodes": "ok"}, "expectedStatusCodes must be a list of HTTP status codes"},
-		{"code a fraction", map[string]any{"url": "https://x.example", "retryStatusCodes": []any{500.5}}, "retryStatusCodes"},
-		{"code out of range", map[string]any{"url": "https://x.example", "failFastStatusCodes": []any{int64(700)}}, "failFastStatusCodes"},
-		{"codes an object", map[string]any{"url": "https://x.example", "failFastStatusCodes": map[string]any{}}, "failFastStatusCodes"},
-		{"wait not a boolean", map[string]any{"url": "https://x.example", "waitForCompletion": 1}, "waitForCompletion must be a boolean"},
-		{"interval not a number", valid(map[string]any{"monitorIntervalSeconds": "soon"}), "monitorIntervalSeconds"},
-		{"interval zero", valid(map[string]any{"monitorIntervalSeconds": 0}), "monitorIntervalSeconds must be more than 0"},
-		{"wait negative", valid(map[string]any{"waitBeforeMonitorSeconds": -1}), "waitBeforeMonitorSeconds"},
-		{"no status path", valid(map[string]any{"statusJsonPath": nil}), "statusJsonPath is required"},
-		{"status path invalid", valid(map[string]any{"statusJsonPath": "$["}), `statusJsonPath "$["`},
-		{"progress path invalid", valid(map[string]any{"progressJsonPath": "$.a b"}), "progressJsonPath"},
-		{"no success statuses", valid(map[string]any{"successStatuses": " , "}), "successStatuses is required"},
-		{"statuses a number", valid(map[string]any{"terminalStatuses": 3}), "terminalStatuses must be a comma-separated string"},
-		{"unknown resolution", valid(map[string]any{"statusUrlResolution": "magic"}), "statusUrlResolution"},
-		{"webhookResponse without path", valid(map[string]any{"statusUrlResolution": "webhookResponse"}), "statusUrlJsonPath is required"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := ParseWebhookStage(tc.ctx)
-			if err == nil {
-				t.Fatal("want an error")
-			}
-			if !errors.Is(err, ErrWebhookStage) {
-				t.Errorf("error %v does not wrap ErrWebhookStage", err)
-			}
-			if !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error %q does not mention %q", err, tc.want)
-			}
-		})
 	}
 }
 

@@ -204,7 +204,7 @@ func TestSaveInvalidConfigListsEveryProblem(t *testing.T) {
 	    {"refId": "1", "type": "teleport"},
 	    {"refId": "1", "type": "wait", "waitTime": 1},
 	    {"refId": "3", "type": "wait", "waitTime": 1, "requisiteStageRefIds": ["9"]},
-	    {"refId": "4", "type": "wait", "requisiteStageRefIds": ["5"]},
+	    {"refId": "4", "type": "wait", "waitTime": "soon", "requisiteStageRefIds": ["5"]},
 	    {"refId": "5", "type": "wait", "waitTime": 1, "requisiteStageRefIds": ["4"]},
 	    {"refId": "6", "type": "evaluateVariables", "variables": [{"key": "x", "value": "${ 1 + }"}]}
 	  ]
@@ -215,7 +215,7 @@ func TestSaveInvalidConfigListsEveryProblem(t *testing.T) {
 		"stages[0].type: unknown stage type \"teleport\"",
 		"stages[1].refId: duplicate refId \"1\"",
 		"stages[2].requisiteStageRefIds[0]: unknown refId \"9\"",
-		"stages[3].waitTime: required",
+		"stages[3].waitTime: must be a number of seconds",
 		"stages[3].requisiteStageRefIds: ",
 		"stages[5].variables[0].value: invalid expression",
 	}
@@ -406,6 +406,12 @@ func TestExecutionWithJudgment(t *testing.T) {
 	exec := e.getExecution(t, s.ID)
 	if exec.ID != s.ID || exec.Application != "hello" || exec.Name != "hello" || exec.PipelineVersion != 1 {
 		t.Errorf("execution = %+v", exec)
+	}
+	// The execution's JSON itself, as Spinnaker's clients read it, with the links beside its fields.
+	var raw map[string]any
+	e.get(t, "/api/v1/executions/"+s.ID).expect(t, http.StatusOK, &raw)
+	if links, _ := raw["links"].(map[string]any); raw["id"] != s.ID || raw["stages"] == nil || links["temporalUI"] != workflowURL("default", s.ID) {
+		t.Errorf("GET execution answered %v", raw)
 	}
 	if len(exec.Stages) != 5 {
 		t.Fatalf("execution has %d stages, want 5", len(exec.Stages))

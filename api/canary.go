@@ -196,9 +196,8 @@ func usesCanaryConfig(st pipeline.Stage, name string) bool {
 	if st.Type != pipeline.StageKayentaCanary {
 		return false
 	}
-	cc, _ := st.Context["canaryConfig"].(map[string]any)
-	used, _ := cc["canaryConfigName"].(string)
-	return used == name
+	settings, _ := pipeline.ReadCanaryStage(st.Context, "")
+	return settings.ConfigName == name
 }
 
 // canaryStoreError answers for a canary config store error and reports whether there was one.

@@ -411,7 +411,9 @@ func TestDeleteCanaryConfigInUse(t *testing.T) {
 		}
 	}
 	savePipeline("web", "release", wait, canaryStage("web-golden-signals"))
-	savePipeline("web", "deploy", canaryStage("web-golden-signals"))
+	// Spinnaker's stages name the config by canaryConfigId, which holds it as much.
+	savePipeline("web", "deploy", map[string]any{"refId": "2", "type": "kayentaCanary", "name": "Canary",
+		"canaryConfig": map[string]any{"canaryConfigId": "web-golden-signals", "scoreThresholds": nil}})
 	savePipeline("web", "other-config", canaryStage("something-else"))
 	savePipeline("web", "plain", wait)
 	// Another application's pipeline does not hold this application's config.

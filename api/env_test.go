@@ -459,12 +459,9 @@ func (e *testEnv) start(t *testing.T, app, name string, body any) started {
 // getExecution reads an execution and expects 200.
 func (e *testEnv) getExecution(t *testing.T, id string) execution {
 	t.Helper()
-	var out struct {
-		Execution execution         `json:"execution"`
-		Links     map[string]string `json:"links"`
-	}
+	var out execution
 	e.get(t, "/api/v1/executions/"+id).expect(t, http.StatusOK, &out)
-	return out.Execution
+	return out
 }
 
 // waitFor polls an execution until cond holds.
@@ -478,11 +475,9 @@ func (e *testEnv) waitFor(t *testing.T, id string, timeout time.Duration, what s
 			// API's deadline. The API says so with 503, and a poller asks again.
 			return false, string(r.body)
 		}
-		var out struct {
-			Execution execution `json:"execution"`
-		}
+		var out execution
 		r.expect(t, http.StatusOK, &out)
-		last = out.Execution
+		last = out
 		data, _ := json.Marshal(last)
 		return cond(last), string(data)
 	})

@@ -158,7 +158,14 @@ func (s *Server) getExecution(c *gin.Context) {
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"execution": exec, "links": s.links(exec.ID)})
+	c.JSON(http.StatusOK, executionView{Execution: exec, Links: s.links(exec.ID)})
+}
+
+// executionView is an execution as the API answers it: Spinnaker's execution JSON, which Spinnaker's
+// clients read as it is, with gennaker's links (the execution's page in the Temporal Web UI).
+type executionView struct {
+	pipeline.Execution
+	Links gin.H `json:"links"`
 }
 
 // executionSummary is one row of an execution listing, read from Temporal's visibility store.
@@ -452,12 +459,18 @@ func (s *Server) makeJudgment(ctx context.Context, log *slog.Logger, a judgmentA
 	case stage.Status != pipeline.StatusRunning || stage.WaitingForWindowUntil != 0:
 		return fail(judgmentNotWaiting, nil, "stage %q is not waiting for a judgment (status %s)", stage.Name, stage.Status)
 	}
-	if options := pipeline.JudgmentInputs(stage.Context); a.Input != "" && len(options) > 0 && !slices.Contains(options, a.Input) {
+	// The stage waits, so the workflow read these settings: read the same way, they cannot fail
+	// here but for a stage of an older release, which then no one may decide.
+	settings, problems := pipeline.ReadManualJudgmentStage(stage.Context, "")
+	if len(problems) > 0 {
+		return fail(judgmentRefused, nil, "stage %q cannot be decided: its settings cannot be read: %s", stage.Name, strings.Join(pipeline.ProblemStrings(problems), "; "))
+	}
+	if options := settings.Inputs; a.Input != "" && len(options) > 0 && !slices.Contains(options, a.Input) {
 		return fail(judgmentBadRequest, nil, "judgmentInput %q is not one of the stage's judgmentInputs %v", a.Input, options)
 	}
 	// Roles are checked after the stage's state: whether a judgment still waits is no secret (the
 	// Slack message shows everyone), and telling a late clicker "already decided" is the kinder answer.
-	if err := s.Users.CanJudge(a.User, requiredRoles(stage.Context)); err != nil {
+	if err := s.Users.CanJudge(a.User, settings.Roles); err != nil {
 		log.Warn("judgment refused", "reason", err)
 		return fail(judgmentRefused, err, "%v", err)
 	}
@@ -484,31 +497,6 @@ func describeJudgment(j pipeline.Judgment) string {
 		out += " at " + time.UnixMilli(j.Time).UTC().Format("2006-01-02 15:04:05 UTC")
 	}
 	return out
-}
-
-// requiredRoles lists a manual judgment's selectedStageRoles. A value of an unexpected shape is
-// kept as a role name nobody holds, so that a broken setting refuses everyone instead of no one.
-func requiredRoles(ctx map[string]any) []string {
-	switch v := ctx["selectedStageRoles"].(type) {
-	case nil:
-		return nil
-	case []string:
-		return v
-	case string:
-		return []string{v}
-	case []any:
-		out := make([]string, 0, len(v))
-		for _, item := range v {
-			if r, ok := item.(string); ok {
-				out = append(out, r)
-			} else {
-				out = append(out, fmt.Sprint(item))
-			}
-		}
-		return out
-	default:
-		return []string{fmt.Sprint(v)}
-	}
 }
 
 // skipRequest says who skips a wait.

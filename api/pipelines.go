@@ -23,7 +23,8 @@ type pipelineRecord struct {
 	SavedBy     string          `json:"savedBy"`
 	SavedAt     time.Time       `json:"savedAt"`
 	Config      json.RawMessage `json:"config"`
-	// Warnings lists problems with schedules that did not stop the save.
+	// Warnings lists what did not stop the save: things the pipeline names that are not saved yet
+	// (a child pipeline, a canary config), schedules that could not be updated.
 	Warnings []string `json:"warnings,omitempty"`
 }
 
@@ -89,8 +90,12 @@ func (s *Server) savePipeline(c *gin.Context) {
 		problems = append(problems, pipeline.Problem{Path: "name", Message: fmt.Sprintf("%q does not match the pipeline name in the URL, %q", p.Name, name)})
 	}
 	p.Application, p.Name = app, name
-	problems = append(problems, pipeline.Validate(p, pipeline.ValidateOptions{PipelineExists: s.pipelineExists(c), KubernetesAccounts: s.kubernetesAccounts(), NotificationTypes: s.NotificationTypes,
-		PubsubSubscriptions: s.subscriptions(), CanaryConfigExists: s.canaryConfigExists(c), MetricsAccounts: s.metricsAccounts()})...)
+	// What the pipeline names that is not saved yet is a warning: pipelines and canary configs are
+	// imported one by one, in any order.
+	refused, warnings := pipeline.SplitWarnings(pipeline.Validate(p, pipeline.ValidateOptions{PipelineExists: s.pipelineExists(c),
+		KubernetesAccounts: s.kubernetesAccounts(), NotificationTypes: s.NotificationTypes, PubsubSubscriptions: s.subscriptions(),
+		CanaryConfigExists: s.canaryConfigExists(c), MetricsAccounts: s.metricsAccounts()}))
+	problems = append(problems, refused...)
 	if len(problems) > 0 {
 		abort(c, http.StatusBadRequest, fmt.Sprintf("the pipeline config has %d problem(s)", len(problems)), pipeline.ProblemStrings(problems)...)
 		return
@@ -111,12 +116,16 @@ func (s *Server) savePipeline(c *gin.Context) {
 		abort(c, http.StatusBadRequest, err.Error())
 		return
 	}
+	if errors.Is(err, store.ErrIDTaken) {
+		abort(c, http.StatusConflict, err.Error())
+		return
+	}
 	if err != nil {
 		s.internalError(c, "saving pipeline", err)
 		return
 	}
 	out := toRecord(rec)
-	out.Warnings = s.syncSchedules(c, rec, previous)
+	out.Warnings = append(pipeline.ProblemStrings(warnings), s.syncSchedules(c, rec, previous)...)
 	c.JSON(http.StatusOK, out)
 }
 

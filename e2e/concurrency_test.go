@@ -27,11 +27,9 @@ type queuedExecution struct {
 
 func (a *apiClient) queued(id string) queuedExecution {
 	a.t.Helper()
-	var out struct {
-		Execution queuedExecution `json:"execution"`
-	}
+	var out queuedExecution
 	a.expect(http.StatusOK, http.MethodGet, "/api/v1/executions/"+id, nil, &out)
-	return out.Execution
+	return out
 }
 
 // TestLimitConcurrent starts 20 executions of a limitConcurrent pipeline at once: they run one at a

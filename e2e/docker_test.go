@@ -73,17 +73,15 @@ func TestDockerTrigger(t *testing.T) {
 		t.Errorf("the triggered execution saw %v, want image %s and tag v1.2.3 (%s)", got, want, done.describe())
 	}
 	var full struct {
-		Execution struct {
-			Trigger struct {
-				Type       string           `json:"type"`
-				User       string           `json:"user"`
-				DeliveryID string           `json:"deliveryId"`
-				Artifacts  []map[string]any `json:"artifacts"`
-			} `json:"trigger"`
-		} `json:"execution"`
+		Trigger struct {
+			Type       string           `json:"type"`
+			User       string           `json:"user"`
+			DeliveryID string           `json:"deliveryId"`
+			Artifacts  []map[string]any `json:"artifacts"`
+		} `json:"trigger"`
 	}
 	api.expect(http.StatusOK, http.MethodGet, "/api/v1/executions/"+executionID, nil, &full)
-	tr := full.Execution.Trigger
+	tr := full.Trigger
 	if tr.Type != "docker" || tr.User != "docker:"+registry || tr.DeliveryID != "registry:"+first.eventID ||
 		len(tr.Artifacts) != 1 || tr.Artifacts[0]["type"] != "docker/image" || tr.Artifacts[0]["version"] != "v1.2.3" {
 		t.Errorf("the execution's trigger %+v", tr)

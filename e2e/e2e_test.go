@@ -320,11 +320,9 @@ func (a *apiClient) startExecution(app, name string, body any) startedExecution 
 // execution reads an execution as the API shows it.
 func (a *apiClient) execution(id string) execution {
 	a.t.Helper()
-	var got struct {
-		Execution execution `json:"execution"`
-	}
+	var got execution
 	a.expect(http.StatusOK, http.MethodGet, "/api/v1/executions/"+id, nil, &got)
-	return got.Execution
+	return got
 }
 
 // waitForExecution polls an execution until cond holds; it fails the test after timeout.
@@ -333,16 +331,14 @@ func (a *apiClient) waitForExecution(id string, timeout time.Duration, what stri
 	deadline := time.Now().Add(timeout)
 	for {
 		code, data := a.do(http.MethodGet, "/api/v1/executions/"+id, nil)
-		var got struct {
-			Execution execution `json:"execution"`
-		}
+		var got execution
 		// 503 means the worker or Temporal is not back yet, as right after a restart.
 		if code == http.StatusOK {
 			if err := json.Unmarshal(data, &got); err != nil {
 				a.t.Fatalf("decoding execution %s: %v", id, err)
 			}
-			if cond(got.Execution) {
-				return got.Execution
+			if cond(got) {
+				return got
 			}
 		} else if code != http.StatusServiceUnavailable {
 			a.t.Fatalf("GET execution %s: status %d: %s", id, code, data)

@@ -206,11 +206,9 @@ func TestDeployKilledMidwayIsResumedWithoutDuplicates(t *testing.T) {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		code, body := api.do(http.MethodGet, "/api/v1/executions/"+id, nil)
-		var got struct {
-			Execution execution `json:"execution"`
-		}
+		var got execution
 		if code == http.StatusOK && json.Unmarshal(body, &got) == nil {
-			if s := got.Execution.stage("staging"); s != nil && s.Status != "NOT_STARTED" {
+			if s := got.stage("staging"); s != nil && s.Status != "NOT_STARTED" {
 				if s.Status != "RUNNING" {
 					t.Logf("the staging deploy ended (%s) before the kill", s.Status)
 				}

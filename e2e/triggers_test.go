@@ -229,19 +229,17 @@ func TestGitHubPushTrigger(t *testing.T) {
 		t.Errorf("the execution saw %v (%s)", got, done.describe())
 	}
 	var full struct {
-		Execution struct {
-			Trigger struct {
-				ScmInfo   map[string]any   `json:"scmInfo"`
-				Artifacts []map[string]any `json:"artifacts"`
-			} `json:"trigger"`
-		} `json:"execution"`
+		Trigger struct {
+			ScmInfo   map[string]any   `json:"scmInfo"`
+			Artifacts []map[string]any `json:"artifacts"`
+		} `json:"trigger"`
 	}
 	api.expect(http.StatusOK, http.MethodGet, "/api/v1/executions/"+done.ID, nil, &full)
-	if full.Execution.Trigger.ScmInfo["project"] != "acme" || full.Execution.Trigger.ScmInfo["repoUrl"] != "https://github.com/acme/web" {
-		t.Errorf("scmInfo %v", full.Execution.Trigger.ScmInfo)
+	if full.Trigger.ScmInfo["project"] != "acme" || full.Trigger.ScmInfo["repoUrl"] != "https://github.com/acme/web" {
+		t.Errorf("scmInfo %v", full.Trigger.ScmInfo)
 	}
-	if len(full.Execution.Trigger.Artifacts) != 1 || full.Execution.Trigger.Artifacts[0]["type"] != "git/repo" || full.Execution.Trigger.Artifacts[0]["version"] != "0123456789abcdef0123456789abcdef01234567" {
-		t.Errorf("artifacts %v", full.Execution.Trigger.Artifacts)
+	if len(full.Trigger.Artifacts) != 1 || full.Trigger.Artifacts[0]["type"] != "git/repo" || full.Trigger.Artifacts[0]["version"] != "0123456789abcdef0123456789abcdef01234567" {
+		t.Errorf("artifacts %v", full.Trigger.Artifacts)
 	}
 	// GitHub redelivers with the same delivery ID: nothing new.
 	if again := api.deliver("/webhooks/git/github", main, http.StatusAccepted, headers(main, "gh-secret", "d1")...); len(again.Executions) != 1 || !again.Executions[0].Duplicate {

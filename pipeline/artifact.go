@@ -245,18 +245,187 @@ func validateExpectedArtifacts(p Pipeline) []Problem {
 			}
 		}
 	}
-	for i, s := range p.Stages {
-		path := joinIndex("stages", i)
-		if id, ok := s.Context["manifestArtifactId"].(string); ok && id != "" && !hasExpression(id) && !ids[id] {
-			ps.add(path+".manifestArtifactId", "%q is not the id of one of the pipeline's expectedArtifacts", id)
+	return ps
+}
+
+// RefExpectedArtifact is a stage's use of an expected artifact by id (requiredArtifactIds,
+// manifestArtifactId): one of the pipeline's expectedArtifacts, or one a stage that runs before
+// it produces (that stage's own expectedArtifacts, bound to what it outputs).
+const RefExpectedArtifact = "expectedArtifact"
+
+// ProducedArtifacts are the artifacts a stage declares it produces, in its own expectedArtifacts:
+// when it succeeds, each is bound to one of the artifacts it outputs, and later stages use it by id.
+func (s Stage) ProducedArtifacts() ([]ExpectedArtifact, error) {
+	raw, ok := s.Context["expectedArtifacts"]
+	if !ok || raw == nil {
+		return nil, nil
+	}
+	data, err := json.Marshal(raw)
+	if err != nil {
+		return nil, err
+	}
+	var out []ExpectedArtifact
+	if err := json.Unmarshal(data, &out); err != nil {
+		return nil, fmt.Errorf("expectedArtifacts: %w", err)
+	}
+	return out, nil
+}
+
+// artifactScope knows which expected artifact ids each stage of a pipeline may use.
+type artifactScope struct {
+	pipelineIDs map[string]bool
+	// producedBy lists, for each id a stage produces, the indexes of the stages producing it.
+	producedBy map[string][]int
+	stages     []Stage
+	refIndex   map[string]int
+}
+
+func newArtifactScope(p Pipeline) artifactScope {
+	a := artifactScope{pipelineIDs: map[string]bool{}, producedBy: map[string][]int{}, stages: p.Stages, refIndex: map[string]int{}}
+	if expected, err := p.ExpectedArtifacts(); err == nil {
+		for _, e := range expected {
+			a.pipelineIDs[e.ID] = true
 		}
-		if list, ok := s.Context["requiredArtifactIds"].([]any); ok {
-			for j, item := range list {
-				if id, isString := item.(string); isString && !hasExpression(id) && !ids[id] {
-					ps.add(joinIndex(path+".requiredArtifactIds", j), "%q is not the id of one of the pipeline's expectedArtifacts", id)
+	}
+	for i, s := range p.Stages {
+		if _, dup := a.refIndex[s.RefID]; !dup {
+			a.refIndex[s.RefID] = i
+		}
+		if produced, err := s.ProducedArtifacts(); err == nil {
+			for _, e := range produced {
+				if e.ID != "" {
+					a.producedBy[e.ID] = append(a.producedBy[e.ID], i)
 				}
 			}
 		}
 	}
+	return a
+}
+
+// upstream reports whether stage up runs before stage i: it is among i's requisites, directly or not.
+func (a artifactScope) upstream(up, i int) bool {
+	seen := map[int]bool{}
+	queue := []int{i}
+	for len(queue) > 0 {
+		cur := queue[0]
+		queue = queue[1:]
+		for _, ref := range a.stages[cur].RequisiteStageRefIDs {
+			j, ok := a.refIndex[ref]
+			if !ok || seen[j] {
+				continue
+			}
+			if j == up {
+				return true
+			}
+			seen[j] = true
+			queue = append(queue, j)
+		}
+	}
+	return false
+}
+
+// checkUse checks that an expected artifact id a stage uses is bound by the time the stage runs.
+func (a artifactScope) checkUse(ref Reference, stage int, ps *problems) {
+	id := ref.Name
+	if a.pipelineIDs[id] {
+		return
+	}
+	producers := a.producedBy[id]
+	for _, j := range producers {
+		if a.upstream(j, stage) {
+			return
+		}
+	}
+	if len(producers) > 0 {
+		ps.add(ref.Path, "%q is produced by stage %q, which does not run before this one: add its refId to requisiteStageRefIds",
+			id, a.stages[producers[0]].DisplayName())
+		return
+	}
+	ps.add(ref.Path, "%q is not the id of one of the pipeline's expectedArtifacts, nor of an artifact a stage before this one produces", id)
+}
+
+// checkProduced checks the expected artifacts a stage declares it produces.
+func (a artifactScope) checkProduced(s Stage, path string) []Problem {
+	var ps problems
+	produced, err := s.ProducedArtifacts()
+	if err != nil {
+		ps.add(path+".expectedArtifacts", "must be a list of expected artifacts: %v", errors.Unwrap(err))
+		return ps
+	}
+	for i, e := range produced {
+		p := joinIndex(path+".expectedArtifacts", i)
+		switch {
+		case strings.TrimSpace(e.ID) == "":
+			ps.add(p+".id", "required")
+		case a.pipelineIDs[e.ID] || len(a.producedBy[e.ID]) > 1:
+			ps.add(p+".id", "%q is already the id of another expected artifact of the pipeline", e.ID)
+		}
+		if strings.TrimSpace(e.MatchArtifact.Type) == "" {
+			ps.add(p+".matchArtifact.type", "required: the type of artifact the stage produces, such as kubernetes/configMap")
+		}
+	}
 	return ps
+}
+
+// BindProducedArtifacts binds the artifacts a stage declares it produces to what it output, as
+// Orca does once such a stage succeeds: each to the first output artifact it matches, else to its
+// default when useDefaultArtifact is set. A problem names each that matches none.
+func BindProducedArtifacts(expected []ExpectedArtifact, outputs []Artifact) ([]ExpectedArtifact, []Problem) {
+	var bound []ExpectedArtifact
+	var ps problems
+	for i, e := range expected {
+		var found *Artifact
+		for _, a := range outputs {
+			if e.Matches(a) {
+				found = &a
+				break
+			}
+		}
+		if found == nil && e.UseDefaultArtifact && e.DefaultArtifact != nil {
+			found = e.DefaultArtifact
+		}
+		if found == nil {
+			ps.add(joinIndex("expectedArtifacts", i), "the stage produces no artifact that matches expected artifact %s (type %s, name %q); it output %s",
+				e.Name(), e.MatchArtifact.Type, e.MatchArtifact.Name, describeArtifacts(outputs))
+			continue
+		}
+		a := *found
+		e.BoundArtifact, e.DefaultArtifact = &a, nil
+		bound = append(bound, e)
+	}
+	return bound, ps
+}
+
+// ArtifactsIn reads a list of artifacts held in a stage's outputs, as typed values or as the
+// JSON objects expressions and older executions give; items that are not artifacts are left out.
+func ArtifactsIn(v any) []Artifact {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	var items []json.RawMessage
+	if json.Unmarshal(data, &items) != nil {
+		return nil
+	}
+	var out []Artifact
+	for _, raw := range items {
+		var a Artifact
+		if json.Unmarshal(raw, &a) == nil && a.Type != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// ExpectedArtifactsIn reads bound expected artifacts held in a stage's outputs.
+func ExpectedArtifactsIn(v any) []ExpectedArtifact {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	var out []ExpectedArtifact
+	if json.Unmarshal(data, &out) != nil {
+		return nil
+	}
+	return out
 }

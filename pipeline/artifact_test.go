@@ -110,7 +110,7 @@ triggers:
   - {type: webhook, source: s, expectedArtifactIds: [image, missing]}
   - {type: webhook, source: s, expectedArtifactIds: image}
 stages:
-  - {refId: "1", type: wait, waitTime: 1, manifestArtifactId: manifests, requiredArtifactIds: [image, "${trigger.x}", other]}
+  - {refId: "1", type: deployManifest, account: a, source: artifact, manifestArtifactId: manifests, requiredArtifactIds: [image, "${trigger.x}", other]}
 `)
 	got := problemTexts(Validate(p, ValidateOptions{}))
 	want := []string{

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -20,8 +21,9 @@ import (
 // Names of the functions member reads and Java-style method calls are rewritten into. The $ keeps
 // them apart from anything a pipeline could name.
 const (
-	fetchFunc  = "$fetch"
-	methodFunc = "$method"
+	fetchFunc          = "$fetch"
+	methodFunc         = "$method"
+	optionalMethodFunc = "$optionalMethod"
 )
 
 // envHelperTypes are the helpers that read the execution. They are passed in the environment (not
@@ -33,13 +35,22 @@ var envHelperTypes = map[string]any{
 	"stageExists":  (func(string) bool)(nil),
 	"judgment":     (func(string) (string, error))(nil),
 	"judgement":    (func(string) (string, error))(nil),
+	"currentStage": (func() (map[string]any, error))(nil),
+	"pipelineId":   (func(string) (string, error))(nil),
 
 	"triggerResolvedArtifact":       (func(string) (map[string]any, error))(nil),
 	"triggerResolvedArtifactByType": (func(string) (map[string]any, error))(nil),
 }
 
 // helpers implements envHelperTypes over one execution's JSON and its trigger's.
-type helpers struct{ execution, trigger map[string]any }
+type helpers struct {
+	execution, trigger map[string]any
+	// current is the JSON of ExprEnv.Stage; nil when there is none.
+	current map[string]any
+	// pipelineIDs and application are ExprEnv.PipelineIDs and the execution's application.
+	pipelineIDs map[string]string
+	application string
+}
 
 func (h helpers) funcs() map[string]any {
 	return map[string]any{
@@ -48,6 +59,8 @@ func (h helpers) funcs() map[string]any {
 		"stageExists":  h.stageExists,
 		"judgment":     h.judgment,
 		"judgement":    h.judgment,
+		"currentStage": h.currentStage,
+		"pipelineId":   h.pipelineID,
 
 		"triggerResolvedArtifact":       h.triggerResolvedArtifact,
 		"triggerResolvedArtifactByType": h.triggerResolvedArtifactByType,
@@ -148,6 +161,27 @@ func (h helpers) judgment(name string) (string, error) {
 	return "", fmt.Errorf("no manual judgment stage named %q", name)
 }
 
+// currentStage is Spinnaker's #currentStage(): the stage whose context is being evaluated, as
+// #stage returns it.
+func (h helpers) currentStage() (map[string]any, error) {
+	if h.current == nil {
+		return nil, errors.New("#currentStage(): there is no current stage here; only a stage's own expressions have one")
+	}
+	return stageView(h.current), nil
+}
+
+// pipelineID is Spinnaker's #pipelineId(name): the id of the pipeline called name in the
+// execution's application.
+func (h helpers) pipelineID(name string) (string, error) {
+	if id, ok := h.pipelineIDs[name]; ok {
+		return id, nil
+	}
+	if h.application == "" {
+		return "", fmt.Errorf("no pipeline named %q", name)
+	}
+	return "", fmt.Errorf("no pipeline named %q in application %q", name, h.application)
+}
+
 // stageView is the stage as #stage returns it: its execution JSON with context and outputs always
 // present and, for a judged stage, judgmentStatus, judgmentInput and lastModifiedBy at the top as
 // Spinnaker has them.
@@ -189,17 +223,25 @@ type pureHelper struct {
 
 // pureHelpers are Spinnaker's conversion helpers plus the internal rewrite targets.
 var pureHelpers = map[string]pureHelper{
-	"toJson":         {fn: toJSONHelper, types: []any{new(func(any) string)}},
-	"readJson":       {fn: readJSONHelper, types: []any{new(func(string) any)}},
-	"toInt":          {fn: toIntHelper, types: []any{new(func(any) int64)}},
-	"toFloat":        {fn: toFloatHelper, types: []any{new(func(any) float64)}},
-	"toBoolean":      {fn: toBooleanHelper, types: []any{new(func(any) bool)}},
-	"alphanumerical": {fn: alphanumericalHelper, types: []any{new(func(string) string)}},
-	"keys":           {fn: sortedKeysHelper, types: []any{new(func(any) []any)}},
-	"values":         {fn: sortedValuesHelper, types: []any{new(func(any) []any)}},
-	"toPairs":        {fn: sortedPairsHelper, types: []any{new(func(any) []any)}},
-	fetchFunc:        {fn: fetchHelper},
-	methodFunc:       {fn: methodHelper},
+	"toJson":           {fn: toJSONHelper, types: []any{new(func(any) string)}},
+	"readJson":         {fn: readJSONHelper, types: []any{new(func(string) any)}},
+	"toInt":            {fn: toIntHelper, types: []any{new(func(any) int64)}},
+	"toFloat":          {fn: toFloatHelper, types: []any{new(func(any) float64)}},
+	"toBoolean":        {fn: toBooleanHelper, types: []any{new(func(any) bool)}},
+	"alphanumerical":   {fn: alphanumericalHelper, types: []any{new(func(string) string)}},
+	"keys":             {fn: sortedKeysHelper, types: []any{new(func(any) []any)}},
+	"values":           {fn: sortedValuesHelper, types: []any{new(func(any) []any)}},
+	"toPairs":          {fn: sortedPairsHelper, types: []any{new(func(any) []any)}},
+	fetchFunc:          {fn: fetchHelper},
+	methodFunc:         {fn: methodHelper},
+	optionalMethodFunc: {fn: optionalMethodHelper},
+	sourceFunc:         {fn: sourceHelper},
+	propFunc:           {fn: propHelper},
+	keysOfFunc:         {fn: keysOfHelper},
+	testFunc:           {fn: testHelper, types: []any{new(func(any, string) bool)}},
+	selectedFunc:       {fn: selectedHelper},
+	selectedOneFunc:    {fn: selectedOneHelper},
+	selectedLastFunc:   {fn: selectedLastHelper},
 }
 
 func sortedHelperNames(m map[string]pureHelper) []string {
@@ -625,6 +667,14 @@ func methodHelper(args ...any) (any, error) {
 	return nil, fmt.Errorf("cannot call %s() on %s", name, describeValue(obj))
 }
 
+// optionalMethodHelper runs obj?.name(args...): null when obj is null, else as methodHelper.
+func optionalMethodHelper(args ...any) (any, error) {
+	if len(args) > 0 && args[0] == nil {
+		return nil, nil
+	}
+	return methodHelper(args...)
+}
+
 // stringMethod runs the Java String methods that only apply to strings.
 func stringMethod(name, s string, params []any) (any, error) {
 	strs := make([]string, 0, len(params))
@@ -770,4 +820,11 @@ func callGoMethod(obj any, name string, params []any) (any, error) {
 
 func isNumericKind(k reflect.Kind) bool {
 	return k >= reflect.Int && k <= reflect.Float64
+}
+
+// UsesHelper reports whether any expression of the pipeline may call the helper #name, so that
+// what the helper needs is read when an execution starts only for pipelines that use it.
+func UsesHelper(p Pipeline, name string) bool {
+	data, err := json.Marshal(p)
+	return err == nil && strings.Contains(string(data), "#"+name)
 }

@@ -30,6 +30,9 @@ type Pipeline struct {
 
 	// Extra holds every top-level field not named above, exactly as it was written.
 	Extra map[string]json.RawMessage `json:"-"`
+	// written is every top-level field as it was read, so that a field the typed ones hold at its
+	// zero value ("keepWaitingPipelines": false, "triggers": []) is written back as it came.
+	written map[string]json.RawMessage
 }
 
 // Stage is one stage of a pipeline. The typed fields are the ones every stage type shares; Context
@@ -103,6 +106,7 @@ type Parameter struct {
 	Options     []OptionValue  `json:"options,omitempty"`
 	Pinned      bool           `json:"pinned,omitempty"`
 	Extra       map[string]any `json:"-"`
+	written     map[string]json.RawMessage
 }
 
 // OptionValue is one allowed value of a parameter.
@@ -162,25 +166,37 @@ func (p *Pipeline) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &all); err != nil {
 		return err
 	}
-	for k := range pipelineFields {
-		delete(all, k)
-	}
 	*p = Pipeline(typed)
-	if len(all) > 0 {
-		p.Extra = all
-	} else {
-		p.Extra = nil
+	p.written = all
+	p.Extra = nil
+	for k, v := range all {
+		if !pipelineFields[k] {
+			if p.Extra == nil {
+				p.Extra = map[string]json.RawMessage{}
+			}
+			p.Extra[k] = v
+		}
 	}
 	return nil
 }
 
-// MarshalJSON writes the typed fields and every kept unknown field.
+// MarshalJSON writes the pipeline as it was read, with the typed fields' changes: each typed field
+// that still reads as it was written keeps its written form, and every unknown field is kept.
 func (p Pipeline) MarshalJSON() ([]byte, error) {
 	type plain Pipeline
 	if p.Stages == nil {
 		p.Stages = []Stage{}
 	}
-	return mergeJSON(plain(p), p.Extra)
+	fields := make(map[string]json.RawMessage, len(p.written)+len(p.Extra))
+	for k, v := range p.written {
+		if pipelineFields[k] {
+			fields[k] = v
+		}
+	}
+	for k, v := range p.Extra {
+		fields[k] = v
+	}
+	return marshalPreserving(plain(p), fields)
 }
 
 // UnmarshalJSON reads the shared fields and keeps the whole object in Context.
@@ -196,7 +212,8 @@ func (s *Stage) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// MarshalJSON writes Context with the typed fields laid over it.
+// MarshalJSON writes Context with the typed fields laid over it; a typed field that still reads as
+// Context has it keeps Context's form.
 func (s Stage) MarshalJSON() ([]byte, error) {
 	type plain Stage
 	return overlayJSON(plain(s), s.Context)
@@ -208,6 +225,13 @@ func (s Stage) DisplayName() string {
 		return s.Name
 	}
 	return s.Type + " " + s.RefID
+}
+
+// SkipsExpressionEvaluation reports whether the stage's settings are used as written, ${...}
+// included (skipExpressionEvaluation, true or "true").
+func (s Stage) SkipsExpressionEvaluation() bool {
+	skip, _ := readBool(s.Context["skipExpressionEvaluation"])
+	return skip
 }
 
 // FailsPipeline reports whether a failure of this stage should halt the whole pipeline; Spinnaker's
@@ -246,10 +270,15 @@ func (p *Parameter) UnmarshalJSON(data []byte) error {
 	if err := unmarshalNumbers(data, &all); err != nil {
 		return err
 	}
+	var written map[string]json.RawMessage
+	if err := json.Unmarshal(data, &written); err != nil {
+		return err
+	}
 	for k := range parameterFields {
 		delete(all, k)
 	}
 	*p = Parameter(typed)
+	p.written = written
 	if len(all) > 0 {
 		p.Extra = all
 	} else {
@@ -258,18 +287,24 @@ func (p *Parameter) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// MarshalJSON writes the typed fields and the kept unknown ones.
+// MarshalJSON writes the typed fields and the kept unknown ones; a typed field that still reads as
+// it was written keeps its written form.
 func (p Parameter) MarshalJSON() ([]byte, error) {
 	type plain Parameter
-	extra := make(map[string]json.RawMessage, len(p.Extra))
+	fields := make(map[string]json.RawMessage, len(p.written)+len(p.Extra))
+	for k, v := range p.written {
+		if parameterFields[k] {
+			fields[k] = v
+		}
+	}
 	for k, v := range p.Extra {
 		raw, err := json.Marshal(v)
 		if err != nil {
 			return nil, err
 		}
-		extra[k] = raw
+		fields[k] = raw
 	}
-	return mergeJSON(plain(p), extra)
+	return marshalPreserving(plain(p), fields)
 }
 
 // decodeWithContext fills typed from data and also returns the whole object as a JSON-shaped map.
@@ -319,53 +354,65 @@ func normalizeNumbers(v any) any {
 	return v
 }
 
-// mergeJSON marshals typed and adds the extra fields that it does not already hold.
-func mergeJSON(typed any, extra map[string]json.RawMessage) ([]byte, error) {
-	base, err := json.Marshal(typed)
-	if err != nil {
-		return nil, err
-	}
-	if len(extra) == 0 {
-		return base, nil
-	}
-	var out map[string]json.RawMessage
-	if err := json.Unmarshal(base, &out); err != nil {
-		return nil, err
-	}
-	for k, v := range extra {
-		if _, taken := out[k]; !taken {
-			out[k] = v
-		}
-	}
-	return json.Marshal(out)
-}
-
-// overlayJSON marshals context with the typed fields laid over it. A typed field left at its zero
-// value removes nothing that context holds only when the context had no such key.
+// overlayJSON marshals context with the typed fields laid over it (see marshalPreserving).
 func overlayJSON(typed any, context map[string]any) ([]byte, error) {
-	base, err := json.Marshal(typed)
-	if err != nil {
-		return nil, err
-	}
-	if len(context) == 0 {
-		return base, nil
-	}
-	var typedFields map[string]json.RawMessage
-	if err := json.Unmarshal(base, &typedFields); err != nil {
-		return nil, err
-	}
-	out := make(map[string]json.RawMessage, len(context)+len(typedFields))
+	fields := make(map[string]json.RawMessage, len(context))
 	for k, v := range context {
 		raw, err := json.Marshal(v)
 		if err != nil {
 			return nil, err
 		}
-		out[k] = raw
+		fields[k] = raw
 	}
-	for k, v := range typedFields {
+	return marshalPreserving(typed, fields)
+}
+
+// marshalPreserving writes a struct's tagged fields over the fields as written: a typed field
+// whose written form still reads as its value keeps that form, so a zero value written on
+// purpose ("triggers": [], "limitConcurrent": false) comes back as it was sent; a field changed
+// since is written anew (left out when it is empty and tagged omitempty); every written field the
+// struct does not name is kept.
+func marshalPreserving(typed any, written map[string]json.RawMessage) ([]byte, error) {
+	out := make(map[string]json.RawMessage, len(written))
+	for k, v := range written {
 		out[k] = v
 	}
+	rv := reflect.ValueOf(typed)
+	rt := rv.Type()
+	for i := 0; i < rt.NumField(); i++ {
+		f := rt.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" || name == "-" || !f.IsExported() {
+			continue
+		}
+		value := rv.Field(i)
+		if raw, ok := written[name]; ok {
+			again := reflect.New(f.Type)
+			if json.Unmarshal(raw, again.Interface()) == nil && reflect.DeepEqual(again.Elem().Interface(), value.Interface()) {
+				continue
+			}
+		}
+		if strings.Contains(opts, "omitempty") && value.IsZero() || strings.Contains(opts, "omitempty") && isEmptyCollection(value) {
+			delete(out, name)
+			continue
+		}
+		raw, err := json.Marshal(value.Interface())
+		if err != nil {
+			return nil, err
+		}
+		out[name] = raw
+	}
 	return json.Marshal(out)
+}
+
+// isEmptyCollection reports whether a value is a slice or map with nothing in it, which
+// encoding/json's omitempty leaves out.
+func isEmptyCollection(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Slice, reflect.Map:
+		return v.Len() == 0
+	}
+	return false
 }
 
 // jsonFieldNames lists the JSON names of a struct's tagged fields.

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -62,5 +63,49 @@ func TestDecodeErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Decode(%q) = %v, want an error containing %q", tt.in, err, tt.want)
 		}
+	}
+}
+
+// A saved pipeline comes back as it was sent: fields at their zero value included, as Front50
+// keeps them, and each typed field in the form it was written.
+func TestPipelineRoundTripKeepsWhatWasWritten(t *testing.T) {
+	in := `{"application": "web", "name": "deploy", "id": "c0ffee", "keepWaitingPipelines": false, "limitConcurrent": false,
+		"maxConcurrentExecutions": 0, "disabled": false, "description": "", "triggers": [], "notifications": [],
+		"parameterConfig": [{"name": "env", "default": "", "required": false, "hasOptions": false, "options": [], "pinned": false, "label": ""}],
+		"expectedArtifacts": [], "spelEvaluator": "v4", "index": 0, "updateTs": "1580000000000",
+		"stages": [{"refId": "1", "type": "wait", "name": "Wait", "waitTime": 30, "requisiteStageRefIds": [], "failPipeline": true,
+			"continuePipeline": false, "stageTimeoutMs": 0, "restrictExecutionDuringTimeWindow": false,
+			"restrictedExecutionWindow": {"whitelist": [], "days": []}, "stageEnabled": null, "comments": ""}]}`
+	p, err := Decode([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want, got any
+	if err := json.Unmarshal([]byte(in), &want); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("came back as\n%s\nwant\n%s", out, in)
+	}
+
+	// A typed field changed since is written as it is now.
+	p.KeepWaitingPipelines, p.Stages[0].FailPipeline = true, nil
+	p.ParameterConfig[0].Required = true
+	out, _ = json.Marshal(p)
+	var changed map[string]any
+	if err := json.Unmarshal(out, &changed); err != nil {
+		t.Fatal(err)
+	}
+	stage := changed["stages"].([]any)[0].(map[string]any)
+	param := changed["parameterConfig"].([]any)[0].(map[string]any)
+	if changed["keepWaitingPipelines"] != true || param["required"] != true || stage["waitTime"] != float64(30) {
+		t.Errorf("after changes: %s", out)
 	}
 }

@@ -1,15 +1,16 @@
 package pipeline
 
 import (
-	"maps"
+	"math"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ohler55/ojg/jp"
 )
 
-// The stage types gennaker runs, with Spinnaker's names.
+// The stage types gennaker runs on no cloud, with Spinnaker's names.
 const (
 	StageWait               = "wait"
 	StageManualJudgment     = "manualJudgment"
@@ -18,6 +19,126 @@ const (
 	StagePipeline           = "pipeline"
 	StageWebhook            = "webhook"
 )
+
+// WaitStageType waits on a durable timer.
+var WaitStageType = RegisterStageType(StageType[WaitStage]{Name: StageWait, Read: ReadWaitStage})
+
+// WaitStage is a wait stage's settings.
+type WaitStage struct {
+	// Wait is waitTime, in seconds as written. Spinnaker waits not at all when it is absent or not
+	// above zero, and so does gennaker.
+	Wait time.Duration
+}
+
+// ReadWaitStage reads a wait stage: waitTime is a number of seconds, or text holding one. Absent,
+// empty, zero or negative, it waits not at all, as Spinnaker does.
+func ReadWaitStage(settings map[string]any, path string) (WaitStage, []Problem) {
+	var ps problems
+	f := newFields(settings, path, &ps)
+	v, ok := f.get("waitTime")
+	if text, isString := v.(string); !ok || isString && strings.TrimSpace(text) == "" {
+		return WaitStage{}, ps
+	}
+	seconds, isNumber := readNumber(v)
+	if !isNumber {
+		f.bad(f.at("waitTime"), v, "must be a number of seconds, got %s", stringify(v))
+	}
+	return WaitStage{Wait: secondsDuration(seconds)}, ps
+}
+
+// maxStageSeconds caps durations written in seconds, so that Java's "no limit" values do not
+// overflow a time.Duration.
+const maxStageSeconds = float64(100 * 365 * 24 * 3600)
+
+// ManualJudgmentStageType waits for a person's decision.
+var ManualJudgmentStageType = RegisterStageType(StageType[ManualJudgmentStage]{Name: StageManualJudgment, Read: ReadManualJudgmentStage})
+
+// ManualJudgmentStage is a manualJudgment stage's settings.
+type ManualJudgmentStage struct {
+	Instructions string
+	// Inputs are the values of judgmentInputs, the choices a person is offered.
+	Inputs []string
+	// Roles are selectedStageRoles: who may decide; empty means anyone.
+	Roles []string
+}
+
+// ReadManualJudgmentStage reads a manualJudgment stage.
+func ReadManualJudgmentStage(settings map[string]any, path string) (ManualJudgmentStage, []Problem) {
+	var ps problems
+	f := newFields(settings, path, &ps)
+	s := ManualJudgmentStage{Instructions: f.str("instructions")}
+	f.eachObject("judgmentInputs", false, func(_ int, input fields) {
+		if v := input.requiredString("value"); v != "" {
+			s.Inputs = append(s.Inputs, v)
+		}
+	})
+	s.Roles = f.stringList("selectedStageRoles")
+	return s, ps
+}
+
+// EvaluateVariablesStageType makes each of its variables an output.
+var EvaluateVariablesStageType = RegisterStageType(StageType[EvaluateVariablesStage]{Name: StageEvaluateVariables, Read: ReadEvaluateVariablesStage})
+
+// EvaluateVariablesStage is an evaluateVariables stage's settings.
+type EvaluateVariablesStage struct {
+	Variables []Variable
+}
+
+// Variable is one of an evaluateVariables stage's variables: a name and its value, evaluated.
+type Variable struct {
+	Key   string
+	Value any
+}
+
+// ReadEvaluateVariablesStage reads an evaluateVariables stage.
+func ReadEvaluateVariablesStage(settings map[string]any, path string) (EvaluateVariablesStage, []Problem) {
+	var ps problems
+	f := newFields(settings, path, &ps)
+	var s EvaluateVariablesStage
+	seen := map[string]bool{}
+	f.eachObject("variables", true, func(_ int, variable fields) {
+		key := variable.requiredString("key")
+		switch {
+		case key == "":
+			return
+		case seen[key]:
+			ps.add(variable.at("key"), "duplicate key %q", key)
+		case reservedName(key):
+			ps.add(variable.at("key"), "%q is a name expressions already use", key)
+		}
+		seen[key] = true
+		s.Variables = append(s.Variables, Variable{Key: key, Value: variable.ctx["value"]})
+	})
+	return s, ps
+}
+
+// PipelineStageType runs another saved pipeline.
+var PipelineStageType = RegisterStageType(StageType[PipelineStage]{Name: StagePipeline, Read: ReadPipelineStage})
+
+// PipelineStage is a pipeline stage's settings: the pipeline to run and its parameters.
+type PipelineStage struct {
+	Application string
+	// Pipeline is the pipeline's id or name.
+	Pipeline   string
+	Parameters map[string]any
+	// WaitForCompletion is true unless written false: the stage ends when the child does.
+	WaitForCompletion bool
+}
+
+// ReadPipelineStage reads a pipeline stage.
+func ReadPipelineStage(settings map[string]any, path string) (PipelineStage, []Problem) {
+	var ps problems
+	f := newFields(settings, path, &ps)
+	s := PipelineStage{Application: f.requiredString("application"), Pipeline: f.requiredString("pipeline")}
+	s.Parameters, _ = f.optionalObject("pipelineParameters")
+	s.WaitForCompletion = f.boolean("waitForCompletion", true)
+	return s, ps
+}
+
+// References names the pipeline the stage runs.
+func (s PipelineStage) References(path string) []Reference {
+	return []Reference{{Path: joinKey(path, "pipeline"), Kind: RefPipeline, Application: s.Application, Name: s.Pipeline}}
+}
 
 // Webhook settings' values and defaults.
 const (
@@ -36,324 +157,156 @@ const (
 // WebhookMethods are the HTTP methods a webhook stage may use.
 var WebhookMethods = []string{"DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"}
 
-func init() {
-	for _, spec := range []StageTypeSpec{
-		{Name: StageWait, Validate: validateWait},
-		{Name: StageManualJudgment, Validate: validateManualJudgment},
-		{Name: StageCheckPreconditions, Validate: validateCheckPreconditions},
-		{Name: StageEvaluateVariables, Validate: validateEvaluateVariables},
-		{Name: StagePipeline, Validate: validatePipelineStage},
-		{Name: StageWebhook, Validate: validateWebhook},
-	} {
-		RegisterStageType(spec)
-	}
+// WebhookStageType calls an HTTP endpoint and, optionally, polls its status until it is done.
+var WebhookStageType = RegisterStageType(StageType[WebhookStage]{Name: StageWebhook, Read: ReadWebhookStage})
+
+// WebhookStage is a webhook stage's settings: the request, and how to monitor the remote work
+// when the stage waits for it.
+type WebhookStage struct {
+	Request WebhookRequest
+	// Monitor is set when waitForCompletion is true.
+	Monitor *WebhookMonitor
 }
 
-// fields reads a stage context's settings and records what is wrong with them. A string holding
-// an expression is accepted wherever a value is expected, as it only has a type once evaluated.
-type fields struct {
-	ctx  map[string]any
-	path string
-	ps   *problems
+// WebhookRequest is the request a webhook stage sends.
+type WebhookRequest struct {
+	// URL is the endpoint to call, absolute http or https.
+	URL string `json:"url"`
+	// Method is one of WebhookMethods; POST when the stage has a payload and names none, else GET.
+	Method string `json:"method,omitempty"`
+	// Headers are the stage's customHeaders, sent as given.
+	Headers map[string][]string `json:"headers,omitempty"`
+	// Payload is sent as a JSON body when not nil.
+	Payload any `json:"payload,omitempty"`
+	// ExpectedStatusCodes are the successful statuses; empty means any 2xx.
+	ExpectedStatusCodes []int `json:"expectedStatusCodes,omitempty"`
+	// FailFastStatusCodes fail the call at once, without retry.
+	FailFastStatusCodes []int `json:"failFastStatusCodes,omitempty"`
+	// RetryStatusCodes are retried in addition to 429 and 5xx.
+	RetryStatusCodes []int `json:"retryStatusCodes,omitempty"`
+	// StatusURLResolution is one of the StatusURL constants, or empty when the stage does not wait for completion.
+	StatusURLResolution string `json:"statusUrlResolution,omitempty"`
+	// StatusURLJSONPath finds the status URL in the response body for StatusURLWebhookResponse.
+	StatusURLJSONPath string `json:"statusUrlJsonPath,omitempty"`
 }
 
-func newFields(ctx map[string]any, path string, ps *problems) fields {
-	return fields{ctx: ctx, path: path, ps: ps}
+// WebhookMonitor says how a webhook stage that waits for completion reads the remote work's status.
+type WebhookMonitor struct {
+	// StatusJSONPath finds the job's status in the status response, e.g. $.status.
+	StatusJSONPath string `json:"statusJsonPath"`
+	// ProgressJSONPath optionally finds a progress message in the status response.
+	ProgressJSONPath string `json:"progressJsonPath,omitempty"`
+	// SuccessStatuses, CanceledStatuses and TerminalStatuses end monitoring; compared case-insensitively.
+	SuccessStatuses  []string `json:"successStatuses"`
+	CanceledStatuses []string `json:"canceledStatuses,omitempty"`
+	TerminalStatuses []string `json:"terminalStatuses,omitempty"`
+	// Interval is the time between polls; zero means DefaultWebhookMonitorInterval.
+	Interval time.Duration `json:"interval,omitempty"`
+	// WaitBefore is the time to wait before the first poll.
+	WaitBefore time.Duration `json:"waitBefore,omitempty"`
 }
 
-func (f fields) at(key string) string { return joinKey(f.path, key) }
-
-// get returns a setting; a null setting counts as absent.
-func (f fields) get(key string) (any, bool) {
-	v, ok := f.ctx[key]
-	return v, ok && v != nil
-}
-
-func isExprString(v any) bool {
-	s, ok := v.(string)
-	return ok && hasExpression(s)
-}
-
-// requiredString returns a non-blank string setting, or records why there is none.
-func (f fields) requiredString(key string) string {
-	v, ok := f.get(key)
-	s, isString := v.(string)
-	switch {
-	case !ok || isString && strings.TrimSpace(s) == "":
-		f.ps.add(f.at(key), "required")
-	case !isString:
-		f.ps.add(f.at(key), "must be a string")
-	}
-	return s
-}
-
-func (f fields) optionalString(key string) (string, bool) {
-	v, ok := f.get(key)
-	if !ok {
-		return "", false
-	}
-	s, isString := v.(string)
-	if !isString {
-		f.ps.add(f.at(key), "must be a string")
-	}
-	return s, isString
-}
-
-// optionalBool returns the setting and whether it is a literal boolean.
-func (f fields) optionalBool(key string) (value, literal bool) {
-	v, ok := f.get(key)
-	if !ok {
-		return false, false
-	}
-	if b, isBool := v.(bool); isBool {
-		return b, true
-	}
-	if !isExprString(v) {
-		f.ps.add(f.at(key), "must be true or false")
-	}
-	return false, false
-}
-
-func (f fields) optionalObject(key string) (map[string]any, bool) {
-	v, ok := f.get(key)
-	if !ok {
-		return nil, false
-	}
-	if m, isMap := v.(map[string]any); isMap {
-		return m, true
-	}
-	if !isExprString(v) {
-		f.ps.add(f.at(key), "must be an object")
-	}
-	return nil, false
-}
-
-// list returns a list setting; required lists must have at least one item.
-func (f fields) list(key string, required bool) ([]any, bool) {
-	v, ok := f.get(key)
-	if !ok {
-		if required {
-			f.ps.add(f.at(key), "required")
-		}
-		return nil, false
-	}
-	l, isList := v.([]any)
-	switch {
-	case !isList && isExprString(v):
-		return nil, false
-	case !isList:
-		f.ps.add(f.at(key), "must be a list")
-		return nil, false
-	case required && len(l) == 0:
-		f.ps.add(f.at(key), "must have at least one item")
-	}
-	return l, true
-}
-
-func (f fields) stringList(key string) {
-	l, _ := f.list(key, false)
-	for i, item := range l {
-		if _, ok := item.(string); !ok {
-			f.ps.add(joinIndex(f.at(key), i), "must be a string")
-		}
-	}
-}
-
-// statusCodes checks a list of HTTP status codes.
-func (f fields) statusCodes(key string) {
-	l, _ := f.list(key, false)
-	for i, item := range l {
-		if isExprString(item) {
-			continue
-		}
-		if code, ok := wholeNumber(item); !ok || code < 100 || code > 599 {
-			f.ps.add(joinIndex(f.at(key), i), "must be an HTTP status code (100-599)")
-		}
-	}
-}
-
-// eachObject calls check for each item of a list that is an object, and records the items that
-// are not, keeping problems in item order.
-func (f fields) eachObject(key string, required bool, check func(item fields)) {
-	l, _ := f.list(key, required)
-	for i, item := range l {
-		m, ok := item.(map[string]any)
-		if !ok {
-			f.ps.add(joinIndex(f.at(key), i), "must be an object")
-			continue
-		}
-		check(newFields(m, joinIndex(f.at(key), i), f.ps))
-	}
-}
-
-func validateWait(s Stage, path string) []Problem {
+// ReadWebhookStage reads a webhook stage with Spinnaker's field names. Status lists may be written
+// as comma-separated text, as Deck does, or as lists; status codes as numbers or text.
+func ReadWebhookStage(settings map[string]any, path string) (WebhookStage, []Problem) {
 	var ps problems
-	f := newFields(s.Context, path, &ps)
-	v, ok := f.get("waitTime")
-	if !ok {
-		ps.add(f.at("waitTime"), "required")
-		return ps
+	f := newFields(settings, path, &ps)
+	req := WebhookRequest{URL: strings.TrimSpace(f.requiredString("url")), Payload: settings["payload"]}
+	if u, err := url.Parse(req.URL); req.URL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		f.bad(f.at("url"), req.URL, "must be an absolute http or https URL")
 	}
-	seconds, isNumber := number(v)
-	if text, isString := v.(string); isString {
-		switch {
-		case strings.TrimSpace(text) == "":
-			ps.add(f.at("waitTime"), "required")
-			return ps
-		case hasExpression(text):
-			return ps
-		}
-		parsed, err := strconv.ParseFloat(strings.TrimSpace(text), 64)
-		seconds, isNumber = parsed, err == nil
-	}
+	req.Method = strings.ToUpper(f.trimmed("method"))
 	switch {
-	case !isNumber:
-		ps.add(f.at("waitTime"), "must be a number of seconds or an expression")
-	case seconds < 0:
-		ps.add(f.at("waitTime"), "must not be negative")
+	case req.Method == "" && req.Payload != nil:
+		req.Method = "POST"
+	case req.Method == "":
+		req.Method = "GET"
+	case !slices.Contains(WebhookMethods, req.Method):
+		f.bad(f.at("method"), req.Method, "must be one of %s", strings.Join(WebhookMethods, ", "))
 	}
-	return ps
+	req.Headers = readHeaders(f, "customHeaders")
+	req.ExpectedStatusCodes = f.statusCodes("expectedStatusCodes")
+	req.FailFastStatusCodes = f.statusCodes("failFastStatusCodes")
+	req.RetryStatusCodes = f.statusCodes("retryStatusCodes")
+	s := WebhookStage{Request: req}
+	if !f.boolean("waitForCompletion", false) {
+		return s, ps
+	}
+	s.Request.StatusURLResolution = f.oneOf("statusUrlResolution", StatusURLGetMethod,
+		StatusURLGetMethod, StatusURLLocationHeader, StatusURLWebhookResponse)
+	if s.Request.StatusURLResolution == StatusURLWebhookResponse {
+		s.Request.StatusURLJSONPath = jsonPath(f, "statusUrlJsonPath", true)
+	}
+	mon := &WebhookMonitor{
+		StatusJSONPath:   jsonPath(f, "statusJsonPath", true),
+		ProgressJSONPath: jsonPath(f, "progressJsonPath", false),
+		SuccessStatuses:  f.stringsOrCommaList("successStatuses"),
+		CanceledStatuses: f.stringsOrCommaList("canceledStatuses"),
+		TerminalStatuses: f.stringsOrCommaList("terminalStatuses"),
+		Interval:         DefaultWebhookMonitorInterval,
+	}
+	if len(mon.SuccessStatuses) == 0 && !f.has("successStatuses") {
+		// Without a success status the stage could only time out, which is never what was meant.
+		ps.add(f.at("successStatuses"), "required")
+	}
+	if seconds, ok := f.float("monitorIntervalSeconds"); ok {
+		if seconds <= 0 {
+			f.bad(f.at("monitorIntervalSeconds"), f.ctx["monitorIntervalSeconds"], "must be a number of seconds above 0")
+		} else {
+			mon.Interval = secondsDuration(seconds)
+		}
+	}
+	if seconds, ok := f.float("waitBeforeMonitorSeconds"); ok {
+		mon.WaitBefore = secondsDuration(seconds)
+	}
+	s.Monitor = mon
+	return s, ps
 }
 
-func validateManualJudgment(s Stage, path string) []Problem {
-	var ps problems
-	f := newFields(s.Context, path, &ps)
-	f.optionalString("instructions")
-	f.eachObject("judgmentInputs", false, func(input fields) { input.requiredString("value") })
-	f.stringList("selectedStageRoles")
-	return ps
+// jsonPath reads a JSONPath setting, such as $.status, and checks that it parses.
+func jsonPath(f fields, key string, required bool) string {
+	var path string
+	if required {
+		path = f.requiredString(key)
+	} else {
+		path = f.trimmed(key)
+	}
+	if path != "" {
+		if _, err := jp.ParseString(path); err != nil {
+			f.bad(f.at(key), path, "%q is not a JSONPath: %v", path, err)
+		}
+	}
+	return path
 }
 
-func validateCheckPreconditions(s Stage, path string) []Problem {
-	var ps problems
-	f := newFields(s.Context, path, &ps)
-	f.eachObject("preconditions", true, func(pre fields) {
-		switch t, _ := pre.get("type"); t {
-		case nil, "":
-			ps.add(pre.at("type"), "required")
-		case "expression":
+// readHeaders reads customHeaders: an object whose values are a string or a list of strings.
+func readHeaders(f fields, key string) map[string][]string {
+	headers, ok := f.optionalObject(key)
+	if !ok {
+		return nil
+	}
+	h := f.sub(key, headers)
+	out := map[string][]string{}
+	for _, name := range sortedKeys(headers) {
+		switch v := headers[name].(type) {
+		case nil:
+		case []any:
+			out[name] = h.stringList(name)
 		default:
-			ps.add(pre.at("type"), "unknown precondition type %q; supported types: expression", stringify(t))
-		}
-		pre.optionalBool("failPipeline")
-		ctxValue, ok := pre.get("context")
-		ctx, isMap := ctxValue.(map[string]any)
-		if !ok || !isMap {
-			if !ok {
-				ps.add(pre.at("context"), "required")
+			if s, isText := text(v); isText {
+				out[name] = []string{s}
 			} else {
-				ps.add(pre.at("context"), "must be an object")
-			}
-			return
-		}
-		c := newFields(ctx, pre.at("context"), &ps)
-		c.optionalString("failureMessage")
-		checkPreconditionExpression(c)
-	})
-	return ps
-}
-
-// checkPreconditionExpression checks a precondition's expression: a boolean, or a condition
-// written with or without ${}. Syntax inside ${} is reported by the stage's expression check, so it
-// is not reported twice here.
-func checkPreconditionExpression(c fields) {
-	v, ok := c.get("expression")
-	if _, isBool := v.(bool); isBool {
-		return
-	}
-	text, isString := v.(string)
-	switch {
-	case !ok || isString && strings.TrimSpace(text) == "":
-		c.ps.add(c.at("expression"), "required")
-	case !isString:
-		c.ps.add(c.at("expression"), "must be a string")
-	case hasExpression(text):
-		if _, single := singleExpression(strings.TrimSpace(text)); !single {
-			c.ps.add(c.at("expression"), "must be one expression, written with or without ${}")
-		}
-	default:
-		if err := checkCondition(text); err != nil {
-			c.ps.add(c.at("expression"), "invalid expression %q: %v", text, err)
-		}
-	}
-}
-
-func validateEvaluateVariables(s Stage, path string) []Problem {
-	var ps problems
-	f := newFields(s.Context, path, &ps)
-	seen := map[string]bool{}
-	f.eachObject("variables", true, func(variable fields) {
-		key := variable.requiredString("key")
-		switch {
-		case key == "":
-		case seen[key]:
-			ps.add(variable.at("key"), "duplicate key %q", key)
-		case reservedName(key):
-			ps.add(variable.at("key"), "%q is a name expressions already use", key)
-		}
-		seen[key] = true
-	})
-	return ps
-}
-
-func validatePipelineStage(s Stage, path string) []Problem {
-	var ps problems
-	f := newFields(s.Context, path, &ps)
-	f.requiredString("application")
-	f.requiredString("pipeline")
-	f.optionalObject("pipelineParameters")
-	f.optionalBool("waitForCompletion")
-	return ps
-}
-
-func validateWebhook(s Stage, path string) []Problem {
-	var ps problems
-	f := newFields(s.Context, path, &ps)
-	if u := f.requiredString("url"); u != "" && !hasExpression(u) {
-		if parsed, err := url.Parse(u); err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" {
-			ps.add(f.at("url"), "must be an absolute http or https URL")
-		}
-	}
-	if m, ok := f.optionalString("method"); ok && !hasExpression(m) && !slices.Contains(WebhookMethods, strings.ToUpper(strings.TrimSpace(m))) {
-		ps.add(f.at("method"), "must be one of %s", strings.Join(WebhookMethods, ", "))
-	}
-	if headers, ok := f.optionalObject("customHeaders"); ok {
-		h := newFields(headers, f.at("customHeaders"), &ps)
-		for _, name := range slices.Sorted(maps.Keys(headers)) {
-			switch headers[name].(type) {
-			case string:
-			case []any:
-				h.stringList(name)
-			default:
-				ps.add(h.at(name), "must be a string or a list of strings")
+				h.bad(h.at(name), v, "must be a string or a list of strings")
 			}
 		}
 	}
-	f.statusCodes("expectedStatusCodes")
-	f.statusCodes("failFastStatusCodes")
-	f.statusCodes("retryStatusCodes")
-	wait, literal := f.optionalBool("waitForCompletion")
-	if !literal || !wait {
-		return ps
+	return out
+}
+
+// secondsDuration turns a number of seconds into a duration, capped as stage durations are.
+func secondsDuration(seconds float64) time.Duration {
+	if seconds <= 0 || math.IsNaN(seconds) {
+		return 0
 	}
-	resolution, ok := f.optionalString("statusUrlResolution")
-	switch {
-	case !ok || resolution == "" || hasExpression(resolution):
-	case resolution == StatusURLWebhookResponse:
-		f.requiredString("statusUrlJsonPath")
-	case resolution != StatusURLGetMethod && resolution != StatusURLLocationHeader:
-		ps.add(f.at("statusUrlResolution"), "must be one of %s, %s, %s",
-			StatusURLGetMethod, StatusURLLocationHeader, StatusURLWebhookResponse)
-	}
-	f.requiredString("statusJsonPath")
-	f.optionalString("progressJsonPath")
-	f.requiredString("successStatuses")
-	f.optionalString("canceledStatuses")
-	f.optionalString("terminalStatuses")
-	if v, ok := f.get("monitorIntervalSeconds"); ok && !isExprString(v) {
-		if seconds, isNumber := number(v); !isNumber || seconds <= 0 {
-			ps.add(f.at("monitorIntervalSeconds"), "must be a number of seconds above 0")
-		}
-	}
-	return ps
+	return time.Duration(min(seconds, maxStageSeconds) * float64(time.Second))
 }

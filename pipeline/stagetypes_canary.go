@@ -3,7 +3,6 @@ package pipeline
 import (
 	"math"
 	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,9 +16,8 @@ const StageKayentaCanary = "kayentaCanary"
 // MaxCanaryIntervals bounds how many analyses one canary stage runs, which bounds its history.
 const MaxCanaryIntervals = 500
 
-func init() {
-	RegisterStageType(StageTypeSpec{Name: StageKayentaCanary, Validate: validateKayentaCanary})
-}
+// KayentaCanaryStageType runs an automated canary analysis.
+var KayentaCanaryStageType = RegisterStageType(StageType[CanaryStage]{Name: StageKayentaCanary, Read: ReadCanaryStage})
 
 // CanaryStage is a kayentaCanary stage's settings, read from its context.
 type CanaryStage struct {
@@ -27,7 +25,10 @@ type CanaryStage struct {
 	ConfigName string
 	// MetricsAccount names the metrics source account; empty means the default one.
 	MetricsAccount string
+	// Pass and Marginal are the stage's scoreThresholds; without them (HasThresholds false) the
+	// canary config's classifier thresholds apply.
 	Pass, Marginal float64
+	HasThresholds  bool
 	// Lifetime is how long the analysis runs after the warm-up.
 	Lifetime time.Duration
 	// Warmup is beginCanaryAnalysisAfterMins: time given to the canary before the first analysis.
@@ -121,15 +122,15 @@ func ReadCanaryStage(ctx map[string]any, path string) (CanaryStage, []Problem) {
 	c.MetricsAccount, _ = cf.optionalString("metricsAccountName")
 	cf.optionalString("storageAccountName") // Kayenta's; gennaker keeps results with the execution
 
-	if th, ok := cf.optionalObject("scoreThresholds"); ok {
+	// Spinnaker lets a stage leave scoreThresholds out (or null): the config's then apply.
+	if th, ok := cf.optionalObject("scoreThresholds"); ok && (th["pass"] != nil || th["marginal"] != nil) {
 		tf := newFields(th, cf.at("scoreThresholds"), &ps)
 		c.Pass = canaryNumber(tf, "pass", true, 0, 100)
 		c.Marginal = canaryNumber(tf, "marginal", true, 0, 100)
+		c.HasThresholds = true
 		if c.Marginal > c.Pass {
 			ps.add(tf.at("marginal"), "must not be above pass (%v)", c.Pass)
 		}
-	} else if _, present := cf.get("scoreThresholds"); !present {
-		ps.add(cf.at("scoreThresholds"), "required: {\"pass\": 75, \"marginal\": 50}")
 	}
 
 	switch v, present := cf.get("lifetimeDuration"); {
@@ -159,7 +160,7 @@ func ReadCanaryStage(ctx map[string]any, path string) (CanaryStage, []Problem) {
 	if c.Lifetime > 0 && c.Interval > 0 && c.Lifetime/c.Interval > MaxCanaryIntervals {
 		ps.add(cf.at("canaryAnalysisIntervalMins"), "gives %d analyses over the lifetime; at most %d are allowed", c.Lifetime/c.Interval, MaxCanaryIntervals)
 	}
-	cf.eachObject("scopes", true, func(sf fields) {
+	cf.eachObject("scopes", true, func(_ int, sf fields) {
 		s := CanaryScope{Step: time.Minute, Extended: map[string]string{}}
 		s.ScopeName, _ = sf.optionalString("scopeName")
 		if s.ScopeName == "" {
@@ -257,32 +258,23 @@ func canaryMinutes(f fields, key string) time.Duration {
 	return time.Duration(n * float64(time.Minute))
 }
 
-func validateKayentaCanary(s Stage, path string) []Problem {
-	_, problems := ReadCanaryStage(s.Context, path)
-	return problems
+// References names the canary config, the metrics account and the account canaries deploy to.
+func (c CanaryStage) References(path string) []Reference {
+	cc := joinKey(path, "canaryConfig")
+	refs := []Reference{{Path: cc + ".canaryConfigName", Kind: RefCanaryConfig, Name: c.ConfigName}}
+	// Without a metricsAccountName the default source is read, which must exist too.
+	metrics := Reference{Path: cc, Kind: RefMetricsAccount, Name: c.MetricsAccount}
+	if metrics.Name == "" {
+		metrics.Name = DefaultMetricsAccount
+	} else {
+		metrics.Path = cc + ".metricsAccountName"
+	}
+	refs = append(refs, metrics)
+	if c.Deployments != nil {
+		refs = append(refs, Reference{Path: joinKey(path, "deployments") + ".account", Kind: RefAccount, Provider: CloudKubernetes, Name: c.Deployments.Account})
+	}
+	return refs
 }
 
-// validateCanaryReferences checks what kayentaCanary stages name outside the pipeline: the
-// application's canary config and the metrics account.
-func validateCanaryReferences(p Pipeline, opts ValidateOptions) []Problem {
-	var ps problems
-	for i, s := range p.Stages {
-		if s.Type != StageKayentaCanary {
-			continue
-		}
-		path := joinIndex("stages", i) + ".canaryConfig"
-		c, _ := ReadCanaryStage(s.Context, joinIndex("stages", i))
-		if opts.CanaryConfigExists != nil && c.ConfigName != "" && !hasExpression(c.ConfigName) && !opts.CanaryConfigExists(p.Application, c.ConfigName) {
-			ps.add(path+".canaryConfigName", "application %q has no canary config %q; save it first (PUT /api/v1/applications/%s/canaryConfigs/%s)",
-				p.Application, c.ConfigName, p.Application, c.ConfigName)
-		}
-		switch {
-		case opts.MetricsAccounts == nil, hasExpression(c.MetricsAccount):
-		case len(opts.MetricsAccounts) == 0:
-			ps.add(path, "no metrics source is configured for canary analysis; start gennaker with --prometheus-url")
-		case c.MetricsAccount != "" && !slices.Contains(opts.MetricsAccounts, c.MetricsAccount):
-			ps.add(path+".metricsAccountName", "unknown metrics account %q; configured: %s", c.MetricsAccount, strings.Join(opts.MetricsAccounts, ", "))
-		}
-	}
-	return ps
-}
+// DefaultMetricsAccount stands for "the default metrics source" in a canary stage's references.
+const DefaultMetricsAccount = "(default)"

@@ -39,7 +39,6 @@ func TestValidateKayentaCanary(t *testing.T) {
 			opts:  opts,
 			want: []string{
 				"stages[0].canaryConfig.canaryConfigName: required",
-				"stages[0].canaryConfig.scoreThresholds: required",
 				"stages[0].canaryConfig.lifetimeDuration: required",
 				"stages[0].canaryConfig.scopes: required",
 			},

@@ -83,11 +83,29 @@ func TestValidateRunJobManifest(t *testing.T) {
 		},
 		{
 			name: "unsupported options are refused, not ignored",
-			stage: `{"account": "local", "manifest": ` + job + `, "source": "artifact", "consumeArtifactSource": "propertyFile",
+			stage: `{"account": "local", "manifest": ` + job + `, "source": "git", "consumeArtifactSource": "artifact",
 				"namespaceOverride": "a", "location": "b", "logTailBytes": 0, "propertyFile": 3}`,
-			want: []string{`stages[0].source: "artifact" is not supported`, `stages[0].location: "b" differs from namespaceOverride "a"`,
-				"stages[0].propertyFile: must be a string", `stages[0].consumeArtifactSource: "propertyFile" is not supported`,
-				"stages[0].logTailBytes: must be a whole number of bytes from 1 to 1048576"},
+			want: []string{"stages[0].propertyFile: must be a string", `stages[0].location: "b" differs from namespaceOverride "a"`,
+				`stages[0].consumeArtifactSource: "artifact" is not offered`,
+				"stages[0].logTailBytes: must be a whole number of bytes from 1 to 1048576", `stages[0].source: must be one of text, artifact, not "git"`},
+		},
+		{
+			// Deck writes these (corpus 062, 066, 067).
+			name:  "Deck's consumeArtifactSource values",
+			stage: `{"account": "local", "manifest": ` + job + `, "consumeArtifactSource": "propertyFile", "propertyFile": "main"}`,
+		},
+		{
+			name:  "no outputs",
+			stage: `{"account": "local", "manifest": ` + job + `, "consumeArtifactSource": "none"}`,
+		},
+		{
+			name:  "the job from an artifact",
+			stage: `{"account": "local", "source": "artifact", "manifestArtifact": {"type": "embedded/base64", "reference": "a2luZDogSm9i"}}`,
+		},
+		{
+			name:  "the job from an artifact that is not there",
+			stage: `{"account": "local", "source": "artifact", "manifestArtifactId": "job-yaml"}`,
+			want:  []string{`stages[0].manifestArtifactId: "job-yaml" is not the id of one of the pipeline's expectedArtifacts`},
 		},
 		{
 			name:  "log tail too large",
@@ -120,8 +138,7 @@ func TestRunJobManifestIsAKubernetesStageType(t *testing.T) {
 	if !slices.Contains(StageTypes(), StageRunJobManifest) {
 		t.Fatalf("stage types %v do not include %s", StageTypes(), StageRunJobManifest)
 	}
-	spec, _ := lookupStageType(StageRunJobManifest)
-	if !spec.KubernetesAccount {
-		t.Error("runJobManifest's account is not checked against the Kubernetes accounts")
+	if got, err := ResolveStageType(StageRunJobManifest, nil); err != nil || got.CloudProvider != CloudKubernetes {
+		t.Errorf("runJobManifest: %+v, %v; want a Kubernetes stage type", got, err)
 	}
 }

@@ -2,9 +2,8 @@ package pipeline
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -13,6 +12,13 @@ import (
 type Problem struct {
 	Path    string `json:"path"`
 	Message string `json:"message"`
+	// Warning marks a problem that does not stop a save: something the pipeline names that does
+	// not exist yet, such as a child pipeline saved after it.
+	Warning bool `json:"warning,omitempty"`
+	// Unevaluated marks a problem with a value that still holds a ${...} expression. Validation
+	// sets it aside, as the expression decides the value when the stage runs; a stage reading its
+	// evaluated settings fails on it, since there the expression could not be evaluated.
+	Unevaluated bool `json:"-"`
 }
 
 // String gives "path: message".
@@ -32,10 +38,22 @@ func ProblemStrings(problems []Problem) []string {
 	return out
 }
 
+// SplitWarnings separates the problems that refuse a save from the warnings that do not.
+func SplitWarnings(all []Problem) (problems, warnings []Problem) {
+	for _, p := range all {
+		if p.Warning {
+			warnings = append(warnings, p)
+		} else {
+			problems = append(problems, p)
+		}
+	}
+	return problems, warnings
+}
+
 // ValidateOptions supplies what validation cannot know from the pipeline alone.
 type ValidateOptions struct {
 	// PipelineExists reports whether an application has a pipeline with this id or name, for
-	// pipeline stages; nil skips the check.
+	// pipeline stages and pipeline triggers; nil skips the check. A missing one is a warning.
 	PipelineExists func(application, idOrName string) bool
 	// KubernetesAccounts are the Kubernetes accounts the worker knows, for stages that deploy;
 	// nil skips the check.
@@ -47,60 +65,11 @@ type ValidateOptions struct {
 	// nil skips the check.
 	PubsubSubscriptions []string
 	// CanaryConfigExists reports whether an application has a canary config of that name, for
-	// kayentaCanary stages; nil skips the check.
+	// kayentaCanary stages; nil skips the check. A missing one is a warning.
 	CanaryConfigExists func(application, name string) bool
 	// MetricsAccounts are the metrics sources canary analyses may read, the first the default;
 	// nil skips the check.
 	MetricsAccounts []string
-}
-
-// StageTypeSpec describes a stage type Validate accepts.
-type StageTypeSpec struct {
-	Name string
-	// Validate checks the type's own settings in stage.Context; path is the stage's path, such as
-	// stages[1]. Shared settings (refId, requisites, windows, expressions) are checked by Validate.
-	Validate func(stage Stage, path string) []Problem
-	// KubernetesAccount marks a type whose "account" names a Kubernetes account, which Validate
-	// checks against ValidateOptions.KubernetesAccounts.
-	KubernetesAccount bool
-}
-
-var stageTypes = struct {
-	sync.RWMutex
-	specs map[string]StageTypeSpec
-}{specs: map[string]StageTypeSpec{}}
-
-// RegisterStageType adds a stage type Validate accepts. It is meant for package initialization and
-// panics on an empty or already registered name, as registering twice is a programming mistake.
-func RegisterStageType(spec StageTypeSpec) {
-	if spec.Name == "" {
-		panic("pipeline: RegisterStageType with an empty name")
-	}
-	stageTypes.Lock()
-	defer stageTypes.Unlock()
-	if _, dup := stageTypes.specs[spec.Name]; dup {
-		panic("pipeline: stage type " + spec.Name + " registered twice")
-	}
-	stageTypes.specs[spec.Name] = spec
-}
-
-// StageTypes lists the stage types Validate accepts, sorted.
-func StageTypes() []string {
-	stageTypes.RLock()
-	defer stageTypes.RUnlock()
-	names := make([]string, 0, len(stageTypes.specs))
-	for n := range stageTypes.specs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
-
-func lookupStageType(name string) (StageTypeSpec, bool) {
-	stageTypes.RLock()
-	defer stageTypes.RUnlock()
-	spec, ok := stageTypes.specs[name]
-	return spec, ok
 }
 
 // Trigger types a pipeline may configure.
@@ -120,8 +89,20 @@ const (
 var TriggerTypes = []string{TriggerCron, TriggerDocker, TriggerGit, TriggerJenkins, TriggerManual, TriggerPipeline, TriggerPubsub, TriggerWebhook}
 
 // Validate returns every problem with the pipeline, in a fixed order: top-level fields,
-// parameters, triggers, then each stage, then dependency cycles.
+// parameters, triggers, then each stage, then dependency cycles. Problems marked Warning name
+// things outside the pipeline that do not exist yet and do not refuse a save (SplitWarnings).
 func Validate(p Pipeline, opts ValidateOptions) []Problem {
+	all := validate(p, opts)
+	out := all[:0:0]
+	for _, pr := range all {
+		if !pr.Unevaluated {
+			out = append(out, pr)
+		}
+	}
+	return out
+}
+
+func validate(p Pipeline, opts ValidateOptions) []Problem {
 	var ps problems
 	if strings.TrimSpace(p.Application) == "" {
 		ps.add("application", "required")
@@ -132,6 +113,9 @@ func Validate(p Pipeline, opts ValidateOptions) []Problem {
 	case strings.Contains(p.Name, "/"):
 		ps.add("name", "must not contain /")
 	}
+	if id := p.ID; id != "" && (len(id) > 200 || strings.IndexFunc(id, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0) {
+		ps.add("id", "must be at most 200 characters without spaces or control characters")
+	}
 	if p.MaxConcurrentExecutions < 0 {
 		ps.add("maxConcurrentExecutions", "must not be negative")
 	}
@@ -141,16 +125,8 @@ func Validate(p Pipeline, opts ValidateOptions) []Problem {
 	}
 	ps = append(ps, validateExpectedArtifacts(p)...)
 	ps = append(ps, ValidateNotifications(p.Notifications, "notifications", PipelinePoints, opts.NotificationTypes)...)
-	ps = append(ps, validateStages(p.Stages, opts)...)
-	ps = append(ps, validateCanaryReferences(p, opts)...)
+	ps = append(ps, validateStages(p, opts)...)
 	return ps
-}
-
-// problems collects Problems.
-type problems []Problem
-
-func (ps *problems) add(path, format string, args ...any) {
-	*ps = append(*ps, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
 }
 
 func validateParameterConfig(params []Parameter) []Problem {
@@ -227,17 +203,19 @@ func checkTimeZone(zone string) error {
 	return nil
 }
 
-func validateStages(stages []Stage, opts ValidateOptions) []Problem {
+func validateStages(p Pipeline, opts ValidateOptions) []Problem {
 	var ps problems
+	stages := p.Stages
 	firstIndex := map[string]int{}
 	for i, s := range stages {
 		if _, seen := firstIndex[s.RefID]; !seen && s.RefID != "" {
 			firstIndex[s.RefID] = i
 		}
 	}
+	arts := newArtifactScope(p)
 	for i, s := range stages {
 		path := joinIndex("stages", i)
-		ps = append(ps, validateStage(s, i, path, firstIndex, opts)...)
+		ps = append(ps, validateStage(p, s, i, path, firstIndex, arts, opts)...)
 	}
 	for _, cycle := range findCycles(stages) {
 		ps.add(joinIndex("stages", cycle[0])+".requisiteStageRefIds", "%s", describeCycle(stages, cycle))
@@ -245,11 +223,13 @@ func validateStages(stages []Stage, opts ValidateOptions) []Problem {
 	return ps
 }
 
-func validateStage(s Stage, index int, path string, firstIndex map[string]int, opts ValidateOptions) []Problem {
+func validateStage(p Pipeline, s Stage, index int, path string, firstIndex map[string]int, arts artifactScope, opts ValidateOptions) []Problem {
 	var ps problems
 	switch {
 	case strings.TrimSpace(s.RefID) == "":
-		ps.add(path+".refId", "required")
+		// Orca runs every stage without requisites at once, so a pipeline whose stages have no
+		// refIds would run them all in parallel, which is never what a list of steps meant.
+		ps.add(path+".refId", "required: stages are ordered by refId and requisiteStageRefIds (a stage without them would run at once, beside every other)")
 	case firstIndex[s.RefID] != index:
 		ps.add(path+".refId", "duplicate refId %q", s.RefID)
 	}
@@ -286,24 +266,26 @@ func validateStage(s Stage, index int, path string, firstIndex map[string]int, o
 	if shaped, err := toJSONShape(s.Context); err == nil {
 		s.Context, _ = shaped.(map[string]any)
 	}
-	switch spec, ok := lookupStageType(s.Type); {
+	t, why := stageTypeOf(s.Type, s.Context)
+	switch {
 	case s.Type == "":
 		ps.add(path+".type", "required")
-	case !ok:
+	case t == nil && why == "":
 		ps.add(path+".type", "unknown stage type %q; supported types: %s", s.Type, strings.Join(StageTypes(), ", "))
-	case spec.Validate != nil:
-		ps = append(ps, spec.Validate(s, path)...)
-	}
-	checkAccount(s, path, opts.KubernetesAccounts, &ps)
-	validateStageNotifications(s, path, opts.NotificationTypes, &ps)
-	if s.Type == StagePipeline && opts.PipelineExists != nil {
-		app, _ := s.Context["application"].(string)
-		target, _ := s.Context["pipeline"].(string)
-		if app != "" && target != "" && !hasExpression(app) && !hasExpression(target) && !opts.PipelineExists(app, target) {
-			ps.add(path+".pipeline", "no pipeline %q in application %q", target, app)
+	case t == nil:
+		ps.add(path+".cloudProvider", "%s", why)
+	default:
+		settings, problems := t.read(s.Context, path)
+		ps = append(ps, problems...)
+		if r, ok := settings.(Referrer); ok {
+			for _, ref := range r.References(path) {
+				checkReference(ref, p, index, arts, opts, &ps)
+			}
 		}
 	}
-	if skip, _ := s.Context["skipExpressionEvaluation"].(bool); !skip {
+	ps = append(ps, arts.checkProduced(s, path)...)
+	validateStageNotifications(s, path, opts.NotificationTypes, &ps)
+	if !s.SkipsExpressionEvaluation() {
 		ctx := make(map[string]any, len(s.Context))
 		for k, v := range s.Context {
 			// stageEnabled is checked above as a condition, which may be written without ${}.
@@ -314,6 +296,67 @@ func validateStage(s Stage, index int, path string, firstIndex map[string]int, o
 		ps = append(ps, CheckExpressions(ctx, path)...)
 	}
 	return ps
+}
+
+// checkReference checks one thing a stage names outside itself against what gennaker knows.
+// Accounts and metrics sources are configuration: an unknown one refuses the save. Pipelines and
+// canary configs are saved like this pipeline, in any order: a missing one is a warning.
+func checkReference(ref Reference, p Pipeline, stage int, arts artifactScope, opts ValidateOptions, ps *problems) {
+	if ref.Name == "" || hasExpression(ref.Name) || hasExpression(ref.Application) {
+		return
+	}
+	app := ref.Application
+	if app == "" {
+		app = p.Application
+	}
+	switch ref.Kind {
+	case RefAccount:
+		known, checked := opts.accounts(ref.Provider)
+		switch {
+		case !checked || slices.Contains(known, ref.Name):
+		case len(known) == 0:
+			ps.add(ref.Path, "unknown account %q: no %s accounts are configured", ref.Name, providerTitle(ref.Provider))
+		default:
+			ps.add(ref.Path, "unknown account %q; known %s accounts: %s", ref.Name, providerTitle(ref.Provider), strings.Join(known, ", "))
+		}
+	case RefMetricsAccount:
+		switch {
+		case opts.MetricsAccounts == nil:
+		case len(opts.MetricsAccounts) == 0:
+			ps.add(ref.Path, "no metrics source is configured for canary analysis; start gennaker with --prometheus-url")
+		case ref.Name != DefaultMetricsAccount && !slices.Contains(opts.MetricsAccounts, ref.Name):
+			ps.add(ref.Path, "unknown metrics account %q; configured: %s", ref.Name, strings.Join(opts.MetricsAccounts, ", "))
+		}
+	case RefPipeline:
+		if opts.PipelineExists != nil && !opts.PipelineExists(app, ref.Name) {
+			ps.warn(ref.Path, "no pipeline %q in application %q yet: save it too, or the stage fails when it runs", ref.Name, app)
+		}
+	case RefCanaryConfig:
+		if opts.CanaryConfigExists != nil && !opts.CanaryConfigExists(app, ref.Name) {
+			ps.warn(ref.Path, "application %q has no canary config %q yet: save it (PUT /api/v1/applications/%s/canaryConfigs/%s), or the stage fails when it runs",
+				app, ref.Name, app, ref.Name)
+		}
+	case RefExpectedArtifact:
+		arts.checkUse(ref, stage, ps)
+	}
+}
+
+// accounts are the accounts of a cloud provider that stages may name, and whether they are known.
+func (o ValidateOptions) accounts(provider string) ([]string, bool) {
+	switch provider {
+	case CloudKubernetes:
+		return o.KubernetesAccounts, o.KubernetesAccounts != nil
+	}
+	return nil, false
+}
+
+// providerTitle names a cloud provider in messages.
+func providerTitle(provider string) string {
+	switch provider {
+	case CloudKubernetes:
+		return "Kubernetes"
+	}
+	return provider
 }
 
 func validateStageEnabled(se StageEnabled, path string) []Problem {

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -107,7 +108,7 @@ func TestValidate(t *testing.T) {
 - {refId: "4", type: wait, waitTime: 1, requisiteStageRefIds: ["5"]}
 - {refId: "5", type: wait, waitTime: 1, requisiteStageRefIds: ["4"]}`,
 			want: []string{
-				"stages[0].waitTime: required",
+
 				`stages[0].requisiteStageRefIds: stages wait for each other in a cycle: "1" -> "2" -> "3" -> "1"`,
 				`stages[3].requisiteStageRefIds: stages wait for each other in a cycle: "4" -> "5" -> "4"`,
 			},
@@ -192,13 +193,10 @@ func TestValidate(t *testing.T) {
 - {refId: "7", type: wait, waitTime: "${parameters.wait}"}
 - {refId: "8", type: wait, waitTime: "30"}
 - {refId: "9", type: wait, waitTime: 0.5}`,
+			// Spinnaker waits not at all without a waitTime, or with one of zero or less.
 			want: []string{
-				"stages[0].waitTime: required",
-				"stages[1].waitTime: must not be negative",
-				"stages[2].waitTime: must be a number of seconds or an expression",
-				"stages[3].waitTime: must not be negative",
-				"stages[4].waitTime: required",
-				"stages[5].waitTime: must be a number of seconds or an expression",
+				"stages[2].waitTime: must be a number of seconds, got abc",
+				"stages[5].waitTime: must be a number of seconds, got {}",
 			},
 		},
 		{
@@ -230,6 +228,8 @@ func TestValidate(t *testing.T) {
   type: checkPreconditions
   preconditions:
   - {type: clusterSize, context: {}}
+  - {type: stageStatus, context: {stageName: Deploy, stageStatus: DONE}}
+  - {type: diskSpace, context: {}}
   - {context: "x"}
   - {type: expression}
   - {type: expression, context: {expression: "a +"}}
@@ -240,18 +240,22 @@ func TestValidate(t *testing.T) {
 			want: []string{
 				"stages[0].preconditions: required",
 				"stages[1].preconditions: must have at least one item",
-				`stages[2].preconditions[0].type: unknown precondition type "clusterSize"; supported types: expression`,
-				"stages[2].preconditions[0].context.expression: required",
-				"stages[2].preconditions[1].type: required",
-				"stages[2].preconditions[1].context: must be an object",
-				"stages[2].preconditions[2].context: required",
-				`stages[2].preconditions[3].context.expression: invalid expression "a +": unexpected token EOF (1:3)`,
-				"stages[2].preconditions[4].context.expression: must be one expression, written with or without ${}",
-				"stages[2].preconditions[5].failPipeline: must be true or false",
-				"stages[2].preconditions[5].context.failureMessage: must be a string",
-				"stages[2].preconditions[7]: must be an object",
+				"stages[2].preconditions[0].context.credentials: required",
+				"stages[2].preconditions[0].context.cluster: required",
+				"stages[2].preconditions[0].context.regions: required: the regions (namespaces) to count the cluster's server groups in",
+				`stages[2].preconditions[1].context.stageStatus: "DONE" is not a stage status`,
+				// An unknown type says nothing of its context, whose shape only the type decides.
+				`stages[2].preconditions[2].type: unknown precondition type "diskSpace"; supported types: clusterSize, expression, stageStatus`,
+				"stages[2].preconditions[3].type: required",
+				"stages[2].preconditions[3].context: must be an object",
+				"stages[2].preconditions[4].context: required",
+				`stages[2].preconditions[5].context.expression: invalid expression "a +": unexpected token EOF (1:3)`,
+				"stages[2].preconditions[6].context.expression: must be one expression, written with or without ${}",
+				"stages[2].preconditions[7].failPipeline: must be true or false",
+				"stages[2].preconditions[7].context.failureMessage: must be a string",
+				"stages[2].preconditions[9]: must be an object",
 				// Syntax inside ${} is found by the check of every expression in the stage, which runs last.
-				`stages[2].preconditions[6].context.expression: invalid expression "${b +}": unexpected token EOF (1:3)`,
+				`stages[2].preconditions[8].context.expression: invalid expression "${b +}": unexpected token EOF (1:3)`,
 			},
 		},
 		{
@@ -281,7 +285,8 @@ func TestValidate(t *testing.T) {
 				"stages[0].pipeline: required",
 				"stages[1].pipelineParameters: must be an object",
 				"stages[1].waitForCompletion: must be true or false",
-				`stages[2].pipeline: no pipeline "gone" in application "shop"`,
+				// A warning: pipelines are saved one by one, in any order.
+				`stages[2].pipeline: no pipeline "gone" in application "shop" yet: save it too, or the stage fails when it runs`,
 			},
 		},
 		{
@@ -311,8 +316,7 @@ func TestValidate(t *testing.T) {
 				"stages[3].expectedStatusCodes[0]: must be an HTTP status code (100-599)",
 				"stages[3].expectedStatusCodes[2]: must be an HTTP status code (100-599)",
 				"stages[3].expectedStatusCodes[3]: must be an HTTP status code (100-599)",
-				"stages[3].failFastStatusCodes: must be a list",
-				"stages[3].statusUrlResolution: must be one of getMethod, locationHeader, webhookResponse",
+				`stages[3].statusUrlResolution: must be one of getMethod, locationHeader, webhookResponse, not "bogus"`,
 				"stages[3].statusJsonPath: required",
 				"stages[3].successStatuses: required",
 				"stages[3].monitorIntervalSeconds: must be a number of seconds above 0",
@@ -364,10 +368,8 @@ stages: []`,
 				doc = "application: a\nname: release\n" + doc
 			}
 			p := mustDecode(t, doc)
+			wantProblems(t, Validate(p, ValidateOptions{PipelineExists: exists}), tt.want)
 			got := problemTexts(Validate(p, ValidateOptions{PipelineExists: exists}))
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("got:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
-			}
 			again := problemTexts(Validate(p, ValidateOptions{PipelineExists: exists}))
 			if !reflect.DeepEqual(got, again) {
 				t.Errorf("second run differs:\n%v\n%v", got, again)
@@ -389,7 +391,6 @@ func TestValidateTypedContext(t *testing.T) {
 	}}
 	want := []string{
 		"stages[1].expectedStatusCodes[1]: must be an HTTP status code (100-599)",
-		"stages[2].waitTime: required",
 	}
 	if got := problemTexts(Validate(p, ValidateOptions{})); !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %q, want %q", got, want)
@@ -411,7 +412,7 @@ func TestProblemStrings(t *testing.T) {
 	}{
 		{"problem", Problem{Path: "stages[2].requisiteStageRefIds[0]", Message: `unknown refId "7"`}.String(), `stages[2].requisiteStageRefIds[0]: unknown refId "7"`},
 		{"problem without path", Problem{Message: "broken"}.String(), "broken"},
-		{"list", strings.Join(ProblemStrings([]Problem{{"name", "required"}, {"stages[0].type", "required"}}), "; "),
+		{"list", strings.Join(ProblemStrings([]Problem{{Path: "name", Message: "required"}, {Path: "stages[0].type", Message: "required"}}), "; "),
 			"name: required; stages[0].type: required"},
 	}
 	for _, tt := range tests {
@@ -423,17 +424,23 @@ func TestProblemStrings(t *testing.T) {
 	}
 }
 
+type testOnlySettings struct{ Manifest any }
+
 func TestRegisterStageType(t *testing.T) {
 	const name = "testOnlyDeploy"
-	RegisterStageType(StageTypeSpec{Name: name, Validate: func(s Stage, path string) []Problem {
-		if _, ok := s.Context["manifest"]; !ok {
-			return []Problem{{Path: path + ".manifest", Message: "required"}}
+	read := func(settings map[string]any, path string) (testOnlySettings, []Problem) {
+		var ps problems
+		f := newFields(settings, path, &ps)
+		m, ok := f.get("manifest")
+		if !ok {
+			ps.add(f.at("manifest"), "required")
 		}
-		return nil
-	}})
+		return testOnlySettings{Manifest: m}, ps
+	}
+	RegisterStageType(StageType[testOnlySettings]{Name: name, Read: read})
 	t.Cleanup(func() {
 		stageTypes.Lock()
-		delete(stageTypes.specs, name)
+		delete(stageTypes.byName, name)
 		stageTypes.Unlock()
 	})
 	if types := StageTypes(); !slices.Contains(types, name) || !slices.IsSorted(types) {
@@ -443,7 +450,7 @@ func TestRegisterStageType(t *testing.T) {
 	if got := problemTexts(Validate(p, ValidateOptions{})); !reflect.DeepEqual(got, []string{"stages[0].manifest: required"}) {
 		t.Errorf("got %q", got)
 	}
-	for _, bad := range []StageTypeSpec{{Name: name}, {Name: ""}} {
+	for _, bad := range []StageType[testOnlySettings]{{Name: name, Read: read}, {Name: ""}, {Name: "noReader"}} {
 		func() {
 			defer func() {
 				if recover() == nil {
@@ -452,6 +459,40 @@ func TestRegisterStageType(t *testing.T) {
 			}()
 			RegisterStageType(bad)
 		}()
+	}
+}
+
+// A stage type offered on several cloud providers is chosen by the stage's cloudProvider, and one
+// that names a provider the type is not offered on is refused, saying which it runs on.
+func TestStageTypeDispatchesOnCloudProvider(t *testing.T) {
+	read := func(settings map[string]any, path string) (testOnlySettings, []Problem) {
+		return testOnlySettings{}, nil
+	}
+	RegisterStageType(StageType[testOnlySettings]{Name: "testOnlyResize", CloudProvider: "kubernetes", Read: read})
+	RegisterStageType(StageType[testOnlySettings]{Name: "testOnlyResize", CloudProvider: "aws", Read: read})
+	t.Cleanup(func() {
+		stageTypes.Lock()
+		delete(stageTypes.byName, "testOnlyResize")
+		stageTypes.Unlock()
+	})
+	for _, tc := range []struct{ provider, want, wantErr string }{
+		{"aws", "aws", ""},
+		{"kubernetes", "kubernetes", ""},
+		{"", "", "testOnlyResize runs on aws, kubernetes: say which in cloudProvider"},
+		{"titus", "", `testOnlyResize on cloud provider "titus" is not offered; gennaker runs testOnlyResize on aws, kubernetes`},
+	} {
+		settings := map[string]any{}
+		if tc.provider != "" {
+			settings["cloudProvider"] = tc.provider
+		}
+		got, err := ResolveStageType("testOnlyResize", settings)
+		if got.CloudProvider != tc.want || fmt.Sprint(err) != tc.wantErr && !(err == nil && tc.wantErr == "") {
+			t.Errorf("cloudProvider %q: got %+v, %v; want %q, %q", tc.provider, got, err, tc.want, tc.wantErr)
+		}
+	}
+	if _, err := ResolveStageType("runJob", map[string]any{"cloudProvider": "titus"}); err == nil ||
+		err.Error() != `runJob on cloud provider "titus" is not offered; gennaker runs runJob on kubernetes` {
+		t.Errorf("runJob on titus: %v", err)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // stamp returns cfg with its id, application and name fields set. Every other field is copied byte
@@ -119,4 +120,16 @@ func encodeString(s string) ([]byte, error) {
 		return nil, fmt.Errorf("encoding %q: %w", s, err)
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// configID is the id a config gives, if it gives one as a non-empty string.
+func configID(cfg json.RawMessage) string {
+	var fields struct {
+		ID any `json:"id"`
+	}
+	if json.Unmarshal(cfg, &fields) != nil {
+		return ""
+	}
+	id, _ := fields.ID.(string)
+	return strings.TrimSpace(id)
 }

@@ -198,11 +198,26 @@ func saveTx(ctx context.Context, tx *sql.Tx, cfg json.RawMessage, app, name, use
 	err := tx.QueryRowContext(ctx,
 		`SELECT id, latest_version FROM pipelines WHERE application = ? AND name = ?`,
 		app, name).Scan(&id, &latest)
+	given := configID(cfg)
 	switch {
+	case errors.Is(err, sql.ErrNoRows) && given != "":
+		// Front50 keeps the id a pipeline is given, which other pipelines' triggers and pipeline
+		// stages may already name.
+		var app2, name2 string
+		switch err := tx.QueryRowContext(ctx, `SELECT application, name FROM pipelines WHERE id = ?`, given).Scan(&app2, &name2); {
+		case err == nil:
+			return Record{}, fmt.Errorf("%w: id %q is the id of pipeline %s/%s", ErrIDTaken, given, app2, name2)
+		case !errors.Is(err, sql.ErrNoRows):
+			return Record{}, fmt.Errorf("reading pipeline ids: %w", err)
+		}
+		id = given
 	case errors.Is(err, sql.ErrNoRows):
 		id = uuid.NewString()
 	case err != nil:
 		return Record{}, fmt.Errorf("reading latest version: %w", err)
+	case given != "" && given != id:
+		return Record{}, fmt.Errorf("%w: pipeline %s/%s has id %q, not %q; leave id out, or give %q, to save a new version of it",
+			ErrIDTaken, app, name, id, given, id)
 	}
 
 	stamped, err := stamp(cfg, id, app, name)

@@ -127,6 +127,23 @@ func TestSaveGetListApplications(t *testing.T) {
 	}
 }
 
+// A pipeline saved with the id Spinnaker gave it keeps that id, which pipeline triggers and
+// pipeline stages of other pipelines name it by; an id another pipeline has is refused.
+func TestGivenIDIsKept(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	rec := mustSave(t, s, `{"id":"f1d724be-7f75-43fc-b0f5-d7efa4b173af","application":"web","name":"deploy","stages":[]}`, "web", "deploy", "alice")
+	if rec.ID != "f1d724be-7f75-43fc-b0f5-d7efa4b173af" {
+		t.Errorf("ID = %s, want the given one", rec.ID)
+	}
+	if byID, err := s.GetByID(ctx, rec.ID); err != nil || byID.Name != "deploy" {
+		t.Errorf("GetByID: %+v, %v", byID, err)
+	}
+	if _, err := s.Save(ctx, json.RawMessage(`{"id":"f1d724be-7f75-43fc-b0f5-d7efa4b173af","application":"web","name":"other","stages":[]}`), "web", "other", "bob"); !errors.Is(err, ErrIDTaken) {
+		t.Errorf("another pipeline with the same id: %v, want ErrIDTaken", err)
+	}
+}
+
 func TestIDAssignedOnceAndWrittenIntoConfig(t *testing.T) {
 	s, _ := openTemp(t)
 	ctx := context.Background()
@@ -139,8 +156,12 @@ func TestIDAssignedOnceAndWrittenIntoConfig(t *testing.T) {
 		t.Errorf("config id = %v, want %s", got, first.ID)
 	}
 
-	// A later save carrying another id, as a copied-in config might, keeps the pipeline's id.
-	second := mustSave(t, s, `{"id":"something-else","application":"web","name":"deploy","stages":[]}`, "web", "deploy", "bob")
+	// A later save carrying another id is refused, as Front50 refuses a second pipeline of the
+	// same name: the id is what other pipelines' triggers and stages name it by.
+	if _, err := s.Save(ctx, json.RawMessage(`{"id":"something-else","application":"web","name":"deploy","stages":[]}`), "web", "deploy", "bob"); !errors.Is(err, ErrIDTaken) {
+		t.Errorf("saving with another id: %v, want ErrIDTaken", err)
+	}
+	second := mustSave(t, s, `{"id":"`+first.ID+`","application":"web","name":"deploy","stages":[]}`, "web", "deploy", "bob")
 	if second.ID != first.ID {
 		t.Errorf("second save ID = %s, want %s", second.ID, first.ID)
 	}

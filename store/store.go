@@ -20,11 +20,14 @@ var (
 	// ErrInvalidConfig means a config cannot be saved: it is not a JSON object, it names another
 	// application or pipeline than the one it is saved under, or the application or name is empty.
 	ErrInvalidConfig = errors.New("invalid pipeline config")
+	// ErrIDTaken means a config names an id that belongs to another pipeline, or that differs from
+	// the id of the pipeline it is saved as.
+	ErrIDTaken = errors.New("pipeline id conflict")
 )
 
 // Record is one saved version of a pipeline config.
 type Record struct {
-	// ID is the pipeline's id, assigned on its first save and kept by every later version.
+	// ID is the pipeline's id, given or assigned on its first save and kept by every later version.
 	ID          string
 	Application string
 	Name        string
@@ -67,7 +70,8 @@ type TriggerIndex interface {
 // Writer saves and deletes pipelines.
 type Writer interface {
 	// Save stores cfg, already validated pipeline JSON, as a new version of the pipeline, creating
-	// it and assigning its id on the first save. Every call makes a new version, even when cfg equals
+	// it on the first save with the id cfg gives (as Front50 does) or a new one. An id that belongs to
+	// another pipeline, or that differs from the pipeline's own, is ErrIDTaken. Every call makes a new version, even when cfg equals
 	// the latest one. The id, application and name fields of the stored JSON are set to the
 	// pipeline's; a config naming another application or pipeline is ErrInvalidConfig.
 	Save(ctx context.Context, cfg json.RawMessage, app, name, user string) (Record, error)

@@ -3,7 +3,6 @@ package workflows
 import (
 	"fmt"
 	"maps"
-	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -47,11 +46,7 @@ type CanaryInterval struct {
 // ends early when an interval scores at or below the marginal threshold, and passes when the last
 // interval reaches the pass threshold. The server groups it deployed are deleted afterwards,
 // whatever the outcome.
-func runKayentaCanary(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
-	c, problems := pipeline.ReadCanaryStage(sc, "")
-	if len(problems) > 0 {
-		return nil, failf("kayentaCanary settings: %s", strings.Join(pipeline.ProblemStrings(problems), "; "))
-	}
+func runKayentaCanary(ctx workflow.Context, r *interpreter, st *stageRun, c pipeline.CanaryStage) (map[string]any, error) {
 	var acts *activities.Canary
 	loadCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
@@ -63,8 +58,18 @@ func runKayentaCanary(ctx workflow.Context, r *interpreter, st *stageRun, sc map
 	}).Get(ctx, &loaded); err != nil {
 		return nil, err
 	}
+	thresholds := canary.Thresholds{Pass: c.Pass, Marginal: c.Marginal}
+	if !c.HasThresholds {
+		// As in Spinnaker, a stage without thresholds of its own uses its config's.
+		t, ok := loaded.Config.Classifier.ScoreThresholds.Thresholds()
+		if !ok {
+			return nil, failf("no score thresholds: set canaryConfig.scoreThresholds in the stage, or classifier.scoreThresholds in canary config %q", c.ConfigName)
+		}
+		thresholds = t
+		c.Pass, c.Marginal = t.Pass, t.Marginal
+	}
 	report := &CanaryReport{Config: c.ConfigName, ConfigVersion: loaded.Version, Planned: c.Intervals(),
-		Thresholds: canary.Thresholds{Pass: c.Pass, Marginal: c.Marginal}, Intervals: []CanaryInterval{}}
+		Thresholds: thresholds, Intervals: []CanaryInterval{}}
 	outputs := map[string]any{}
 	publish := func() {
 		outputs["canary"] = report

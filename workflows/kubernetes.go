@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -22,27 +21,22 @@ const defaultRolloutTimeout = 30 * time.Minute
 // deploys to for the whole time, so that two executions never deploy to one cluster at once. With
 // traffic management the new server groups take traffic once ready, as the strategy says; with
 // rollback on failure a failed rollout restores what ran before.
-func runDeployManifest(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
-	account, _ := sc["account"].(string)
-	manifests, err := r.stageManifests(ctx, st, sc)
+func runDeployManifest(ctx workflow.Context, r *interpreter, st *stageRun, s pipeline.DeployManifestStage) (map[string]any, error) {
+	account := s.Account
+	manifests, err := r.stageManifests(ctx, st, s.Manifests, s.FromArtifact, s.SkipExpressionEvaluation)
 	if err != nil {
 		return nil, err
 	}
-	if account == "" || len(manifests) == 0 {
-		return nil, failf("deployManifest needs an account and at least one manifest")
+	if len(manifests) == 0 {
+		return nil, failf("deployManifest needs at least one manifest")
 	}
-	namespace, _ := sc["namespaceOverride"].(string)
-	traffic, err := trafficManagementOf(sc)
-	if err != nil {
-		return nil, err
-	}
-	rollback, _ := sc["rollback"].(map[string]any)
-	rollbackOnFailure, _ := rollback["onFailure"].(bool)
+	traffic := s.Traffic
+	rollbackOnFailure := s.RollbackOnFailure
 
 	in := kubernetes.DeployInput{
 		Manifests:         manifests,
 		Application:       r.exec.Application,
-		NamespaceOverride: namespace,
+		NamespaceOverride: s.NamespaceOverride,
 		ExecutionID:       r.exec.ID,
 		StageRefID:        st.cfg.RefID,
 	}
@@ -53,8 +47,8 @@ func runDeployManifest(ctx workflow.Context, r *interpreter, st *stageRun, sc ma
 	for _, a := range r.exec.Trigger.Artifacts {
 		in.Artifacts = append(in.Artifacts, kubernetesArtifact(a))
 	}
-	for _, id := range stringsOf(sc["requiredArtifactIds"]) {
-		a, err := r.expectedArtifact(id)
+	for _, src := range s.RequiredArtifacts {
+		a, err := r.artifactOf(st, src)
 		if err != nil {
 			return nil, err
 		}
@@ -127,42 +121,6 @@ func runDeployManifest(ctx workflow.Context, r *interpreter, st *stageRun, sc ma
 		}
 	}
 	return outputs, nil
-}
-
-// trafficManagement is a deploy stage's trafficManagement, as Spinnaker writes it.
-type trafficManagement struct {
-	Services      []string
-	EnableTraffic bool
-	Strategy      string
-	MaxRemaining  int
-	ScaleDown     bool
-}
-
-// trafficManagementOf reads the stage's traffic management; nil when it is off.
-func trafficManagementOf(sc map[string]any) (*trafficManagement, error) {
-	tm, _ := sc["trafficManagement"].(map[string]any)
-	if enabled, _ := tm["enabled"].(bool); !enabled {
-		return nil, nil
-	}
-	opts, _ := tm["options"].(map[string]any)
-	t := &trafficManagement{Strategy: kubernetes.StrategyNone}
-	t.Services = stringsOf(opts["services"])
-	if len(t.Services) == 0 {
-		return nil, failf("trafficManagement.options.services must name at least one service")
-	}
-	t.EnableTraffic, _ = opts["enableTraffic"].(bool)
-	if s, _ := opts["strategy"].(string); s != "" {
-		t.Strategy = s
-	}
-	if v, ok := opts["maxRemainingAsgs"]; ok && v != nil {
-		n, err := number(v)
-		if err != nil || n < 1 {
-			return nil, failf("trafficManagement.options.maxRemainingAsgs must be a number of server groups of at least 1, got %v", v)
-		}
-		t.MaxRemaining = int(n)
-	}
-	t.ScaleDown, _ = opts["scaleDown"].(bool)
-	return t, nil
 }
 
 // quickKubernetes runs a short Kubernetes activity: every one of them can be repeated safely. A
@@ -276,43 +234,29 @@ func deployOutputs(account string, res kubernetes.DeployResult) map[string]any {
 	}
 	if len(res.CreatedArtifacts) > 0 {
 		out["createdArtifacts"] = res.CreatedArtifacts
+		// Spinnaker's deploy outputs what it created as its artifacts too, which the stage's
+		// own expectedArtifacts bind to.
+		out[outputArtifacts] = res.CreatedArtifacts
 	}
 	return out
 }
 
 // stageManifests are the manifests a stage deploys: given inline (source "text", the default), or
-// read from an artifact (source "artifact": manifestArtifactId names one of the pipeline's expected
-// artifacts, or manifestArtifact gives it).
-func (r *interpreter) stageManifests(ctx workflow.Context, st *stageRun, sc map[string]any) ([]any, error) {
-	source, _ := sc["source"].(string)
-	if source == "" || source == "text" {
-		manifests, _ := sc["manifests"].([]any)
-		return manifests, nil
+// read from an artifact (source "artifact": an expected artifact by id, or the artifact itself).
+func (r *interpreter) stageManifests(ctx workflow.Context, st *stageRun, inline []any, from *pipeline.ArtifactSource, skipExpressions bool) ([]any, error) {
+	if from == nil {
+		return inline, nil
 	}
-	if source != "artifact" {
-		return nil, failf("source %q: manifests come from \"text\" or \"artifact\"", source)
-	}
-	var art pipeline.Artifact
-	if id, _ := sc["manifestArtifactId"].(string); id != "" {
-		a, err := r.expectedArtifact(id)
-		if err != nil {
-			return nil, err
-		}
-		art = a
-	} else if raw, ok := sc["manifestArtifact"].(map[string]any); ok {
-		data, _ := json.Marshal(raw)
-		if err := json.Unmarshal(data, &art); err != nil || art.Type == "" {
-			return nil, failf("manifestArtifact must be an artifact with a type")
-		}
-	} else {
-		return nil, failf("source \"artifact\" needs manifestArtifactId or manifestArtifact")
+	art, err := r.artifactOf(st, *from)
+	if err != nil {
+		return nil, err
 	}
 	var fetched activities.FetchManifestsResult
 	var artifacts *activities.Artifacts
 	if err := workflow.ExecuteActivity(quickKubernetes(ctx), artifacts.FetchManifests, activities.FetchManifestsInput{Artifact: art}).Get(ctx, &fetched); err != nil {
 		return nil, err
 	}
-	if skip, _ := sc["skipExpressionEvaluation"].(bool); skip {
+	if skipExpressions {
 		return fetched.Manifests, nil
 	}
 	// Expressions in a fetched file are evaluated as if it had been written in the stage.
@@ -328,10 +272,22 @@ func (r *interpreter) stageManifests(ctx workflow.Context, st *stageRun, sc map[
 	return manifests, nil
 }
 
-// expectedArtifact is what one of the pipeline's expected artifacts was bound to when the
-// execution started. An execution started before artifacts were bound at start (or a child
-// pipeline's) resolves it against the trigger's artifacts now.
-func (r *interpreter) expectedArtifact(id string) (pipeline.Artifact, error) {
+// artifactOf is the artifact a stage names: given whole, or by the id of an expected artifact.
+func (r *interpreter) artifactOf(st *stageRun, src pipeline.ArtifactSource) (pipeline.Artifact, error) {
+	if src.Artifact != nil {
+		return *src.Artifact, nil
+	}
+	return r.expectedArtifact(st, src.ID)
+}
+
+// expectedArtifact is what an expected artifact is bound to: one an earlier stage of this one
+// produced (its own expectedArtifacts, bound when it succeeded), or one of the pipeline's, bound when
+// the execution started. An execution started before artifacts were bound at start (or a child
+// pipeline's) resolves the pipeline's against the trigger's artifacts now.
+func (r *interpreter) expectedArtifact(st *stageRun, id string) (pipeline.Artifact, error) {
+	if a, ok := r.producedArtifact(st, id); ok {
+		return a, nil
+	}
 	if a, ok := pipeline.BoundExpectedArtifact(r.exec.Trigger.ResolvedExpectedArtifacts, id); ok {
 		return a, nil
 	}
@@ -350,28 +306,10 @@ func kubernetesArtifact(a pipeline.Artifact) kubernetes.Artifact {
 	return kubernetes.Artifact{Type: a.Type, Name: a.Name, Version: a.Version, Location: a.Location, Reference: a.Reference}
 }
 
-// stringsOf keeps the non-empty strings of a list setting.
-func stringsOf(v any) []string {
-	list, _ := v.([]any)
-	var out []string
-	for _, s := range list {
-		if str, ok := s.(string); ok && str != "" {
-			out = append(out, str)
-		}
-	}
-	return out
-}
-
 // runRollbackCluster restores a cluster's previous server group: scaled back up and ready, then in
 // traffic, and only then is the current one taken out of it. It holds the cluster while it works.
-func runRollbackCluster(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
-	account, _ := sc["account"].(string)
-	cluster, _ := sc["cluster"].(string)
-	if account == "" || cluster == "" {
-		return nil, failf("rollbackCluster needs an account and a cluster")
-	}
-	location, _ := sc["location"].(string)
-	application, _ := sc["application"].(string)
+func runRollbackCluster(ctx workflow.Context, r *interpreter, st *stageRun, s pipeline.RollbackClusterStage) (map[string]any, error) {
+	account, cluster, location, application := s.Account, s.Cluster, s.Location, s.Application
 	if application == "" {
 		application = r.exec.Application
 	}
@@ -408,4 +346,43 @@ func runRollbackCluster(ctx workflow.Context, r *interpreter, st *stageRun, sc m
 		return outputs, err
 	}
 	return outputs, nil
+}
+
+// checkClusterSize checks a clusterSize precondition: in each of its regions (namespaces) the
+// cluster has as many server groups as expected (only those taking traffic, with
+// onlyEnabledServerGroups). It says why it does not hold, in Spinnaker's words, or returns "".
+func (r *interpreter) checkClusterSize(ctx workflow.Context, i int, c pipeline.ClusterSizePrecondition) (string, error) {
+	app := c.Application
+	if app == "" {
+		app = r.exec.Application
+	}
+	var k8s *activities.Kubernetes
+	var res activities.ClusterServerGroupsResult
+	if err := workflow.ExecuteActivity(quickKubernetes(ctx), k8s.ClusterServerGroups, activities.ClusterServerGroupsInput{
+		Account: c.Account, Application: app, Cluster: c.Cluster, Regions: c.Regions,
+	}).Get(ctx, &res); err != nil {
+		return "", err
+	}
+	var failures []string
+	for _, region := range c.Regions {
+		var names []string
+		for _, sg := range res.ByRegion[region] {
+			if sg.TakingTraffic || !c.OnlyEnabled {
+				names = append(names, sg.Name)
+			}
+		}
+		if c.Holds(len(names)) {
+			continue
+		}
+		enabled := ""
+		if c.OnlyEnabled {
+			enabled = "enabled "
+		}
+		failures = append(failures, fmt.Sprintf("expected %s %d %sserver groups of cluster %q in %s but found %d: [%s]",
+			c.Comparison, c.Expected, enabled, c.Cluster, region, len(names), strings.Join(names, ", ")))
+	}
+	if len(failures) == 0 {
+		return "", nil
+	}
+	return fmt.Sprintf("precondition %d: %s", i+1, strings.Join(failures, "; ")), nil
 }

@@ -1,8 +1,7 @@
 package workflows
 
 import (
-	"encoding/json"
-	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,36 +29,20 @@ type manifestOp struct {
 	lock    map[string]any
 }
 
-// resolveManifestOp reads the stage's target settings and finds the object they name. A stage that
-// changes the object holds its cluster first, as deploys do, so it never interleaves with a deploy
-// or a rollback of the same cluster; a target chosen by criteria is chosen again once held, since
-// the deploy it waited for may have added a server group.
-func resolveManifestOp(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (*manifestOp, error) {
-	op := &manifestOp{stageType: st.cfg.Type, limit: defaultRolloutTimeout, release: func() {}}
-	if t := stageTimeout(st.cfg); t > 0 {
-		op.limit = t
-	}
-	op.account, _ = sc["account"].(string)
-	if op.account == "" {
-		return nil, failf("%s needs an account", op.stageType)
-	}
-	in := activities.ResolveManifestTargetInput{Account: op.account}
-	in.Namespace, _ = sc["location"].(string)
-	switch mode, _ := sc["mode"].(string); mode {
-	case "", pipeline.ManifestModeStatic:
-		in.ManifestName, _ = sc["manifestName"].(string)
-		if in.ManifestName == "" {
-			return nil, failf("%s needs a manifestName such as \"deployment web\"", op.stageType)
-		}
+// resolveManifestOp finds the object the stage's target names. A stage that changes the object
+// holds its cluster first, as deploys do, so it never interleaves with a deploy or a rollback of
+// the same cluster; a target chosen by criteria is chosen again once held, since the deploy it
+// waited for may have added a server group.
+func resolveManifestOp(ctx workflow.Context, r *interpreter, st *stageRun, t pipeline.ManifestTarget) (*manifestOp, error) {
+	op := newManifestOp(st, t.Account)
+	in := activities.ResolveManifestTargetInput{Account: op.account, Namespace: t.Namespace}
+	switch t.Mode {
 	case pipeline.ManifestModeDynamic:
-		in.Cluster, _ = sc["cluster"].(string)
-		in.Criteria, _ = sc["criteria"].(string)
-		in.Kind, _ = sc["kind"].(string)
-		if in.Cluster == "" || in.Criteria == "" {
-			return nil, failf("%s in dynamic mode needs a cluster and criteria", op.stageType)
-		}
+		in.Cluster, in.Criteria, in.Kind = t.Cluster, t.Criteria, t.Kind
+	case pipeline.ManifestModeStatic:
+		in.ManifestName = t.ManifestName
 	default:
-		return nil, failf("%s: mode %q is not supported; use %s or %s", op.stageType, mode, pipeline.ManifestModeStatic, pipeline.ManifestModeDynamic)
+		return nil, failf("%s: mode %q names no single object; use %s or %s", op.stageType, t.Mode, pipeline.ManifestModeStatic, pipeline.ManifestModeDynamic)
 	}
 	var k8s *activities.Kubernetes
 	var resolved activities.ResolveManifestTargetResult
@@ -81,6 +64,14 @@ func resolveManifestOp(ctx workflow.Context, r *interpreter, st *stageRun, sc ma
 	}
 	op.target, op.templateHash = resolved.Target, resolved.TemplateHash
 	return op, nil
+}
+
+func newManifestOp(st *stageRun, account string) *manifestOp {
+	op := &manifestOp{stageType: pipeline.CanonicalStageType(st.cfg.Type), account: account, limit: defaultRolloutTimeout, release: func() {}}
+	if t := stageTimeout(st.cfg); t > 0 {
+		op.limit = t
+	}
+	return op
 }
 
 // callCtx runs an activity that reads or changes the object. Each is safe to retry.
@@ -118,28 +109,9 @@ func (op *manifestOp) outputs(extra map[string]any) map[string]any {
 	return out
 }
 
-// manifestCount reads a whole number setting of at least min, written as a number or as text;
-// absent, it is def, or an error when def is negative.
-func manifestCount(v any, name string, min, def int) (int, error) {
-	if v == nil || v == "" {
-		if def < 0 {
-			return 0, failf("%s is required", name)
-		}
-		return def, nil
-	}
-	f, err := number(v)
-	if err != nil || f != math.Trunc(f) || f < float64(min) || f > math.MaxInt32 {
-		return 0, failf("%s must be a whole number of at least %d, got %v", name, min, v)
-	}
-	return int(f), nil
-}
-
-func runScaleManifest(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
-	replicas, err := manifestCount(sc["replicas"], "replicas", 0, -1)
-	if err != nil {
-		return nil, err
-	}
-	op, err := resolveManifestOp(ctx, r, st, sc)
+func runScaleManifest(ctx workflow.Context, r *interpreter, st *stageRun, s pipeline.ScaleManifestStage) (map[string]any, error) {
+	replicas := s.Replicas
+	op, err := resolveManifestOp(ctx, r, st, s.ManifestTarget)
 	if err != nil {
 		return nil, err
 	}
@@ -154,17 +126,9 @@ func runScaleManifest(ctx workflow.Context, r *interpreter, st *stageRun, sc map
 	return op.outputs(map[string]any{"replicas": replicas}), op.awaitRollout(ctx, res.Object)
 }
 
-func runPatchManifest(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
-	strategy := kubernetes.PatchStrategic
-	options, _ := sc["options"].(map[string]any)
-	if s, _ := options["mergeStrategy"].(string); s != "" {
-		strategy = s
-	}
-	body, err := manifestPatchBody(sc["patchBody"], strategy)
-	if err != nil {
-		return nil, err
-	}
-	op, err := resolveManifestOp(ctx, r, st, sc)
+func runPatchManifest(ctx workflow.Context, r *interpreter, st *stageRun, s pipeline.PatchManifestStage) (map[string]any, error) {
+	strategy, body := s.MergeStrategy, s.Patch
+	op, err := resolveManifestOp(ctx, r, st, s.ManifestTarget)
 	if err != nil {
 		return nil, err
 	}
@@ -179,41 +143,9 @@ func runPatchManifest(ctx workflow.Context, r *interpreter, st *stageRun, sc map
 	return op.outputs(nil), op.awaitRollout(ctx, res.Object)
 }
 
-// manifestPatchBody reads patchBody: an object, or a json patch's list of operations. Spinnaker
-// keeps a strategic or merge patch as a list of one object; an expression may give the patch as
-// JSON text.
-func manifestPatchBody(v any, strategy string) (any, error) {
-	if text, ok := v.(string); ok {
-		if err := json.Unmarshal([]byte(text), &v); err != nil {
-			return nil, failf("patchBody is text that is not JSON: %v", err)
-		}
-	}
-	switch b := v.(type) {
-	case map[string]any:
-		if strategy == kubernetes.PatchJSON {
-			return nil, failf("a json patch is a list of operations, not an object")
-		}
-		return b, nil
-	case []any:
-		if strategy == kubernetes.PatchJSON {
-			return b, nil
-		}
-		if len(b) == 1 {
-			if m, ok := b[0].(map[string]any); ok {
-				return m, nil
-			}
-		}
-		return nil, failf("a %s patch is one object; patchBody has %d items", strategy, len(b))
-	}
-	return nil, failf("patchBody must be an object or a list, got %v", v)
-}
-
-func runUndoRolloutManifest(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
-	back, err := manifestCount(sc["numRevisionsBack"], "numRevisionsBack", 1, 1)
-	if err != nil {
-		return nil, err
-	}
-	op, err := resolveManifestOp(ctx, r, st, sc)
+func runUndoRolloutManifest(ctx workflow.Context, r *interpreter, st *stageRun, s pipeline.UndoRolloutManifestStage) (map[string]any, error) {
+	back := s.RevisionsBack
+	op, err := resolveManifestOp(ctx, r, st, s.ManifestTarget)
 	if err != nil {
 		return nil, err
 	}
@@ -232,8 +164,8 @@ func runUndoRolloutManifest(ctx workflow.Context, r *interpreter, st *stageRun, 
 	return op.outputs(extra), op.awaitRollout(ctx, res.Object)
 }
 
-func runRollingRestartManifest(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
-	op, err := resolveManifestOp(ctx, r, st, sc)
+func runRollingRestartManifest(ctx workflow.Context, r *interpreter, st *stageRun, s pipeline.ManifestTargetStage) (map[string]any, error) {
+	op, err := resolveManifestOp(ctx, r, st, s.ManifestTarget)
 	if err != nil {
 		return nil, err
 	}
@@ -248,12 +180,16 @@ func runRollingRestartManifest(ctx workflow.Context, r *interpreter, st *stageRu
 	return op.outputs(nil), op.awaitRollout(ctx, res.Object)
 }
 
-func runDeleteManifest(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
-	opts, err := manifestDeleteOptions(sc)
-	if err != nil {
-		return nil, err
+func runDeleteManifest(ctx workflow.Context, r *interpreter, st *stageRun, s pipeline.DeleteManifestStage) (map[string]any, error) {
+	opts := kubernetes.DeleteOptions{Cascading: s.Cascading, GracePeriodSeconds: s.GracePeriodSeconds}
+	if s.Cascading == pipeline.CascadeBackground {
+		// The provider's default; leaving it unset keeps what executions already running sent.
+		opts.Cascading = ""
 	}
-	op, err := resolveManifestOp(ctx, r, st, sc)
+	if s.Labels != nil {
+		return deleteByLabel(ctx, r, st, s, opts)
+	}
+	op, err := resolveManifestOp(ctx, r, st, s.ManifestTarget)
 	if err != nil {
 		return nil, err
 	}
@@ -267,54 +203,79 @@ func runDeleteManifest(ctx workflow.Context, r *interpreter, st *stageRun, sc ma
 	return op.outputs(nil), nil
 }
 
-// manifestDeleteOptions reads Spinnaker's delete options: cascading true (the default) deletes the
-// dependents in the background, false leaves them (orphans them); gracePeriodSeconds overrides
-// the pods' grace period.
-func manifestDeleteOptions(sc map[string]any) (kubernetes.DeleteOptions, error) {
-	options, _ := sc["options"].(map[string]any)
-	var out kubernetes.DeleteOptions
-	switch c := options["cascading"].(type) {
-	case nil:
-	case bool:
-		if !c {
-			out.Cascading = kubernetes.CascadeOrphan
-		}
-	case string:
-		switch strings.ToLower(strings.TrimSpace(c)) {
-		case "", "true":
-		case "false":
-			out.Cascading = kubernetes.CascadeOrphan
-		case kubernetes.CascadeBackground, kubernetes.CascadeForeground, kubernetes.CascadeOrphan:
-			out.Cascading = strings.ToLower(strings.TrimSpace(c))
-		default:
-			return out, failf("options.cascading must be true, false, or one of background, foreground, orphan, got %q", c)
-		}
-	default:
-		return out, failf("options.cascading must be true or false, got %v", c)
+// deleteByLabel deletes every object of the stage's kinds whose labels match its selector, as
+// Spinnaker's deleteManifest by label does. It holds the clusters of what it found, finds them
+// again once held (a deploy it waited for may have added some), and deletes them one by one,
+// each subject to the traffic guard, waiting until each is gone. Finding nothing succeeds.
+func deleteByLabel(ctx workflow.Context, r *interpreter, st *stageRun, s pipeline.DeleteManifestStage, opts kubernetes.DeleteOptions) (map[string]any, error) {
+	op := newManifestOp(st, s.Account)
+	var k8s *activities.Kubernetes
+	in := activities.SelectManifestsInput{Account: s.Account, Namespace: s.Namespace, Kinds: s.Labels.Kinds, Selector: s.Labels.Selector}
+	var found activities.SelectManifestsResult
+	if err := workflow.ExecuteActivity(op.callCtx(ctx), k8s.SelectManifests, in).Get(ctx, &found); err != nil {
+		return nil, err
 	}
-	if v := options["gracePeriodSeconds"]; v != nil && v != "" {
-		seconds, err := manifestCount(v, "options.gracePeriodSeconds", 0, 0)
-		if err != nil {
-			return out, err
+	clusters := selectedClusters(found.Targets)
+	release, lock, err := r.lockClusters(ctx, st, s.Account, clusters)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	if len(clusters) > 0 {
+		if err := workflow.ExecuteActivity(op.callCtx(ctx), k8s.SelectManifests, in).Get(ctx, &found); err != nil {
+			return nil, err
 		}
-		grace := int64(seconds)
-		out.GracePeriodSeconds = &grace
+	}
+	byNamespace := map[string]any{}
+	deleted := []any{}
+	for _, t := range found.Targets {
+		if !slices.Contains(clusters, kubernetes.ClusterRef{Namespace: t.Target.Namespace, Cluster: t.Cluster}) {
+			// Appeared while the stage waited for the clusters it held: another stage's, left alone.
+			continue
+		}
+		if err := workflow.ExecuteActivity(op.waitCtx(ctx), k8s.DeleteManifest, activities.DeleteManifestInput{
+			Account: s.Account, Target: t.Target, Options: opts,
+		}).Get(ctx, nil); err != nil {
+			return map[string]any{"manifestNamesByNamespace": byNamespace, "deletedManifests": deleted}, err
+		}
+		name := kubernetes.FullName(t.Target.Kind, t.Target.Name)
+		names, _ := byNamespace[t.Target.Namespace].([]any)
+		byNamespace[t.Target.Namespace] = append(names, name)
+		deleted = append(deleted, map[string]any{"kind": t.Target.Kind, "namespace": t.Target.Namespace, "name": t.Target.Name})
+	}
+	out := map[string]any{"manifestNamesByNamespace": byNamespace, "deletedManifests": deleted, "account": s.Account,
+		"labelSelector": s.Labels.Selector}
+	if lock != nil {
+		out["clusterLock"] = lock
 	}
 	return out, nil
 }
 
-func runEnableManifest(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
-	return runSetManifestTraffic(ctx, r, st, sc, true)
+// selectedClusters are the clusters of the objects a selection found, sorted, each once.
+func selectedClusters(targets []activities.ResolveManifestTargetResult) []kubernetes.ClusterRef {
+	var out []kubernetes.ClusterRef
+	for _, t := range targets {
+		c := kubernetes.ClusterRef{Namespace: t.Target.Namespace, Cluster: t.Cluster}
+		if !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b kubernetes.ClusterRef) int { return strings.Compare(a.String(), b.String()) })
+	return out
 }
 
-func runDisableManifest(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
-	return runSetManifestTraffic(ctx, r, st, sc, false)
+func runEnableManifest(ctx workflow.Context, r *interpreter, st *stageRun, s pipeline.ManifestTargetStage) (map[string]any, error) {
+	return runSetManifestTraffic(ctx, r, st, s.ManifestTarget, true)
+}
+
+func runDisableManifest(ctx workflow.Context, r *interpreter, st *stageRun, s pipeline.ManifestTargetStage) (map[string]any, error) {
+	return runSetManifestTraffic(ctx, r, st, s.ManifestTarget, false)
 }
 
 // runSetManifestTraffic adds a server group to, or removes it from, the traffic of the Services it
 // names. Relabelling its pods is the whole change, so there is no rollout to wait for.
-func runSetManifestTraffic(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any, enabled bool) (map[string]any, error) {
-	op, err := resolveManifestOp(ctx, r, st, sc)
+func runSetManifestTraffic(ctx workflow.Context, r *interpreter, st *stageRun, t pipeline.ManifestTarget, enabled bool) (map[string]any, error) {
+	op, err := resolveManifestOp(ctx, r, st, t)
 	if err != nil {
 		return nil, err
 	}
@@ -333,8 +294,8 @@ func runSetManifestTraffic(ctx workflow.Context, r *interpreter, st *stageRun, s
 	return op.outputs(map[string]any{"loadBalancers": services}), nil
 }
 
-func runFindArtifactFromResource(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
-	op, err := resolveManifestOp(ctx, r, st, sc)
+func runFindArtifactsFromResource(ctx workflow.Context, r *interpreter, st *stageRun, s pipeline.ManifestTargetStage) (map[string]any, error) {
+	op, err := resolveManifestOp(ctx, r, st, s.ManifestTarget)
 	if err != nil {
 		return nil, err
 	}

@@ -292,7 +292,7 @@ type judgmentMessages struct {
 }
 
 // judgmentStarted posts a stage's interactive judgment messages and keeps reminding while it waits.
-func (n *notifier) judgmentStarted(st *stageRun, sc map[string]any) *judgmentMessages {
+func (n *notifier) judgmentStarted(st *stageRun, s pipeline.ManualJudgmentStage) *judgmentMessages {
 	if !n.on {
 		return nil
 	}
@@ -305,12 +305,11 @@ func (n *notifier) judgmentStarted(st *stageRun, sc map[string]any) *judgmentMes
 	if len(specs) == 0 {
 		return nil
 	}
-	instructions, _ := sc["instructions"].(string)
 	jm := &judgmentMessages{n: n, st: st, req: notify.JudgmentRequest{
 		Subject:      n.subject(pipeline.PointManualJudgment, st, ""),
-		Instructions: instructions,
-		Inputs:       pipeline.JudgmentInputs(sc),
-		Roles:        stringsOf(sc["selectedStageRoles"]),
+		Instructions: s.Instructions,
+		Inputs:       s.Inputs,
+		Roles:        s.Roles,
 	}}
 	jm.remindersCtx, jm.cancelReminder = workflow.WithCancel(n.ctx)
 	for _, spec := range specs {

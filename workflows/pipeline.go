@@ -65,6 +65,9 @@ type interpreter struct {
 	// turn is its place in the pipeline's queue.
 	queued bool
 	turn   *queueTurn
+	// pipelineIDs are the ids of the application's pipelines by name, for #pipelineId; read when
+	// the execution starts, and only when its pipeline uses #pipelineId.
+	pipelineIDs map[string]string
 }
 
 // stageRun is one stage of the running execution.
@@ -138,6 +141,9 @@ func (r *interpreter) setup() error {
 		return r.exec, nil
 	}); err != nil {
 		return fmt.Errorf("registering the execution query: %w", err)
+	}
+	if err := r.loadPipelineIDs(); err != nil {
+		return err
 	}
 	r.queued = r.usesQueue()
 	if !r.queued {
@@ -429,13 +435,36 @@ func (r *interpreter) note(msg string) {
 func (r *interpreter) now() int64 { return workflow.Now(r.ctx).UnixMilli() }
 
 func (r *interpreter) exprEnv() pipeline.ExprEnv {
-	return pipeline.ExprEnv{Execution: &r.exec, Trigger: r.exec.Trigger}
+	return pipeline.ExprEnv{Execution: &r.exec, Trigger: r.exec.Trigger, PipelineIDs: r.pipelineIDs}
+}
+
+// loadPipelineIDs reads the ids of the application's pipelines when the pipeline's expressions use
+// #pipelineId. Executions of pipelines that do not, which include every one started before
+// #pipelineId existed, read nothing.
+func (r *interpreter) loadPipelineIDs() error {
+	if !pipeline.UsesHelper(r.in.Pipeline, "pipelineId") {
+		return nil
+	}
+	ctx := workflow.WithActivityOptions(r.ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5},
+	})
+	var pipelines *activities.Pipelines
+	var res activities.PipelineIDsResult
+	if err := workflow.ExecuteActivity(ctx, pipelines.PipelineIDs, activities.PipelineIDsInput{Application: r.in.Pipeline.Application}).Get(ctx, &res); err != nil {
+		// The stages that use it say so when they evaluate it; the execution still runs.
+		r.note("the application's pipeline ids could not be read for #pipelineId: " + describeError(err))
+		return nil
+	}
+	r.pipelineIDs = res.IDs
+	return nil
 }
 
 // stageEnv is the expression environment of one stage: as in Spinnaker, the outputs of the stages
 // it depends on, directly or not, can be read by name (${myVariable}).
 func (r *interpreter) stageEnv(st *stageRun) pipeline.ExprEnv {
 	env := r.exprEnv()
+	env.Stage = st.view
 	ancestors := map[string]bool{}
 	queue := append([]string(nil), st.cfg.RequisiteStageRefIDs...)
 	for len(queue) > 0 {
@@ -466,6 +495,9 @@ func (r *interpreter) stageEnv(st *stageRun) pipeline.ExprEnv {
 // runStage takes one stage from RUNNING to a final status.
 func (r *interpreter) runStage(ctx workflow.Context, st *stageRun) {
 	outputs, err := r.executeStage(ctx, st)
+	if err == nil {
+		outputs, err = bindProducedArtifacts(st, outputs)
+	}
 	st.waiting = waitingForNothing
 	st.view.EndTime = r.now()
 	if len(outputs) > 0 {
@@ -562,7 +594,7 @@ func (r *interpreter) executeStage(ctx workflow.Context, st *stageRun) (map[stri
 	r.notifier.stageStarting(st)
 
 	stageCtx := cfg.Context
-	if skip, _ := cfg.Context["skipExpressionEvaluation"].(bool); !skip {
+	if !cfg.SkipsExpressionEvaluation() {
 		// Notifications are evaluated when they are sent, when what they speak of is known.
 		evaluated, problems := pipeline.EvaluateContext(cfg.Context, r.stageEnv(st), "stageEnabled", "requisiteStageRefIds", "refId", "type", "notifications")
 		stageCtx = evaluated
@@ -584,10 +616,9 @@ func (r *interpreter) executeStage(ctx workflow.Context, st *stageRun) (map[stri
 		st.view.Context = withKey(stageCtx, "skipRemainingWindowBy", windowSkippedBy)
 	}
 
-	runner, ok := stageRunners[cfg.Type]
-	if !ok {
-		// Validation rejects unknown types at save time; a config saved by an older release may still name one.
-		return nil, failf("stage type %q is not supported by this worker", cfg.Type)
+	runner, err := runnerFor(cfg.Type, stageCtx)
+	if err != nil {
+		return nil, err
 	}
 	limit := stageTimeout(cfg)
 	if limit == 0 {

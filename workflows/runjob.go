@@ -16,72 +16,39 @@ import (
 // migrations and test suites take longer than rollouts.
 const defaultJobTimeout = 2 * time.Hour
 
-// runJobSettings are a runJobManifest stage's settings, read from its evaluated context.
-type runJobSettings struct {
-	account      string
-	manifest     map[string]any
-	namespace    string
-	propertyFile string
-	logTailBytes int64
-}
-
-// readRunJobSettings reads the settings validation checked at save time, now that expressions are
-// evaluated; what is wrong with them fails the stage without starting anything.
-func readRunJobSettings(sc map[string]any) (runJobSettings, error) {
-	s := runJobSettings{}
-	s.account, _ = sc["account"].(string)
-	if s.account == "" {
-		return s, failf("runJobManifest needs an account")
-	}
-	switch m := sc["manifest"].(type) {
-	case map[string]any:
-		s.manifest = m
-	case nil:
-		list, _ := sc["manifests"].([]any)
-		if len(list) != 1 {
-			return s, failf("runJobManifest needs one Job, in manifest (or alone in manifests), not %d manifests", len(list))
-		}
-		if s.manifest, _ = list[0].(map[string]any); s.manifest == nil {
-			return s, failf("runJobManifest's manifests[0] is not an object")
-		}
-	default:
-		return s, failf("runJobManifest's manifest is not an object but %T", m)
-	}
-	s.namespace, _ = sc["namespaceOverride"].(string)
-	if s.namespace == "" {
-		s.namespace, _ = sc["location"].(string)
-	}
-	s.propertyFile, _ = sc["propertyFile"].(string)
-	if v, ok := sc["logTailBytes"]; ok && v != nil {
-		n, err := number(v)
-		if err != nil || n < 1 || n > pipeline.MaxRunJobLogTailBytes || n != float64(int64(n)) {
-			return s, failf("logTailBytes must be a whole number of bytes from 1 to %d, got %v", pipeline.MaxRunJobLogTailBytes, v)
-		}
-		s.logTailBytes = int64(n)
-	}
-	return s, nil
-}
-
-// runRunJobManifest runs the stage's Job to its end and publishes what it printed: the outputs
-// at the top level of the stage's outputs, with the Job's status and the ends of its logs. A Job
-// that fails makes the stage fail with the controller's reason and the end of the failed pod's log.
-func runRunJobManifest(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
-	s, err := readRunJobSettings(sc)
+// runRunJob runs the stage's Job to its end and publishes what it printed: the outputs at the top
+// level of the stage's outputs, with the Job's status and the ends of its logs. A Job that fails
+// makes the stage fail with the controller's reason and the end of the failed pod's log.
+func runRunJob(ctx workflow.Context, r *interpreter, st *stageRun, s pipeline.RunJobStage) (map[string]any, error) {
+	manifest, err := r.jobManifest(ctx, st, s)
 	if err != nil {
 		return nil, err
+	}
+	start := activities.StartJobInput{
+		Account:           s.Account,
+		Manifest:          manifest,
+		Application:       r.exec.Application,
+		NamespaceOverride: s.Namespace,
+		ExecutionID:       r.exec.ID,
+		StageRefID:        st.cfg.RefID,
+	}
+	// As a deploy does, the Job gets the trigger's images where it runs them, and must get the
+	// artifacts it requires.
+	for _, a := range r.exec.Trigger.Artifacts {
+		start.Artifacts = append(start.Artifacts, kubernetesArtifact(a))
+	}
+	for _, src := range s.RequiredArtifacts {
+		a, err := r.artifactOf(st, src)
+		if err != nil {
+			return nil, err
+		}
+		start.RequiredArtifacts = append(start.RequiredArtifacts, kubernetesArtifact(a))
 	}
 	var k8s *activities.Kubernetes
 	// The Job's name depends only on the execution and the stage, so a retry applies the same Job.
 	startCtx := deployActivity(ctx)
 	var started activities.StartJobResult
-	if err := workflow.ExecuteActivity(startCtx, k8s.StartJob, activities.StartJobInput{
-		Account:           s.account,
-		Manifest:          s.manifest,
-		Application:       r.exec.Application,
-		NamespaceOverride: s.namespace,
-		ExecutionID:       r.exec.ID,
-		StageRefID:        st.cfg.RefID,
-	}).Get(ctx, &started); err != nil {
+	if err := workflow.ExecuteActivity(startCtx, k8s.StartJob, start).Get(ctx, &started); err != nil {
 		return nil, err
 	}
 	job := started.Job
@@ -95,7 +62,7 @@ func runRunJobManifest(ctx workflow.Context, r *interpreter, st *stageRun, sc ma
 	}
 	waitCtx := waitingKubernetes(ctx, limit)
 	waitErr := workflow.ExecuteActivity(waitCtx, k8s.WaitForManifests, activities.WaitForManifestsInput{
-		Account: s.account,
+		Account: s.Account,
 		Objects: []kubernetes.AppliedObject{job},
 	}).Get(ctx, nil)
 	var waitAppErr *temporal.ApplicationError
@@ -111,10 +78,11 @@ func runRunJobManifest(ctx workflow.Context, r *interpreter, st *stageRun, sc ma
 	})
 	var collected activities.CollectJobOutputsResult
 	err = workflow.ExecuteActivity(collectCtx, k8s.CollectJobOutputs, activities.CollectJobOutputsInput{
-		Account:      s.account,
+		Account:      s.Account,
 		Job:          job,
-		PropertyFile: s.propertyFile,
-		LogTailBytes: s.logTailBytes,
+		PropertyFile: s.PropertyFile,
+		LogTailBytes: s.LogTailBytes,
+		NoOutputs:    s.Outputs == pipeline.JobOutputsNone,
 	}).Get(ctx, &collected)
 	var appErr *temporal.ApplicationError
 	switch {
@@ -134,4 +102,24 @@ func runRunJobManifest(ctx workflow.Context, r *interpreter, st *stageRun, sc ma
 		return outputs, waitErr
 	}
 	return outputs, err
+}
+
+// jobManifest is the Job a run-job stage runs: written in the stage, or read from an artifact
+// holding exactly one Job, its expressions evaluated as the stage's are.
+func (r *interpreter) jobManifest(ctx workflow.Context, st *stageRun, s pipeline.RunJobStage) (map[string]any, error) {
+	if s.FromArtifact == nil {
+		return s.Manifest, nil
+	}
+	manifests, err := r.stageManifests(ctx, st, nil, s.FromArtifact, s.SkipExpressionEvaluation)
+	if err != nil {
+		return nil, err
+	}
+	if len(manifests) != 1 {
+		return nil, failf("the artifact holds %d manifests; a run-job stage runs exactly one Job", len(manifests))
+	}
+	job, _ := manifests[0].(map[string]any)
+	if _, problems := pipeline.RunJobManifestStageType.Read(map[string]any{"account": s.Account, "manifest": manifests[0]}, ""); len(problems) > 0 || job == nil {
+		return nil, settingsFailure(problems)
+	}
+	return job, nil
 }

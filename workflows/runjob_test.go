@@ -128,13 +128,13 @@ func TestRunJobStageRefusesBadInputWithoutRetrying(t *testing.T) {
 	t.Run("evaluated manifest is not an object", func(t *testing.T) {
 		// No activity is registered: the stage must fail before starting anything.
 		exec, err := run(t, pipelineJSON(stageJSON("1", "runJobManifest", nil, `"account": "local", "manifest": "${parameters.env}"`)), nil)
-		if err == nil || exec.Stage("1").Status != pipeline.StatusTerminal || !strings.Contains(exec.Stage("1").Error, "manifest is not an object") {
+		if err == nil || exec.Stage("1").Status != pipeline.StatusTerminal || !strings.Contains(exec.Stage("1").Error, "manifest: must be an object") {
 			t.Errorf("status %s, error %q", exec.Stage("1").Status, exec.Stage("1").Error)
 		}
 	})
 	t.Run("evaluated logTailBytes is out of bounds", func(t *testing.T) {
 		exec, err := run(t, pipelineJSON(stageJSON("1", "runJobManifest", nil, strings.Replace(runJobFields, `"logTailBytes": 4096`, `"logTailBytes": "${parameters.env}"`, 1))), nil)
-		if err == nil || !strings.Contains(exec.Stage("1").Error, "logTailBytes must be a whole number") {
+		if err == nil || !strings.Contains(exec.Stage("1").Error, "logTailBytes: must be a whole number") {
 			t.Errorf("status %s, error %q", exec.Stage("1").Status, exec.Stage("1").Error)
 		}
 	})

@@ -3,9 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,42 +16,6 @@ import (
 	"github.com/gennaker/gennaker/notify"
 	"github.com/gennaker/gennaker/pipeline"
 )
-
-// stageRunner runs the type-specific part of a stage with its expressions already evaluated.
-type stageRunner func(ctx workflow.Context, r *interpreter, st *stageRun, stageCtx map[string]any) (map[string]any, error)
-
-// stageRunners maps each supported stage type to its runner; pipeline validation accepts the same set.
-var stageRunners map[string]stageRunner
-
-// init fills stageRunners; a package-level literal would be an initialization cycle, since the
-// pipeline stage runs the Pipeline workflow itself.
-func init() {
-	stageRunners = map[string]stageRunner{
-		"wait":               runWait,
-		"manualJudgment":     runManualJudgment,
-		"checkPreconditions": runCheckPreconditions,
-		"evaluateVariables":  runEvaluateVariables,
-		"pipeline":           runPipelineStage,
-		"webhook":            runWebhook,
-		"deployManifest":     runDeployManifest,
-		"runJobManifest":     runRunJobManifest,
-		"rollbackCluster":    runRollbackCluster,
-		"kayentaCanary":      runKayentaCanary,
-
-		// Operations on one object already in a Kubernetes account (manifestops.go).
-		"enableManifest":           runEnableManifest,
-		"disableManifest":          runDisableManifest,
-		"scaleManifest":            runScaleManifest,
-		"patchManifest":            runPatchManifest,
-		"undoRolloutManifest":      runUndoRolloutManifest,
-		"deleteManifest":           runDeleteManifest,
-		"rollingRestartManifest":   runRollingRestartManifest,
-		"findArtifactFromResource": runFindArtifactFromResource,
-	}
-}
-
-// StageTypes lists the stage types this worker runs, so tests can check validation accepts exactly these.
-func StageTypes() []string { return slices.Sorted(maps.Keys(stageRunners)) }
 
 // DefaultJudgmentTimeout is how long a manual judgment waits when the stage sets no stageTimeoutMs.
 const DefaultJudgmentTimeout = 72 * time.Hour
@@ -74,13 +36,9 @@ func stageTimeout(s pipeline.Stage) time.Duration {
 }
 
 // runWait waits waitTime seconds on a durable timer; a skip signal ends the wait early.
-func runWait(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
-	seconds, err := number(sc["waitTime"])
-	if err != nil || seconds < 0 {
-		return nil, failf("waitTime must be a number of seconds, got %v", sc["waitTime"])
-	}
+func runWait(ctx workflow.Context, r *interpreter, st *stageRun, s pipeline.WaitStage) (map[string]any, error) {
 	st.waiting = waitingForTimer
-	skip, err := r.sleepOrSkip(ctx, st, time.Duration(seconds*float64(time.Second)))
+	skip, err := r.sleepOrSkip(ctx, st, s.Wait)
 	if err != nil {
 		return nil, err
 	}
@@ -91,11 +49,11 @@ func runWait(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]a
 }
 
 // runManualJudgment waits for a person's decision, delivered as a signal.
-func runManualJudgment(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
+func runManualJudgment(ctx workflow.Context, r *interpreter, st *stageRun, s pipeline.ManualJudgmentStage) (map[string]any, error) {
 	st.waiting = waitingForJudgment
 	r.publishStatus()
 	defer r.publishStatus()
-	messages := r.notifier.judgmentStarted(st, sc)
+	messages := r.notifier.judgmentStarted(st, s)
 
 	timeout := DefaultJudgmentTimeout
 	if limit := stageTimeout(st.cfg); limit > 0 {
@@ -159,34 +117,24 @@ func runManualJudgment(ctx workflow.Context, r *interpreter, st *stageRun, sc ma
 	return outputs, nil
 }
 
-// runCheckPreconditions evaluates each expression precondition; a false one fails the stage, or only
+// runCheckPreconditions checks each precondition; one that does not hold fails the stage, or only
 // marks it FAILED_CONTINUE when that precondition says failPipeline: false.
-func runCheckPreconditions(_ workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
-	list, _ := sc["preconditions"].([]any)
+func runCheckPreconditions(ctx workflow.Context, r *interpreter, st *stageRun, s pipeline.CheckPreconditionsStage) (map[string]any, error) {
 	var hard, soft []string
-	results := make([]any, 0, len(list))
-	for i, item := range list {
-		pc, _ := item.(map[string]any)
-		pcCtx, _ := pc["context"].(map[string]any)
-		ok, err := preconditionHolds(pcCtx["expression"], r.stageEnv(st))
-		msg := ""
-		switch {
-		case err != nil:
-			msg = fmt.Sprintf("precondition %d: expression could not be evaluated: %v", i+1, err)
-		case !ok:
-			msg, _ = pcCtx["failureMessage"].(string)
-			if msg == "" {
-				msg = fmt.Sprintf("precondition %d: expression %v is false", i+1, pcCtx["expression"])
-			}
+	results := make([]any, 0, len(s.Preconditions))
+	for i, pc := range s.Preconditions {
+		msg, err := r.checkPrecondition(ctx, st, i, pc)
+		if err != nil {
+			return map[string]any{"preconditions": results}, err
 		}
-		results = append(results, map[string]any{"index": i, "passed": msg == "", "message": msg})
+		results = append(results, map[string]any{"index": i, "type": pc.Type, "passed": msg == "", "message": msg})
 		if msg == "" {
 			continue
 		}
-		if failPipeline, set := pc["failPipeline"].(bool); set && !failPipeline {
-			soft = append(soft, msg)
-		} else {
+		if pc.FailPipeline {
 			hard = append(hard, msg)
+		} else {
+			soft = append(soft, msg)
 		}
 	}
 	outputs := map[string]any{"preconditions": results}
@@ -197,6 +145,37 @@ func runCheckPreconditions(_ workflow.Context, r *interpreter, st *stageRun, sc 
 		return outputs, &softFailure{msg: strings.Join(soft, "; ")}
 	}
 	return outputs, nil
+}
+
+// checkPrecondition says in words why a precondition does not hold, or returns "" when it holds.
+// An error is a failure to check it at all, such as a cluster that cannot be read.
+func (r *interpreter) checkPrecondition(ctx workflow.Context, st *stageRun, i int, pc pipeline.Precondition) (string, error) {
+	switch {
+	case pc.Expression != nil:
+		ok, err := preconditionHolds(pc.Expression.Expression, r.stageEnv(st))
+		switch {
+		case err != nil:
+			return fmt.Sprintf("precondition %d: expression could not be evaluated: %v", i+1, err), nil
+		case !ok && pc.Expression.FailureMessage != "":
+			return pc.Expression.FailureMessage, nil
+		case !ok:
+			return fmt.Sprintf("precondition %d: expression %v is false", i+1, pc.Expression.Expression), nil
+		}
+	case pc.StageStatus != nil:
+		want := pc.StageStatus
+		for _, other := range r.exec.Stages {
+			if other.Name == want.StageName {
+				if other.Status != want.Status {
+					return fmt.Sprintf("precondition %d: the status of stage %q was asserted to be %s, but was actually %s", i+1, want.StageName, want.Status, other.Status), nil
+				}
+				return "", nil
+			}
+		}
+		return fmt.Sprintf("precondition %d: the execution has no stage named %q", i+1, want.StageName), nil
+	case pc.ClusterSize != nil:
+		return r.checkClusterSize(ctx, i, *pc.ClusterSize)
+	}
+	return "", nil
 }
 
 // preconditionHolds accepts an expression already evaluated from ${...} or one written without it.
@@ -213,29 +192,17 @@ func preconditionHolds(v any, env pipeline.ExprEnv) (bool, error) {
 }
 
 // runEvaluateVariables exposes each variable's evaluated value as an output of the stage.
-func runEvaluateVariables(_ workflow.Context, _ *interpreter, _ *stageRun, sc map[string]any) (map[string]any, error) {
-	list, _ := sc["variables"].([]any)
-	outputs := make(map[string]any, len(list))
-	for _, item := range list {
-		v, _ := item.(map[string]any)
-		key, _ := v["key"].(string)
-		if key == "" {
-			continue
-		}
-		outputs[key] = v["value"]
+func runEvaluateVariables(_ workflow.Context, _ *interpreter, _ *stageRun, s pipeline.EvaluateVariablesStage) (map[string]any, error) {
+	outputs := make(map[string]any, len(s.Variables))
+	for _, v := range s.Variables {
+		outputs[v.Key] = v.Value
 	}
 	return outputs, nil
 }
 
 // runPipelineStage starts another saved pipeline as a child workflow and, by default, waits for it.
-func runPipelineStage(ctx workflow.Context, r *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
-	app, _ := sc["application"].(string)
-	target, _ := sc["pipeline"].(string)
-	wait := true
-	if v, ok := sc["waitForCompletion"].(bool); ok {
-		wait = v
-	}
-	given, _ := sc["pipelineParameters"].(map[string]any)
+func runPipelineStage(ctx workflow.Context, r *interpreter, st *stageRun, s pipeline.PipelineStage) (map[string]any, error) {
+	app, target, wait, given := s.Application, s.Pipeline, s.WaitForCompletion, s.Parameters
 
 	var loaded activities.LoadPipelineResult
 	loadCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
@@ -335,19 +302,4 @@ func StartAttributes(p pipeline.Pipeline, triggerType string) temporal.SearchAtt
 		AttrStatus.ValueSet(string(pipeline.StatusNotStarted)),
 		AttrTriggerType.ValueSet(triggerType),
 	)
-}
-
-// number reads a JSON-shaped number, or a string holding one.
-func number(v any) (float64, error) {
-	switch x := v.(type) {
-	case float64:
-		return x, nil
-	case int64:
-		return float64(x), nil
-	case int:
-		return float64(x), nil
-	case string:
-		return strconv.ParseFloat(strings.TrimSpace(x), 64)
-	}
-	return 0, fmt.Errorf("not a number: %v", v)
 }

@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/gennaker/gennaker/activities"
+	"github.com/gennaker/gennaker/pipeline"
 )
 
 // webhookMonitorLimit bounds monitoring when the stage sets no stageTimeoutMs.
@@ -14,11 +15,8 @@ const webhookMonitorLimit = 24 * time.Hour
 
 // runWebhook calls the stage's URL and, with waitForCompletion, polls its status URL until the
 // remote work succeeds, is canceled or fails.
-func runWebhook(ctx workflow.Context, _ *interpreter, st *stageRun, sc map[string]any) (map[string]any, error) {
-	req, monitor, err := activities.ParseWebhookStage(sc)
-	if err != nil {
-		return nil, failf("%v", err)
-	}
+func runWebhook(ctx workflow.Context, _ *interpreter, st *stageRun, s pipeline.WebhookStage) (map[string]any, error) {
+	req, monitor := s.Request, s.Monitor
 	callCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: time.Minute,
 		// One HTTP attempt per activity attempt: 429, 5xx and network errors back off and retry.
@@ -53,7 +51,7 @@ func runWebhook(ctx workflow.Context, _ *interpreter, st *stageRun, sc map[strin
 		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3},
 	})
 	var monitored activities.MonitorWebhookResult
-	err = workflow.ExecuteActivity(monitorCtx, webhooks.MonitorWebhook, activities.MonitorWebhookInput{
+	err := workflow.ExecuteActivity(monitorCtx, webhooks.MonitorWebhook, activities.MonitorWebhookInput{
 		StatusURL:        called.StatusURL,
 		Headers:          req.Headers,
 		RetryStatusCodes: req.RetryStatusCodes,

@@ -11,7 +11,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/gennaker/gennaker/cloud"
 )
@@ -254,4 +256,43 @@ func ResourceArtifacts(obj *unstructured.Unstructured) []Artifact {
 		self.Name, self.Version = base, cloud.VersionSuffix(seq)
 	}
 	return append(out, self)
+}
+
+// Select lists the objects of a kind in a namespace whose labels match a selector, in Kubernetes'
+// label selector syntax (app=web,track!=canary), sorted by name; objects being deleted are left
+// out. An empty namespace means the account's default for a namespaced kind. An empty selector
+// selects nothing: a deletion by label must say what it deletes.
+func (p *Provider) Select(ctx context.Context, kind, namespace, selector string) ([]*unstructured.Unstructured, error) {
+	if strings.TrimSpace(selector) == "" {
+		return nil, invalidf("select %s: no label selector given", cmp.Or(kind, "objects"))
+	}
+	if _, err := labels.Parse(selector); err != nil {
+		return nil, invalidf("select %s: label selector %q: %v", cmp.Or(kind, "objects"), selector, err)
+	}
+	m, err := p.kindMapping(kind)
+	if err != nil {
+		return nil, fmt.Errorf("select %s: %w", kind, err)
+	}
+	var client dynamic.ResourceInterface = p.dynamic.Resource(m.Resource)
+	if m.Scope.Name() == meta.RESTScopeNameNamespace {
+		namespace = cmp.Or(namespace, p.account.defaultNamespace())
+		client = p.dynamic.Resource(m.Resource).Namespace(namespace)
+	} else {
+		namespace = ""
+	}
+	if err := p.allowed(m.GroupVersionKind.Kind, namespace, "*"); err != nil {
+		return nil, err
+	}
+	list, err := listAll(ctx, client, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return nil, wrap(err, "list %s %s", m.Resource.Resource, where(namespace))
+	}
+	var out []*unstructured.Unstructured
+	for i := range list {
+		if list[i].GetDeletionTimestamp() == nil {
+			out = append(out, &list[i])
+		}
+	}
+	slices.SortFunc(out, func(a, b *unstructured.Unstructured) int { return cmp.Compare(a.GetName(), b.GetName()) })
+	return out, nil
 }
