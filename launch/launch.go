@@ -106,7 +106,17 @@ func (l *Launcher) Start(ctx context.Context, req Request) (Started, error) {
 		return Started{}, fmt.Errorf("saved pipeline %s/%s cannot be read: %w", req.Application, req.Pipeline, err)
 	}
 	if len(expected) > 0 {
-		resolved, artifacts, problems := pipeline.ResolveExpectedArtifacts(expected, trig.Artifacts)
+		var prior []pipeline.Artifact
+		if pipeline.NeedsPriorArtifacts(expected, trig.Artifacts) {
+			last, found, err := Executions{Client: l.Client}.Latest(ctx, req.Application, req.Pipeline, nil, req.ExecutionID)
+			if err != nil {
+				return Started{}, fmt.Errorf("reading the previous execution of %s/%s for its artifacts: %w", req.Application, req.Pipeline, err)
+			}
+			if found {
+				prior = last.AllArtifacts("")
+			}
+		}
+		resolved, artifacts, problems := pipeline.ResolveExpectedArtifacts(expected, trig.Artifacts, prior)
 		if len(problems) > 0 {
 			return Started{}, &ArtifactError{Problems: problems}
 		}

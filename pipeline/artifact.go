@@ -87,11 +87,13 @@ func (e ExpectedArtifact) Name() string {
 }
 
 // ResolveExpectedArtifacts binds every expected artifact when an execution starts, as Spinnaker
-// does: to the one trigger artifact it matches, else to its default when useDefaultArtifact is
-// set. It returns the bound list and the trigger's artifacts with the defaults used added, or a
-// problem for each expected artifact that matches none of the trigger's artifacts and has no
-// default, or matches several different ones (which would make a deploy's image a guess).
-func ResolveExpectedArtifacts(expected []ExpectedArtifact, received []Artifact) (resolved []ExpectedArtifact, artifacts []Artifact, problems []Problem) {
+// does: to the one trigger artifact it matches; else, with usePriorArtifact, to the first of the
+// artifacts the pipeline's previous execution had (prior, see NeedsPriorArtifacts) that it matches;
+// else to its default when useDefaultArtifact is set. It returns the bound list and the trigger's
+// artifacts with the prior and default ones used added, or a problem for each expected artifact
+// that matches none of them, or several different trigger artifacts (which would make a deploy's
+// image a guess).
+func ResolveExpectedArtifacts(expected []ExpectedArtifact, received, prior []Artifact) (resolved []ExpectedArtifact, artifacts []Artifact, problems []Problem) {
 	artifacts = slices.Clone(received)
 	for i, e := range expected {
 		path := joinIndex("expectedArtifacts", i)
@@ -114,14 +116,22 @@ func ResolveExpectedArtifacts(expected []ExpectedArtifact, received []Artifact) 
 				"expected artifact %s matches %d of the trigger's artifacts (%s); make its matchArtifact more specific",
 				e.Name(), len(found), strings.Join(refs, ", "))})
 			continue
+		case e.UsePriorArtifact && slices.ContainsFunc(prior, e.Matches):
+			bound := prior[slices.IndexFunc(prior, e.Matches)]
+			e.BoundArtifact = &bound
+			artifacts = append(artifacts, bound)
 		case e.UseDefaultArtifact && e.DefaultArtifact != nil:
 			bound := *e.DefaultArtifact
 			e.BoundArtifact = &bound
 			artifacts = append(artifacts, bound)
 		default:
+			where := "is not among the trigger's artifacts (" + describeArtifacts(received) + ")"
+			if e.UsePriorArtifact {
+				where += " nor the previous execution's"
+			}
 			problems = append(problems, Problem{Path: path, Message: fmt.Sprintf(
-				"expected artifact %s (type %s, name %q) is not among the trigger's artifacts (%s), and it has no default to use",
-				e.Name(), e.MatchArtifact.Type, e.MatchArtifact.Name, describeArtifacts(received))})
+				"expected artifact %s (type %s, name %q) %s, and it has no default to use",
+				e.Name(), e.MatchArtifact.Type, e.MatchArtifact.Name, where)})
 			continue
 		}
 		e.DefaultArtifact = nil
@@ -131,6 +141,57 @@ func ResolveExpectedArtifacts(expected []ExpectedArtifact, received []Artifact) 
 		return nil, nil, problems
 	}
 	return resolved, artifacts, nil
+}
+
+// NeedsPriorArtifacts reports whether binding the expected artifacts needs the artifacts of the
+// pipeline's previous execution: one with usePriorArtifact matches none of the trigger's.
+func NeedsPriorArtifacts(expected []ExpectedArtifact, received []Artifact) bool {
+	return slices.ContainsFunc(expected, func(e ExpectedArtifact) bool {
+		return e.UsePriorArtifact && !slices.ContainsFunc(received, e.Matches)
+	})
+}
+
+// AllArtifacts lists the artifacts an execution has, as Spinnaker gathers them for a later one:
+// what its stages output, later stages first, then what its trigger brought. The stage whose
+// refId is skip, if any, is left out, so that a stage never finds what it found itself before.
+func (e Execution) AllArtifacts(skip string) []Artifact {
+	var out []Artifact
+	stages := topologicalOrder(e.Stages)
+	for i := len(stages) - 1; i >= 0; i-- {
+		if skip == "" || stages[i].RefID != skip {
+			out = append(out, ArtifactsIn(stages[i].Outputs["artifacts"])...)
+		}
+	}
+	return append(out, e.Trigger.Artifacts...)
+}
+
+// topologicalOrder sorts an execution's stages so that each comes after those it requires,
+// keeping their order otherwise.
+func topologicalOrder(stages []StageExecution) []StageExecution {
+	done := map[string]bool{}
+	placed := make([]bool, len(stages))
+	out := make([]StageExecution, 0, len(stages))
+	for len(out) < len(stages) {
+		progress := false
+		for i, s := range stages {
+			if placed[i] || slices.ContainsFunc(s.RequisiteStageRefIDs, func(ref string) bool { return !done[ref] }) {
+				continue
+			}
+			placed[i], done[s.RefID], progress = true, true, true
+			out = append(out, s)
+		}
+		if progress {
+			continue
+		}
+		// A cycle, which validation refuses: the rest keep their order.
+		for i, s := range stages {
+			if !placed[i] {
+				placed[i] = true
+				out = append(out, s)
+			}
+		}
+	}
+	return out
 }
 
 // BoundExpectedArtifact finds an expected artifact bound when the execution started.
@@ -223,9 +284,6 @@ func validateExpectedArtifacts(p Pipeline) []Problem {
 		if e.UseDefaultArtifact && (e.DefaultArtifact == nil || strings.TrimSpace(e.DefaultArtifact.Type) == "") {
 			ps.add(path+".defaultArtifact", "required with a type when useDefaultArtifact is set")
 		}
-		if e.UsePriorArtifact {
-			ps.add(path+".usePriorArtifact", "not supported: gennaker binds expected artifacts from the trigger or the default only; set useDefaultArtifact with a defaultArtifact instead")
-		}
 	}
 	for i, t := range p.Triggers {
 		v, ok := t.shapedContext()["expectedArtifactIds"]
@@ -253,10 +311,14 @@ func validateExpectedArtifacts(p Pipeline) []Problem {
 // it produces (that stage's own expectedArtifacts, bound to what it outputs).
 const RefExpectedArtifact = "expectedArtifact"
 
-// ProducedArtifacts are the artifacts a stage declares it produces, in its own expectedArtifacts:
+// ProducedArtifacts are the artifacts a stage declares it produces, in its own expectedArtifacts
+// (or expectedArtifact, which findArtifactFromExecution stages of older Spinnaker releases write):
 // when it succeeds, each is bound to one of the artifacts it outputs, and later stages use it by id.
 func (s Stage) ProducedArtifacts() ([]ExpectedArtifact, error) {
 	raw, ok := s.Context["expectedArtifacts"]
+	if one, single := s.Context["expectedArtifact"]; (!ok || raw == nil) && single && one != nil {
+		raw, ok = []any{one}, true
+	}
 	if !ok || raw == nil {
 		return nil, nil
 	}
@@ -357,8 +419,10 @@ func (a artifactScope) checkProduced(s Stage, path string) []Problem {
 		switch {
 		case strings.TrimSpace(e.ID) == "":
 			ps.add(p+".id", "required")
-		case a.pipelineIDs[e.ID] || len(a.producedBy[e.ID]) > 1:
-			ps.add(p+".id", "%q is already the id of another expected artifact of the pipeline", e.ID)
+		case slices.ContainsFunc(produced[:i], func(o ExpectedArtifact) bool { return o.ID == e.ID }):
+			// Two stages may produce one id, as parallel branches each feeding their own deploy
+			// do: a stage uses the nearest upstream. One stage cannot produce it twice.
+			ps.add(p+".id", "duplicate id %q", e.ID)
 		}
 		if strings.TrimSpace(e.MatchArtifact.Type) == "" {
 			ps.add(p+".matchArtifact.type", "required: the type of artifact the stage produces, such as kubernetes/configMap")

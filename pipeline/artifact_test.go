@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -30,12 +31,12 @@ func TestValidatePubsubTrigger(t *testing.T) {
 			want:     []string{"triggers[0].pubsubSystem: required", "triggers[0].subscriptionName: required"},
 		},
 		{
-			name:     "unknown system and subscription",
+			// A subscription of a system gennaker does not poll is not looked for among its own.
+			name:     "unknown system",
 			triggers: `[{type: pubsub, pubsubSystem: google, subscriptionName: nope}]`,
 			opts:     opts,
 			want: []string{
 				`triggers[0].pubsubSystem: unknown pubsub system "google"; gennaker polls "amazon" (Amazon SQS)`,
-				`triggers[0].subscriptionName: no pubsub subscription named "nope"; configured: builds, releases`,
 			},
 		},
 		{
@@ -119,7 +120,6 @@ stages:
 		"expectedArtifacts[1].matchArtifact.name: invalid regular expression",
 		"expectedArtifacts[2].id: required",
 		"expectedArtifacts[2].defaultArtifact: required with a type when useDefaultArtifact is set",
-		"expectedArtifacts[3].usePriorArtifact: not supported",
 		`triggers[0].expectedArtifactIds[1]: "missing" is not the id of one of the pipeline's expectedArtifacts`,
 		"triggers[1].expectedArtifactIds: must be a list of the pipeline's expectedArtifacts ids",
 		`stages[0].manifestArtifactId: "manifests" is not the id of one of the pipeline's expectedArtifacts`,
@@ -148,7 +148,7 @@ func TestResolveExpectedArtifacts(t *testing.T) {
 	other := Artifact{Type: "docker/image", Name: "registry.example.com/api", Reference: "registry.example.com/api:1"}
 
 	t.Run("bound from the trigger and the default", func(t *testing.T) {
-		resolved, artifacts, problems := ResolveExpectedArtifacts([]ExpectedArtifact{image, withDefault}, []Artifact{other, pushed, pushed})
+		resolved, artifacts, problems := ResolveExpectedArtifacts([]ExpectedArtifact{image, withDefault}, []Artifact{other, pushed, pushed}, nil)
 		if len(problems) > 0 {
 			t.Fatal(problems)
 		}
@@ -170,7 +170,7 @@ func TestResolveExpectedArtifacts(t *testing.T) {
 		}
 	})
 	t.Run("missing without a default", func(t *testing.T) {
-		_, _, problems := ResolveExpectedArtifacts([]ExpectedArtifact{withDefault, image}, []Artifact{other})
+		_, _, problems := ResolveExpectedArtifacts([]ExpectedArtifact{withDefault, image}, []Artifact{other}, nil)
 		got := problemTexts(problems)
 		want := `expectedArtifacts[1]: expected artifact "image" (type docker/image, name "registry.example.com/web") is not among the trigger's artifacts (it brought docker/image registry.example.com/api (registry.example.com/api:1)), and it has no default to use`
 		if len(got) != 1 || got[0] != want {
@@ -179,15 +179,72 @@ func TestResolveExpectedArtifacts(t *testing.T) {
 	})
 	t.Run("ambiguous", func(t *testing.T) {
 		any := ExpectedArtifact{ID: "any", MatchArtifact: Artifact{Type: "docker/image"}}
-		_, _, problems := ResolveExpectedArtifacts([]ExpectedArtifact{any}, []Artifact{pushed, other})
+		_, _, problems := ResolveExpectedArtifacts([]ExpectedArtifact{any}, []Artifact{pushed, other}, nil)
 		if got := problemTexts(problems); len(got) != 1 || !strings.Contains(got[0], "matches 2 of the trigger's artifacts") {
 			t.Errorf("got %q", got)
 		}
 	})
+	t.Run("the previous execution's, before the default", func(t *testing.T) {
+		prior := image
+		prior.UsePriorArtifact, prior.UseDefaultArtifact = true, true
+		prior.DefaultArtifact = &Artifact{Type: "docker/image", Name: "registry.example.com/web", Reference: "registry.example.com/web:stable"}
+		if !NeedsPriorArtifacts([]ExpectedArtifact{prior}, []Artifact{other}) || NeedsPriorArtifacts([]ExpectedArtifact{prior}, []Artifact{pushed}) {
+			t.Error("NeedsPriorArtifacts is wrong")
+		}
+		resolved, artifacts, problems := ResolveExpectedArtifacts([]ExpectedArtifact{prior}, []Artifact{other}, []Artifact{other, pushed})
+		if len(problems) > 0 || resolved[0].BoundArtifact.Reference != pushed.Reference || len(artifacts) != 2 {
+			t.Errorf("resolved %+v, artifacts %+v, %v", resolved, artifacts, problems)
+		}
+		// What the trigger brings comes first.
+		fresh := Artifact{Type: "docker/image", Name: "registry.example.com/web", Reference: "registry.example.com/web:new"}
+		resolved, _, _ = ResolveExpectedArtifacts([]ExpectedArtifact{prior}, []Artifact{fresh}, []Artifact{pushed})
+		if resolved[0].BoundArtifact.Reference != fresh.Reference {
+			t.Errorf("bound %+v, want the trigger's", resolved[0].BoundArtifact)
+		}
+		resolved, _, _ = ResolveExpectedArtifacts([]ExpectedArtifact{prior}, nil, nil)
+		if resolved[0].BoundArtifact.Reference != "registry.example.com/web:stable" {
+			t.Errorf("bound %+v, want the default", resolved[0].BoundArtifact)
+		}
+		prior.UseDefaultArtifact = false
+		_, _, problems = ResolveExpectedArtifacts([]ExpectedArtifact{prior}, nil, []Artifact{other})
+		if got := problemTexts(problems); len(got) != 1 || !strings.Contains(got[0], "nor the previous execution's") {
+			t.Errorf("got %q", got)
+		}
+	})
 	t.Run("nothing expected", func(t *testing.T) {
-		resolved, artifacts, problems := ResolveExpectedArtifacts(nil, []Artifact{pushed})
+		resolved, artifacts, problems := ResolveExpectedArtifacts(nil, []Artifact{pushed}, nil)
 		if resolved != nil || len(artifacts) != 1 || problems != nil {
 			t.Errorf("got %v %v %v", resolved, artifacts, problems)
 		}
 	})
+}
+
+// An execution's artifacts, as a later one takes them: later stages' outputs first, then the trigger's.
+func TestExecutionAllArtifacts(t *testing.T) {
+	art := func(ref string) map[string]any {
+		return map[string]any{"type": "docker/image", "name": "web", "reference": ref}
+	}
+	e := Execution{
+		Trigger: TriggerInfo{Artifacts: []Artifact{{Type: "docker/image", Name: "web", Reference: "trigger"}}},
+		Stages: []StageExecution{
+			{RefID: "3", RequisiteStageRefIDs: []string{"2"}, Outputs: map[string]any{"artifacts": []any{art("third")}}},
+			{RefID: "1", Outputs: map[string]any{"artifacts": []any{art("first")}}},
+			{RefID: "2", RequisiteStageRefIDs: []string{"1"}, Outputs: map[string]any{"artifacts": []Artifact{{Type: "docker/image", Name: "web", Reference: "second"}}}},
+			{RefID: "4", Outputs: map[string]any{"artifacts": "not a list"}},
+		},
+	}
+	var got []string
+	for _, a := range e.AllArtifacts("") {
+		got = append(got, a.Reference)
+	}
+	if want := []string{"third", "second", "first", "trigger"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	got = nil
+	for _, a := range e.AllArtifacts("3") {
+		got = append(got, a.Reference)
+	}
+	if want := []string{"second", "first", "trigger"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("skipping stage 3: got %v, want %v", got, want)
+	}
 }

@@ -54,7 +54,8 @@ func validatePipelineTrigger(t Trigger, path string, opts ValidateOptions) []Pro
 		}
 	}
 	if app != "" && target != "" && opts.PipelineExists != nil && !opts.PipelineExists(app, target) {
-		ps.add(f.at("pipeline"), "no pipeline %q in application %q", target, app)
+		// Pipelines are saved one by one, in any order: until it is, the trigger never fires.
+		ps.warn(f.at("pipeline"), "no pipeline %q in application %q yet: this trigger fires once it is saved and ends", target, app)
 	}
 	return ps
 }

@@ -43,8 +43,11 @@ func (t Trigger) Pubsub() PubsubSettings {
 func validatePubsubTrigger(t Trigger, path string, opts ValidateOptions) []Problem {
 	var ps problems
 	f := newFields(t.shapedContext(), path, &ps)
-	if system := f.requiredString("pubsubSystem"); strings.TrimSpace(system) != "" && strings.ToLower(strings.TrimSpace(system)) != PubsubAmazon {
+	system := f.requiredString("pubsubSystem")
+	if strings.TrimSpace(system) != "" && strings.ToLower(strings.TrimSpace(system)) != PubsubAmazon {
 		ps.add(f.at("pubsubSystem"), "unknown pubsub system %q; gennaker polls %q (Amazon SQS)", system, PubsubAmazon)
+		// Which subscriptions exist depends on the system, so nothing more is said of this one's.
+		opts.PubsubSubscriptions = nil
 	}
 	if name := f.requiredString("subscriptionName"); strings.TrimSpace(name) != "" && opts.PubsubSubscriptions != nil &&
 		!slices.Contains(opts.PubsubSubscriptions, name) {

@@ -310,3 +310,59 @@ func secondsDuration(seconds float64) time.Duration {
 	}
 	return time.Duration(min(seconds, maxStageSeconds) * float64(time.Second))
 }
+
+// StageFindArtifactFromExecution binds artifacts of another pipeline's (or this one's) latest
+// execution, with Spinnaker's name.
+const StageFindArtifactFromExecution = "findArtifactFromExecution"
+
+// FindArtifactFromExecutionStageType finds artifacts in the latest execution of a pipeline.
+var FindArtifactFromExecutionStageType = RegisterStageType(StageType[FindArtifactFromExecutionStage]{
+	Name: StageFindArtifactFromExecution, Read: ReadFindArtifactFromExecutionStage})
+
+// FindArtifactFromExecutionStage is a findArtifactFromExecution stage's settings.
+type FindArtifactFromExecutionStage struct {
+	// Application is the pipeline's application; empty means this pipeline's.
+	Application string
+	// Pipeline is the pipeline's id (as Deck writes it) or name.
+	Pipeline string
+	// Statuses are those of executionOptions: SUCCEEDED (successful), TERMINAL, RUNNING; none means any.
+	Statuses []string
+	// Expected are the artifacts to find, each bound to the first of the execution's artifacts it
+	// matches; later stages use them by id.
+	Expected []ExpectedArtifact
+}
+
+// ReadFindArtifactFromExecutionStage reads a findArtifactFromExecution stage.
+func ReadFindArtifactFromExecutionStage(settings map[string]any, path string) (FindArtifactFromExecutionStage, []Problem) {
+	var ps problems
+	f := newFields(settings, path, &ps)
+	s := FindArtifactFromExecutionStage{Application: f.trimmed("application"), Pipeline: f.requiredString("pipeline")}
+	if opts, ok := f.optionalObject("executionOptions"); ok {
+		o := f.sub("executionOptions", opts)
+		// Deck writes successful; Orca long read succeeded, and still takes both.
+		if o.boolean("successful", false) || o.boolean("succeeded", false) {
+			s.Statuses = append(s.Statuses, string(StatusSucceeded))
+		}
+		if o.boolean("terminal", false) {
+			s.Statuses = append(s.Statuses, string(StatusTerminal))
+		}
+		if o.boolean("running", false) {
+			s.Statuses = append(s.Statuses, string(StatusRunning))
+		}
+	}
+	expected, err := Stage{Context: settings}.ProducedArtifacts()
+	switch {
+	case err != nil:
+		// Reported with the stage's expectedArtifacts.
+	case len(expected) == 0:
+		ps.add(f.at("expectedArtifacts"), "required: the artifacts to find, as [{\"id\": \"config\", \"matchArtifact\": {\"type\": \"kubernetes/configMap\", \"name\": \"web-config\"}}]")
+	default:
+		s.Expected = expected
+	}
+	return s, ps
+}
+
+// References names the pipeline whose executions the stage reads.
+func (s FindArtifactFromExecutionStage) References(path string) []Reference {
+	return []Reference{{Path: joinKey(path, "pipeline"), Kind: RefPipeline, Application: s.Application, Name: s.Pipeline}}
+}

@@ -42,6 +42,8 @@ type CanaryStage struct {
 	// Deployments, when set, are the baseline and canary server groups the stage deploys before
 	// the analysis and deletes after it.
 	Deployments *CanaryDeployments
+	// configKey is where the config is named: canaryConfigName, or Spinnaker's canaryConfigId.
+	configKey string
 }
 
 // Intervals is how many analyses the stage runs.
@@ -113,8 +115,10 @@ func ReadCanaryStage(ctx map[string]any, path string) (CanaryStage, []Problem) {
 	}
 	cf := newFields(cc, f.at("canaryConfig"), &ps)
 	c.ConfigName, _ = cf.optionalString("canaryConfigName")
+	c.configKey = "canaryConfigName"
 	if c.ConfigName == "" {
 		c.ConfigName, _ = cf.optionalString("canaryConfigId")
+		c.configKey = "canaryConfigId"
 	}
 	if strings.TrimSpace(c.ConfigName) == "" {
 		ps.add(cf.at("canaryConfigName"), "required: the name of one of the application's canary configs")
@@ -261,7 +265,7 @@ func canaryMinutes(f fields, key string) time.Duration {
 // References names the canary config, the metrics account and the account canaries deploy to.
 func (c CanaryStage) References(path string) []Reference {
 	cc := joinKey(path, "canaryConfig")
-	refs := []Reference{{Path: cc + ".canaryConfigName", Kind: RefCanaryConfig, Name: c.ConfigName}}
+	refs := []Reference{{Path: joinKey(cc, c.configKey), Kind: RefCanaryConfig, Name: c.ConfigName}}
 	// Without a metricsAccountName the default source is read, which must exist too.
 	metrics := Reference{Path: cc, Kind: RefMetricsAccount, Name: c.MetricsAccount}
 	if metrics.Name == "" {

@@ -281,11 +281,11 @@ stages: []`
 	got := problemTexts(Validate(mustDecode(t, doc), ValidateOptions{PipelineExists: exists}))
 	want := []string{
 		`triggers[1].status[0]: "done" is not an outcome; use successful, failed, canceled`,
-		`triggers[1].pipeline: no pipeline "nope" in application "a"`,
+		`triggers[1].pipeline: no pipeline "nope" in application "a" yet: this trigger fires once it is saved and ends`,
 		`triggers[2].application: required`,
 		`triggers[2].pipeline: required`,
 		`triggers[2].status: must have at least one item`,
-		`triggers[3].pipeline: no pipeline "smoke" in application "a"`,
+		`triggers[3].pipeline: no pipeline "smoke" in application "a" yet: this trigger fires once it is saved and ends`,
 		`triggers[3].pipeline: a pipeline cannot be triggered by itself: each end would start it again`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {

@@ -364,9 +364,12 @@ func validateStageEnabled(se StageEnabled, path string) []Problem {
 	if se.Type != "expression" {
 		ps.add(path+".type", "must be \"expression\"")
 	}
+	// Without an expression the stage runs, as in Spinnaker, where Deck leaves one of type
+	// expression and nothing else when the condition is turned off.
 	if strings.TrimSpace(se.Expression) == "" {
-		ps.add(path+".expression", "required")
-	} else if err := checkCondition(se.Expression); err != nil {
+		return ps
+	}
+	if err := checkCondition(se.Expression); err != nil {
 		ps.add(path+".expression", "invalid expression %q: %v", se.Expression, err)
 	}
 	return ps

@@ -123,7 +123,7 @@ func TestValidate(t *testing.T) {
 - {refId: "5", type: wait, waitTime: 1, stageEnabled: {type: expression, expression: "${parameters.go}"}}`,
 			want: []string{
 				`stages[0].stageEnabled.type: must be "expression"`,
-				"stages[0].stageEnabled.expression: required",
+
 				`stages[1].stageEnabled.expression: invalid expression "a +": unexpected token EOF (1:3)`,
 				`stages[2].stageEnabled.expression: invalid expression "${a} and ${b}": a condition must be one expression, written with or without ${}`,
 				`stages[3].stageEnabled.expression: invalid expression "${(}": unexpected token EOF (1:1)`,

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/gennaker/gennaker/activities"
+	"github.com/gennaker/gennaker/launch"
 	"github.com/gennaker/gennaker/pubsub/sqs"
 	"github.com/gennaker/gennaker/workflows"
 )
@@ -45,6 +46,7 @@ func Register(r worker.Registry, deps Dependencies) {
 	r.RegisterActivity(&activities.Kubernetes{Accounts: deps.Kubernetes})
 	r.RegisterActivity(&activities.Artifacts{HTTPClient: deps.HTTPClient})
 	r.RegisterActivity(&activities.Locks{Client: deps.Temporal})
+	r.RegisterActivity(&activities.PastExecutions{Executions: launch.Executions{Client: deps.Temporal}, Pipelines: deps.Pipelines})
 	notifications := deps.Notifications
 	if notifications == nil {
 		notifications = &activities.Notifications{}

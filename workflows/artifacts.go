@@ -2,7 +2,12 @@ package workflows
 
 import (
 	"strings"
+	"time"
 
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/gennaker/gennaker/activities"
 	"github.com/gennaker/gennaker/pipeline"
 )
 
@@ -56,4 +61,48 @@ func (r *interpreter) producedArtifact(st *stageRun, id string) (pipeline.Artifa
 		level = next
 	}
 	return pipeline.Artifact{}, false
+}
+
+// runFindArtifactFromExecution binds artifacts of the latest execution of a pipeline (of the
+// statuses the stage asks for): each expected artifact to the first of that execution's artifacts
+// it matches, else its default. Its outputs are the artifacts found; later stages use them by id.
+func runFindArtifactFromExecution(ctx workflow.Context, r *interpreter, st *stageRun, s pipeline.FindArtifactFromExecutionStage) (map[string]any, error) {
+	in := activities.ExecutionArtifactsInput{Application: s.Application, Pipeline: s.Pipeline, Statuses: s.Statuses, Except: r.exec.ID}
+	if in.Application == "" {
+		in.Application = r.exec.Application
+	}
+	if in.Application == r.exec.Application && (s.Pipeline == r.exec.PipelineConfigID || s.Pipeline == r.exec.Name) {
+		in.SkipStage = st.cfg.RefID
+	}
+	found, err := pastExecutionArtifacts(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	bound, problems := pipeline.BindProducedArtifacts(s.Expected, found.Artifacts)
+	outputs := map[string]any{"executionId": found.ExecutionID, "pipeline": found.Pipeline}
+	if len(problems) > 0 {
+		where := "no execution of " + found.Pipeline + " matches"
+		if found.ExecutionID != "" {
+			where = "in execution " + found.ExecutionID + " of " + found.Pipeline
+		}
+		return outputs, failf("%s: %s", where, strings.Join(pipeline.ProblemStrings(problems), "; "))
+	}
+	artifacts := make([]pipeline.Artifact, 0, len(bound))
+	for _, e := range bound {
+		artifacts = append(artifacts, *e.BoundArtifact)
+	}
+	outputs[outputArtifacts] = artifacts
+	return outputs, nil
+}
+
+// pastExecutionArtifacts reads the artifacts of a pipeline's latest execution.
+func pastExecutionArtifacts(ctx workflow.Context, in activities.ExecutionArtifactsInput) (activities.ExecutionArtifactsResult, error) {
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5},
+	})
+	var past *activities.PastExecutions
+	var res activities.ExecutionArtifactsResult
+	err := workflow.ExecuteActivity(actx, past.ExecutionArtifacts, in).Get(ctx, &res)
+	return res, err
 }

@@ -246,7 +246,15 @@ func runPipelineStage(ctx workflow.Context, r *interpreter, st *stageRun, s pipe
 	// Its expected artifacts are bound now when they all can be; otherwise each is resolved when
 	// a stage of the child uses it, and that stage says which is missing.
 	if expected, err := loaded.Pipeline.ExpectedArtifacts(); err == nil && len(expected) > 0 {
-		if resolved, artifacts, problems := pipeline.ResolveExpectedArtifacts(expected, child.Trigger.Artifacts); len(problems) == 0 {
+		var prior []pipeline.Artifact
+		if pipeline.NeedsPriorArtifacts(expected, child.Trigger.Artifacts) {
+			past, err := pastExecutionArtifacts(ctx, activities.ExecutionArtifactsInput{Application: loaded.Pipeline.Application, Pipeline: loaded.Pipeline.Name})
+			if err != nil {
+				return nil, err
+			}
+			prior = past.Artifacts
+		}
+		if resolved, artifacts, problems := pipeline.ResolveExpectedArtifacts(expected, child.Trigger.Artifacts, prior); len(problems) == 0 {
 			child.Trigger.ResolvedExpectedArtifacts, child.Trigger.Artifacts = resolved, artifacts
 		}
 	}

@@ -46,6 +46,7 @@ func init() {
 	runs(pipeline.PipelineStageType, runPipelineStage)
 	runs(pipeline.WebhookStageType, runWebhook)
 	runs(pipeline.KayentaCanaryStageType, runKayentaCanary)
+	runs(pipeline.FindArtifactFromExecutionStageType, runFindArtifactFromExecution)
 
 	// Kubernetes (kubernetes.go, runjob.go, manifestops.go).
 	runs(pipeline.DeployManifestStageType, runDeployManifest)
