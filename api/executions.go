@@ -17,8 +17,11 @@ import (
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 
+	"github.com/gennaker/gennaker/access"
 	"github.com/gennaker/gennaker/launch"
 	"github.com/gennaker/gennaker/pipeline"
 	"github.com/gennaker/gennaker/workflows"
@@ -474,17 +477,47 @@ func (s *Server) makeJudgment(ctx context.Context, log *slog.Logger, a judgmentA
 		log.Warn("judgment refused", "reason", err)
 		return fail(judgmentRefused, err, "%v", err)
 	}
-	sig := workflows.JudgmentSignal{RefID: stage.RefID, Status: a.Status, Input: a.Input, User: a.User}
-	if err := s.Temporal.SignalWorkflow(ctx, exec.ID, "", workflows.SignalJudgment, sig); err != nil {
-		var notFound *serviceerror.NotFound
-		if errors.As(err, &notFound) {
-			res.Ended = true
-			return fail(judgmentNotWaiting, err, "execution %s is no longer running", exec.ID)
-		}
-		return fail(judgmentFailed, err, "signalling the execution")
+	// The workflow checks again, atomically with its state: of two people deciding at once, it
+	// takes one judgment and tells the other who decided.
+	update := workflows.JudgmentUpdate{
+		JudgmentSignal: workflows.JudgmentSignal{RefID: stage.RefID, Status: a.Status, Input: a.Input, User: a.User},
+		Roles:          s.Users.Roles(a.User),
 	}
-	res.Outcome = judgmentDelivered
-	return res
+	handle, err := s.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: exec.ID, UpdateName: workflows.UpdateJudgment, Args: []any{update},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	var taken workflows.JudgmentUpdateResult
+	if err == nil {
+		err = handle.Get(ctx, &taken)
+	}
+	var notFound *serviceerror.NotFound
+	var refused *temporal.ApplicationError
+	switch {
+	case err == nil:
+		res.Outcome = judgmentDelivered
+		return res
+	case errors.As(err, &notFound):
+		res.Ended = true
+		return fail(judgmentNotWaiting, err, "execution %s is no longer running", exec.ID)
+	case errors.As(err, &refused):
+		switch refused.Type() {
+		case workflows.ErrTypeJudgmentDecided:
+			// Read again, to say who decided and when, as the stage records it.
+			if again, err := s.readExecution(ctx, exec.ID); err == nil && again.Stage(stage.RefID) != nil {
+				res.Exec, res.Stage = again, again.Stage(stage.RefID)
+			}
+			return fail(judgmentDecided, nil, "%s", refused.Message())
+		case workflows.ErrTypeJudgmentNotWaiting:
+			return fail(judgmentNotWaiting, nil, "%s", refused.Message())
+		case workflows.ErrTypeJudgmentNotAllowed:
+			log.Warn("judgment refused", "reason", refused.Message())
+			return fail(judgmentRefused, &access.Refusal{User: a.User, Required: settings.Roles}, "%s", refused.Message())
+		case workflows.ErrTypeJudgmentInvalid:
+			return fail(judgmentBadRequest, nil, "%s", refused.Message())
+		}
+	}
+	return fail(judgmentFailed, err, "delivering the judgment to the execution")
 }
 
 // describeJudgment tells who decided what and when: "alice: continue (ship) at 2025-01-02 15:04:05 UTC".

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -39,9 +38,6 @@ type SlackUsers interface {
 const (
 	// interactionTimeout bounds the work on one click, which runs after Slack got its answer.
 	interactionTimeout = 30 * time.Second
-	// decisionWait is how long a delivered click waits for the workflow to record a decision, to
-	// tell the clicker when a concurrent click won.
-	decisionWait = 5 * time.Second
 )
 
 // Drain waits until every Slack click answered so far has been processed. The app calls it on
@@ -171,13 +167,19 @@ func (s *Server) processJudgmentClick(ctx context.Context, click judgmentClick) 
 	}
 	switch res.Outcome {
 	case judgmentDelivered:
-		s.confirmDecision(ctx, log, res, answer)
+		// The workflow took it (a second click was refused by it, below); it updates the message.
+		log.Info("judgment from Slack recorded", "judgmentStatus", res.Attempt.Status, "judgmentInput", res.Attempt.Input)
 	case judgmentNoExecution:
 		answer(fmt.Sprintf("gennaker has no execution %s.", action.ExecutionID))
 	case judgmentNoStage, judgmentNotJudgment, judgmentBadRequest:
 		answer("gennaker cannot take this decision: " + res.Reason + ".")
 	case judgmentDecided:
-		answer("Already decided by " + describeJudgment(*res.Stage.Judgment) + ".")
+		if res.Stage != nil && res.Stage.Judgment != nil {
+			answer("Already decided by " + describeJudgment(*res.Stage.Judgment) + ".")
+		} else {
+			// The workflow refused it, having just taken another's: its words say whose.
+			answer(strings.ToUpper(res.Reason[:1]) + res.Reason[1:] + ".")
+		}
 	case judgmentNotWaiting:
 		answer(noLongerWaiting(res))
 	case judgmentRefused:
@@ -204,42 +206,6 @@ func stageName(st *pipeline.StageExecution) string {
 		return st.Name
 	}
 	return st.RefID
-}
-
-// confirmDecision waits for the workflow to record a delivered decision: two people may click at
-// once, both pass the checks, and only the first signal counts. The loser is told who won; the
-// winner needs no answer, since the workflow updates the message itself.
-func (s *Server) confirmDecision(ctx context.Context, log *slog.Logger, res judgmentResult, answer func(string)) {
-	a := res.Attempt
-	ctx, cancel := context.WithTimeout(ctx, decisionWait)
-	defer cancel()
-	var last error
-	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		exec, err := s.readExecution(ctx, a.ExecutionID)
-		last = err
-		if st := exec.Stage(a.RefID); err == nil && st != nil {
-			switch j := st.Judgment; {
-			case j != nil && strings.EqualFold(j.User, a.User) && j.Status == a.Status && j.Input == a.Input:
-				log.Info("judgment from Slack recorded", "judgmentStatus", j.Status, "judgmentInput", j.Input)
-				return
-			case j != nil:
-				log.Info("a judgment from Slack lost to another", "decidedBy", j.User, "judgmentStatus", j.Status)
-				answer("Already decided by " + describeJudgment(*j) + ".")
-				return
-			case st.Status.Complete():
-				res.Exec, res.Stage = exec, st
-				answer(noLongerWaiting(res))
-				return
-			}
-		}
-		select {
-		case <-ctx.Done():
-			// The signal was delivered; the workflow will record it or note why it could not.
-			log.Warn("a judgment from Slack was delivered but not seen recorded", "waited", decisionWait, "error", last)
-			return
-		case <-time.After(wait):
-		}
-	}
 }
 
 // slackUser finds the gennaker user a Slack user is: the one the directory gives that Slack ID,

@@ -22,6 +22,21 @@ const (
 	SignalEvent = "event"
 	// QueryExecution returns the execution view (pipeline.Execution).
 	QueryExecution = "execution"
+	// UpdateJudgment delivers a manual judgment (JudgmentUpdate) and answers whether it was
+	// taken (JudgmentUpdateResult) or why not, atomically with the execution's state.
+	UpdateJudgment = "judge"
+)
+
+// Reasons a judgment update is refused, as the type of its error.
+const (
+	// ErrTypeJudgmentDecided: the stage already has a judgment, or one is being delivered.
+	ErrTypeJudgmentDecided = "JudgmentDecided"
+	// ErrTypeJudgmentNotWaiting: the stage is not waiting for a judgment.
+	ErrTypeJudgmentNotWaiting = "JudgmentNotWaiting"
+	// ErrTypeJudgmentNotAllowed: the judge holds none of the stage's selectedStageRoles.
+	ErrTypeJudgmentNotAllowed = "JudgmentNotAllowed"
+	// ErrTypeJudgmentInvalid: no such stage, not a judgment stage, or a status or input it does not take.
+	ErrTypeJudgmentInvalid = "JudgmentInvalid"
 )
 
 // Search attributes set on every execution so the API lists executions without querying each one.
@@ -62,6 +77,24 @@ type JudgmentSignal struct {
 	Status string `json:"judgmentStatus"`
 	Input  string `json:"judgmentInput,omitempty"`
 	User   string `json:"user,omitempty"`
+}
+
+// JudgmentUpdate is a person's decision on a manual judgment stage, with the roles the API found
+// the person holds, for the stage's selectedStageRoles.
+type JudgmentUpdate struct {
+	JudgmentSignal
+	// Roles are the judge's roles; only a stage without selectedStageRoles takes a judge with none.
+	Roles []string `json:"roles,omitempty"`
+}
+
+// JudgmentUpdateResult is the judgment the stage took.
+type JudgmentUpdateResult struct {
+	RefID  string `json:"refId"`
+	Status string `json:"judgmentStatus"`
+	Input  string `json:"judgmentInput,omitempty"`
+	User   string `json:"user"`
+	// Time is when the stage took it, in Unix milliseconds.
+	Time int64 `json:"time"`
 }
 
 // SkipSignal asks a waiting stage to stop waiting.

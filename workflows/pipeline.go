@@ -5,6 +5,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -75,9 +76,12 @@ type stageRun struct {
 	cfg       pipeline.Stage
 	view      *pipeline.StageExecution
 	judgments workflow.Channel // JudgmentSignal, delivered only while the stage waits for one
-	skips     workflow.Channel // SkipSignal, delivered only while the stage waits
-	waiting   waitKind
-	cancel    workflow.CancelFunc // set when the stage starts
+	// taken is the judgment handed to the stage and not yet recorded in its view, so that a second
+	// one arriving meanwhile is told who decided.
+	taken   *JudgmentSignal
+	skips   workflow.Channel // SkipSignal, delivered only while the stage waits
+	waiting waitKind
+	cancel  workflow.CancelFunc // set when the stage starts
 	// timedOut is set when the stage's stageTimeoutMs ran out, before the stage is cancelled, so
 	// that it can tell a timeout from a cancellation and still clean up.
 	timedOut bool
@@ -141,6 +145,10 @@ func (r *interpreter) setup() error {
 		return r.exec, nil
 	}); err != nil {
 		return fmt.Errorf("registering the execution query: %w", err)
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(r.ctx, UpdateJudgment, r.takeJudgment,
+		workflow.UpdateHandlerOptions{Validator: r.checkJudgment}); err != nil {
+		return fmt.Errorf("registering the judgment update: %w", err)
 	}
 	if err := r.loadPipelineIDs(); err != nil {
 		return err
@@ -300,8 +308,61 @@ func (r *interpreter) deliverJudgment(sig JudgmentSignal) {
 		r.note(fmt.Sprintf("judgment %q by %s ignored: stage %q is not waiting for a judgment (status %s)", sig.Status, userOrAnonymous(sig.User), st.view.Name, st.view.Status))
 	default:
 		st.waiting = waitingForNothing
+		st.taken = &sig
 		st.judgments.SendAsync(sig)
 	}
+}
+
+// checkJudgment refuses a judgment update the stage cannot take, before it is written to the
+// history: a stage already decided (or being decided), not waiting, or requiring a role the judge
+// lacks. Updates are checked one after the other against the execution's state, so of two people
+// deciding at once, one is told the other did.
+func (r *interpreter) checkJudgment(u JudgmentUpdate) error {
+	refuse := func(errType, format string, args ...any) error {
+		return temporal.NewApplicationError(fmt.Sprintf(format, args...), errType)
+	}
+	st, ok := r.stages[u.RefID]
+	switch {
+	case !ok:
+		return refuse(ErrTypeJudgmentInvalid, "execution %s has no stage with refId %q", r.exec.ID, u.RefID)
+	case st.cfg.Type != pipeline.StageManualJudgment:
+		return refuse(ErrTypeJudgmentInvalid, "stage %q is a %s stage, not a manual judgment", st.view.Name, st.cfg.Type)
+	case u.Status != pipeline.JudgmentContinue && u.Status != pipeline.JudgmentStop:
+		return refuse(ErrTypeJudgmentInvalid, "judgmentStatus must be %q or %q, got %q", pipeline.JudgmentContinue, pipeline.JudgmentStop, u.Status)
+	case st.view.Judgment != nil:
+		j := st.view.Judgment
+		return refuse(ErrTypeJudgmentDecided, "stage %q was already decided by %s: %s", st.view.Name, j.User, j.Status)
+	case st.taken != nil:
+		return refuse(ErrTypeJudgmentDecided, "stage %q was already decided by %s: %s", st.view.Name, userOrAnonymous(st.taken.User), st.taken.Status)
+	case st.waiting != waitingForJudgment:
+		return refuse(ErrTypeJudgmentNotWaiting, "stage %q is not waiting for a judgment (status %s)", st.view.Name, st.view.Status)
+	}
+	settings, problems := pipeline.ReadManualJudgmentStage(st.view.Context, "")
+	if len(problems) > 0 {
+		return refuse(ErrTypeJudgmentNotAllowed, "stage %q cannot be decided: its settings cannot be read: %s", st.view.Name,
+			strings.Join(pipeline.ProblemStrings(problems), "; "))
+	}
+	if u.Input != "" && len(settings.Inputs) > 0 && !slices.Contains(settings.Inputs, u.Input) {
+		return refuse(ErrTypeJudgmentInvalid, "judgmentInput %q is not one of the stage's judgmentInputs %v", u.Input, settings.Inputs)
+	}
+	if len(settings.Roles) > 0 && !slices.ContainsFunc(u.Roles, func(have string) bool {
+		return slices.ContainsFunc(settings.Roles, func(need string) bool { return strings.EqualFold(strings.TrimSpace(have), need) })
+	}) {
+		return refuse(ErrTypeJudgmentNotAllowed, "%s may not decide stage %q: it requires one of the roles %s", userOrAnonymous(u.User), st.view.Name,
+			strings.Join(settings.Roles, ", "))
+	}
+	return nil
+}
+
+// takeJudgment hands a judgment update that checkJudgment let through to its stage.
+func (r *interpreter) takeJudgment(ctx workflow.Context, u JudgmentUpdate) (JudgmentUpdateResult, error) {
+	// Updates that arrive together are all checked before any is handed over, so the first one
+	// handed over wins and the others, checked again here, are told who decided.
+	if err := r.checkJudgment(u); err != nil {
+		return JudgmentUpdateResult{}, err
+	}
+	r.deliverJudgment(u.JudgmentSignal)
+	return JudgmentUpdateResult{RefID: u.RefID, Status: u.Status, Input: u.Input, User: userOrAnonymous(u.User), Time: r.now()}, nil
 }
 
 // deliverSkip ends the wait of a wait stage or of a stage held by its execution window.

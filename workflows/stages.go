@@ -75,6 +75,8 @@ func runManualJudgment(ctx workflow.Context, r *interpreter, st *stageRun, s pip
 	sel.Select(ctx)
 	st.waiting = waitingForNothing
 	if judgment == nil {
+		// A judgment handed over as the stage stopped waiting was not taken.
+		st.taken = nil
 		ended := fmt.Sprintf("no judgment was made within %s", timeout)
 		switch {
 		case timerErr == nil:
