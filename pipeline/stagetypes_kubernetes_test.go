@@ -75,6 +75,19 @@ func TestValidateDeployManifest(t *testing.T) {
 			},
 		},
 		{
+			// Knowable when the pipeline is saved: disabling the ReplicaSet would take the label
+			// its own selector needs off its pods.
+			name: "red/black of a ReplicaSet that selects its pods by the Service's label",
+			stage: `{"refId": "1", "type": "deployManifest", "account": "local",
+				"trafficManagement": {"enabled": true, "options": {"enableTraffic": true, "services": ["service web"], "strategy": "redblack"}},
+				"manifests": [
+					{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}, "spec": {"selector": {"app": "web", "tier": "front"}}},
+					{"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "web"}, "spec": {
+						"selector": {"matchLabels": {"app": "web", "version": "1"}},
+						"template": {"metadata": {"labels": {"app": "web", "version": "1"}}}}}]}`,
+			want: []string{`stages[0].manifests[1].spec.selector.matchLabels: uses "app", which Service web also selects by`},
+		},
+		{
 			name: "red/black needs traffic enabled",
 			stage: `{"refId": "1", "type": "deployManifest", "account": "local",
 				"trafficManagement": {"enabled": true, "options": {"services": ["service web"], "strategy": "highlander"}},

@@ -122,3 +122,21 @@ func TestReadWebhookStageProblems(t *testing.T) {
 		})
 	}
 }
+
+// Deck writes successful; Orca long read succeeded and still takes both. The singular
+// expectedArtifact is what older Spinnaker releases wrote.
+func TestReadFindArtifactFromExecutionStage(t *testing.T) {
+	for _, doc := range []string{
+		`{"pipeline": "p1", "executionOptions": {"successful": true, "running": "true"}, "expectedArtifact": {"id": "a", "matchArtifact": {"type": "docker/image"}}}`,
+		`{"pipeline": "p1", "executionOptions": {"succeeded": true, "running": true}, "expectedArtifacts": [{"id": "a", "matchArtifact": {"type": "docker/image"}}]}`,
+	} {
+		s, problems := ReadFindArtifactFromExecutionStage(jsonSettings(t, doc), "")
+		if len(problems) > 0 || !reflect.DeepEqual(s.Statuses, []string{"SUCCEEDED", "RUNNING"}) || len(s.Expected) != 1 || s.Expected[0].ID != "a" {
+			t.Errorf("%s: %+v, %v", doc, s, problems)
+		}
+	}
+	if _, problems := ReadFindArtifactFromExecutionStage(jsonSettings(t, `{"pipeline": "p1"}`), "stages[0]"); len(problems) != 1 ||
+		!strings.HasPrefix(problems[0].String(), "stages[0].expectedArtifacts: required") {
+		t.Errorf("without expected artifacts: %v", problems)
+	}
+}
