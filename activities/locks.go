@@ -10,14 +10,27 @@ import (
 	"go.temporal.io/sdk/client"
 )
 
-// A cluster lock keeps two executions from deploying to the same cluster at once. Each lock is a
-// workflow of its own (ClusterLockWorkflow, with the lock's key in its ID) that hands the lock to
-// one execution at a time, in the order asked: an execution asks through RequestClusterLock, the
-// lock workflow signals it (SignalLockGranted) when its turn comes, and the execution signals the
-// lock workflow (SignalLockRelease) when done. Both sides are durable, so a lock outlives workers
-// and restarts; a holder that ends without releasing is noticed and passed over.
+// Cluster locks and pipeline queues are durable semaphores. Each is a workflow of its own, with
+// what it guards in its ID, that hands a limited number of places to executions in turn: an
+// execution asks through an activity that signals the semaphore, starting it when it is not
+// running (RequestClusterLock, JoinPipelineQueue); the semaphore signals the execution when its
+// turn comes, and the execution signals the semaphore when it is done, or to withdraw a request
+// still waiting. Both sides are durable, so places outlive workers and restarts; a holder that
+// ends without giving its place back is noticed (ExecutionRunning) and passed over.
+//
+// A cluster lock (ClusterLockWorkflow) keeps two executions from deploying to the same cluster at
+// once: one place, given in the order asked. A pipeline queue (PipelineQueueWorkflow) runs at most
+// maxConcurrentExecutions executions of a limitConcurrent pipeline at once, in the order they were
+// asked for; with keepWaitingPipelines false a freed place goes to the newest waiting execution and
+// the others are told that it superseded them.
+//
+// Executions already running reach these workflows by the names, IDs and payload shapes below:
+// they must not change.
 
-// Names of the lock workflow and its signals and query.
+// QuerySemaphoreState returns a semaphore's state: a LockState or a QueueState.
+const QuerySemaphoreState = "state"
+
+// Names of the cluster lock workflow and its signals.
 const (
 	ClusterLockWorkflow = "ClusterLock"
 	// SignalLockAcquire queues a LockRequest at the lock workflow.
@@ -26,9 +39,51 @@ const (
 	SignalLockRelease = "release"
 	// SignalLockGranted (LockGrant) tells an execution its request holds the lock.
 	SignalLockGranted = "clusterLockGranted"
-	// QueryLockState returns the lock's LockState.
-	QueryLockState = "state"
 )
+
+// Names of the pipeline queue workflow and its signals.
+const (
+	PipelineQueueWorkflow = "PipelineQueue"
+	// SignalQueueJoin (QueueRequest) puts an execution in the queue.
+	SignalQueueJoin = "queueJoin"
+	// SignalQueueLeave (QueueLeave) frees a running execution's place, or withdraws a waiting one.
+	SignalQueueLeave = "queueLeave"
+	// SignalQueueAdmitted (QueueAdmission) tells an execution it may run.
+	SignalQueueAdmitted = "queueAdmitted"
+	// SignalQueueSuperseded (QueueSupersession) tells a waiting execution a newer one runs instead.
+	SignalQueueSuperseded = "queueSuperseded"
+)
+
+// ClusterLockID is the workflow ID of the lock on a cluster, keyed account/namespace/cluster.
+func ClusterLockID(key string) string { return "gennaker-lock/" + key }
+
+// PipelineQueueID is the workflow ID of a pipeline's queue, keyed by the pipeline's ID, or
+// application/name when it has none.
+func PipelineQueueID(key string) string { return "gennaker-queue/" + key }
+
+// SemaphoreToken names one request in a signal about it: the grant of a place, the release of a
+// place held, or the withdrawal of a request still waiting.
+type SemaphoreToken struct {
+	Token string `json:"token"`
+}
+
+// LockGrant tells an execution that the request with this token holds the lock.
+type LockGrant = SemaphoreToken
+
+// LockRelease releases a lock held, or withdraws a request queued, under a token.
+type LockRelease = SemaphoreToken
+
+// QueueAdmission lets a waiting execution run.
+type QueueAdmission = SemaphoreToken
+
+// QueueLeave frees a place or withdraws a request.
+type QueueLeave = SemaphoreToken
+
+// QueueSupersession tells a waiting execution that it will not run: By runs instead.
+type QueueSupersession struct {
+	Token string `json:"token"`
+	By    string `json:"by"`
+}
 
 // LockRequest is one execution's request for a lock.
 type LockRequest struct {
@@ -43,16 +98,6 @@ type LockRequest struct {
 	Stage string `json:"stage,omitempty"`
 }
 
-// LockRelease releases a lock held, or withdraws a request queued, under a token.
-type LockRelease struct {
-	Token string `json:"token"`
-}
-
-// LockGrant tells an execution that the request with this token holds the lock.
-type LockGrant struct {
-	Token string `json:"token"`
-}
-
 // LockState is who holds a lock and who waits for it.
 type LockState struct {
 	Key    string        `json:"key"`
@@ -65,7 +110,36 @@ type ClusterLockInput struct {
 	State LockState `json:"state"`
 }
 
-// Locks asks lock workflows for locks on behalf of executions.
+// QueueRequest is one execution asking to run.
+type QueueRequest struct {
+	// Owner is the execution's workflow ID; OwnerRunID the run that asked.
+	Owner      string `json:"owner"`
+	OwnerRunID string `json:"ownerRunId,omitempty"`
+	// Token tells this request apart; the leave names it.
+	Token string `json:"token"`
+	// BuildTime is when the execution was asked for, in Unix milliseconds: the queue's order.
+	BuildTime int64 `json:"buildTime"`
+	// Capacity and KeepWaiting are the pipeline's settings when the execution started; the newest
+	// request's apply to the queue.
+	Capacity    int  `json:"capacity"`
+	KeepWaiting bool `json:"keepWaiting"`
+}
+
+// QueueState is who runs and who waits.
+type QueueState struct {
+	Key         string         `json:"key"`
+	Capacity    int            `json:"capacity"`
+	KeepWaiting bool           `json:"keepWaiting"`
+	Running     []QueueRequest `json:"running,omitempty"`
+	Waiting     []QueueRequest `json:"waiting,omitempty"`
+}
+
+// PipelineQueueInput starts, or continues as new, a queue workflow.
+type PipelineQueueInput struct {
+	State QueueState `json:"state"`
+}
+
+// Locks asks semaphore workflows for places on behalf of executions.
 type Locks struct {
 	Client client.Client
 }
@@ -85,25 +159,64 @@ type RequestLockResult struct {
 // RequestClusterLock queues a request at the lock workflow, starting the workflow if no one holds
 // the lock. Asking twice with the same token queues it once.
 func (l *Locks) RequestClusterLock(ctx context.Context, in RequestLockInput) (RequestLockResult, error) {
+	var st LockState
+	read, err := l.enter(ctx, in.LockID, SignalLockAcquire, in.Request,
+		ClusterLockWorkflow, ClusterLockInput{State: LockState{Key: in.Key}}, &st)
+	if err != nil || !read || st.Holder == nil || st.Holder.Token == in.Request.Token {
+		return RequestLockResult{}, err
+	}
+	return RequestLockResult{Holder: st.Holder}, nil
+}
+
+// JoinQueueInput asks to join the queue whose workflow has this ID.
+type JoinQueueInput struct {
+	QueueID string       `json:"queueId"`
+	Key     string       `json:"key"`
+	Request QueueRequest `json:"request"`
+}
+
+// JoinQueueResult says who ran when the request joined, for people reading why it waits.
+type JoinQueueResult struct {
+	Running []string `json:"running,omitempty"`
+	Waiting int      `json:"waiting,omitempty"`
+}
+
+// JoinPipelineQueue puts an execution in its pipeline's queue, starting the queue workflow when it
+// is not running. Joining twice with the same token queues once.
+func (l *Locks) JoinPipelineQueue(ctx context.Context, in JoinQueueInput) (JoinQueueResult, error) {
+	var st QueueState
+	read, err := l.enter(ctx, in.QueueID, SignalQueueJoin, in.Request,
+		PipelineQueueWorkflow, PipelineQueueInput{State: QueueState{Key: in.Key}}, &st)
+	if err != nil || !read {
+		return JoinQueueResult{}, err
+	}
+	var res JoinQueueResult
+	for _, r := range st.Running {
+		if r.Token != in.Request.Token {
+			res.Running = append(res.Running, r.Owner)
+		}
+	}
+	res.Waiting = len(st.Waiting)
+	return res, nil
+}
+
+// enter signals a request to the semaphore workflow with this ID, starting it with start when it
+// is not running, and then reads the semaphore's state into state. It reports whether the state
+// was read: the state is only shown to people, so a failed read is no failure.
+func (l *Locks) enter(ctx context.Context, id, signal string, request any, workflowType string, start, state any) (read bool, err error) {
 	opts := client.StartWorkflowOptions{
-		ID:                    in.LockID,
+		ID:                    id,
 		TaskQueue:             activity.GetInfo(ctx).TaskQueue,
 		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 	}
-	if _, err := l.Client.SignalWithStartWorkflow(ctx, in.LockID, SignalLockAcquire, in.Request, opts,
-		ClusterLockWorkflow, ClusterLockInput{State: LockState{Key: in.Key}}); err != nil {
-		return RequestLockResult{}, err
+	if _, err := l.Client.SignalWithStartWorkflow(ctx, id, signal, request, opts, workflowType, start); err != nil {
+		return false, err
 	}
-	// Who holds the lock is only shown to people, so a failed query is no failure.
-	v, err := l.Client.QueryWorkflow(ctx, in.LockID, "", QueryLockState)
+	v, err := l.Client.QueryWorkflow(ctx, id, "", QuerySemaphoreState)
 	if err != nil {
-		return RequestLockResult{}, nil
+		return false, nil
 	}
-	var st LockState
-	if v.Get(&st) != nil || st.Holder == nil || st.Holder.Token == in.Request.Token {
-		return RequestLockResult{}, nil
-	}
-	return RequestLockResult{Holder: st.Holder}, nil
+	return v.Get(state) == nil, nil
 }
 
 // ExecutionRunningInput names an execution.
@@ -118,8 +231,8 @@ type ExecutionRunningResult struct {
 	Running bool `json:"running"`
 }
 
-// ExecutionRunning tells a lock workflow whether its holder still runs, so a holder terminated
-// without releasing does not keep the lock for ever.
+// ExecutionRunning tells a semaphore workflow whether a holder still runs, so a holder terminated
+// without giving its place back does not keep it for ever.
 func (l *Locks) ExecutionRunning(ctx context.Context, in ExecutionRunningInput) (ExecutionRunningResult, error) {
 	d, err := l.Client.DescribeWorkflowExecution(ctx, in.WorkflowID, in.RunID)
 	var notFound *serviceerror.NotFound

@@ -92,7 +92,7 @@ func (lt *lockTest) release(owner string) {
 
 func (lt *lockTest) state() activities.LockState {
 	lt.t.Helper()
-	v, err := lt.env.QueryWorkflow(activities.QueryLockState)
+	v, err := lt.env.QueryWorkflow(activities.QuerySemaphoreState)
 	if err != nil {
 		lt.t.Fatalf("query: %v", err)
 	}
@@ -274,7 +274,7 @@ func TestClusterLockEndsWhenIdle(t *testing.T) {
 
 func TestClusterLockContinuesAsNewWithItsState(t *testing.T) {
 	lt := newLockTest(t)
-	lt.env.SetCurrentHistoryLength(maxLockHistory + 1)
+	lt.env.SetCurrentHistoryLength(maxSemaphoreHistory + 1)
 	lt.start("a", "b")
 
 	var can *workflow.ContinueAsNewError
