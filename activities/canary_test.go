@@ -2,7 +2,6 @@ package activities
 
 import (
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,21 +14,20 @@ import (
 	"github.com/gennaker/gennaker/canary"
 	"github.com/gennaker/gennaker/canary/metrics/prometheus"
 	"github.com/gennaker/gennaker/canary/sources"
+	"github.com/gennaker/gennaker/internal/freeport"
 	"github.com/gennaker/gennaker/pipeline"
 )
 
-// closedPort is the address of a local port nothing listens on: a Prometheus that is down.
+// closedPort is the address of a local port nothing listens on: a Prometheus that is down. The port
+// stays reserved until the test ends, so that nothing can (see freeport).
 func closedPort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Reserve()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
+	t.Cleanup(port.Release)
+	return port.Addr()
 }
 
 // judgeOneMetric runs JudgeCanaryInterval in an activity environment, with one Prometheus account

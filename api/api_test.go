@@ -3,7 +3,6 @@ package api_test
 import (
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,6 +17,7 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/gennaker/gennaker/api"
+	"github.com/gennaker/gennaker/internal/freeport"
 	"github.com/gennaker/gennaker/launch"
 )
 
@@ -36,13 +36,13 @@ func TestHealth(t *testing.T) {
 
 func TestReadyWithoutTemporal(t *testing.T) {
 	e := needEnv(t)
-	// A port that was free a moment ago and has nothing listening on it now.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// A reserved port: nothing listens on it until the test ends (see freeport).
+	port, err := freeport.Reserve()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
+	defer port.Release()
+	addr := port.Addr()
 	c, err := client.NewLazyClient(client.Options{HostPort: addr, Logger: sdklog.NewStructuredLogger(e.logger)})
 	if err != nil {
 		t.Fatal(err)

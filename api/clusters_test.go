@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,6 +21,7 @@ import (
 	"github.com/gennaker/gennaker/api"
 	"github.com/gennaker/gennaker/cloud"
 	"github.com/gennaker/gennaker/cloud/kubernetes"
+	"github.com/gennaker/gennaker/internal/freeport"
 	"github.com/gennaker/gennaker/internal/localkube/kubetest"
 )
 
@@ -264,15 +264,15 @@ func podTemplate(labels map[string]string, image string) corev1.PodTemplateSpec 
 }
 
 // deadKubeconfig writes a kubeconfig for an API server that is not there: a loopback port nothing
-// listens on.
+// listens on, reserved until the test ends so that nothing can (see freeport).
 func deadKubeconfig(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Reserve()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
+	t.Cleanup(port.Release)
+	addr := port.Addr()
 	path := filepath.Join(t.TempDir(), "kubeconfig")
 	text := `apiVersion: v1
 kind: Config

@@ -256,7 +256,7 @@ func workflowURL(namespace, id string) string {
 func needEnv(t *testing.T) *testEnv {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("starts an embedded Temporal server")
+		t.Skip("needs the embedded Temporal server; skipped with -short")
 	}
 	return env
 }

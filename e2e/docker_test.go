@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"sigs.k8s.io/yaml"
 
+	"github.com/gennaker/gennaker/internal/freeport"
 	"github.com/gennaker/gennaker/internal/procout"
 )
 
@@ -193,7 +193,15 @@ func dockerRegistryBinary(t *testing.T) string {
 func startRegistry(t *testing.T, bin, notifyURL, secret string) string {
 	t.Helper()
 	dir := t.TempDir()
-	addr := "127.0.0.1:" + strconv.Itoa(freePorts(t, 1)[0])
+	// The registry names the port it got only in an info message, which its config keeps quiet:
+	// it is told a port, reserved until it answers so that no other process is handed the port
+	// before the registry binds it.
+	port, err := freeport.Reserve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer port.Release()
+	addr := port.Addr()
 	config, err := yaml.Marshal(map[string]any{
 		"version": "0.1",
 		"log":     map[string]any{"level": "warn", "accesslog": map[string]any{"disabled": true}},

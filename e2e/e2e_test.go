@@ -7,12 +7,11 @@ import (
 	"fmt"
 	"github.com/gennaker/gennaker/internal/procout"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -78,30 +77,16 @@ func repoRoot() (string, error) {
 	return filepath.Dir(gomod), nil
 }
 
-// freePorts returns n distinct ports free on 127.0.0.1 right now.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	ports := make([]int, n)
-	for i := range ports {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("finding a free port: %v", err)
-		}
-		// Held open until all are chosen, so the same port is not handed out twice.
-		defer ln.Close()
-		ports[i] = ln.Addr().(*net.TCPAddr).Port
-	}
-	return ports
-}
-
-// devProcess is `gennaker dev` run as a user runs it, with its own data directory and ports kept
-// across restarts.
+// devProcess is `gennaker dev` run as a user runs it, with its own data directory kept across
+// restarts. Every start listens on ports of its own choosing (port 0), and the test reads them
+// from the lines it prints once it runs: no port is chosen here and left free for another
+// process to take before gennaker binds it.
 type devProcess struct {
-	t                      *testing.T
-	bin                    string
-	dataDir                string
-	httpAddr               string
-	temporalPort, uiPort   int
+	t       *testing.T
+	bin     string
+	dataDir string
+	// uiURL is the Temporal Web UI's base URL printed by the latest start.
+	uiURL                  string
 	out                    procout.Buffer
 	cmd                    *exec.Cmd
 	exited                 chan struct{}
@@ -117,14 +102,11 @@ type devProcess struct {
 // test fails, and it is killed at the end of the test if it still runs.
 func newDevProcess(t *testing.T) *devProcess {
 	t.Helper()
-	ports := freePorts(t, 3)
+	skipShort(t)
 	p := &devProcess{
 		t:            t,
 		bin:          gennakerBinary(t),
 		dataDir:      t.TempDir(),
-		httpAddr:     "127.0.0.1:" + strconv.Itoa(ports[0]),
-		temporalPort: ports[1],
-		uiPort:       ports[2],
 		readyTimeout: 60 * time.Second,
 		stopWait:     15 * time.Second,
 	}
@@ -137,16 +119,23 @@ func newDevProcess(t *testing.T) *devProcess {
 	return p
 }
 
-// start runs gennaker dev and waits until /readyz answers 200.
+// The lines gennaker dev prints once it runs, naming the addresses it listens on.
+var (
+	apiLine = regexp.MustCompile(`(?m)^\s*API:\s+(http://\S+)/api/v1\s*$`)
+	uiLine  = regexp.MustCompile(`(?m)^\s*Temporal Web UI:\s+(http://\S+)\s*$`)
+)
+
+// start runs gennaker dev, reads the addresses it chose, and waits until /readyz answers 200.
 func (p *devProcess) start() *apiClient {
 	p.t.Helper()
 	p.starts++
 	fmt.Fprintf(&p.out, "----- start %d -----\n", p.starts)
+	from := len(p.out.String())
 	cmd := exec.Command(p.bin, "dev",
 		"--data-dir", p.dataDir,
-		"--http-address", p.httpAddr,
-		"--dev-temporal-port", strconv.Itoa(p.temporalPort),
-		"--dev-ui-port", strconv.Itoa(p.uiPort),
+		"--http-address", "127.0.0.1:0",
+		"--dev-temporal-port", "0",
+		"--dev-ui-port", "0",
 	)
 	cmd.Args = append(cmd.Args, p.args...)
 	cmd.Env = append(withoutGennakerEnv(os.Environ()), p.env...)
@@ -163,13 +152,25 @@ func (p *devProcess) start() *apiClient {
 		close(exited)
 	}()
 
-	api := &apiClient{t: p.t, base: "http://" + p.httpAddr, http: &http.Client{Timeout: 30 * time.Second}}
+	api := &apiClient{t: p.t, http: &http.Client{Timeout: 30 * time.Second}}
 	deadline := time.Now().Add(p.readyTimeout)
 	for {
 		select {
 		case <-exited:
 			p.t.Fatalf("gennaker dev exited before it was ready: %v", p.waitErr)
 		default:
+		}
+		if api.base == "" {
+			printed := p.out.String()[from:]
+			apiURL, ui := apiLine.FindStringSubmatch(printed), uiLine.FindStringSubmatch(printed)
+			if apiURL == nil || ui == nil {
+				if time.Now().After(deadline) {
+					p.t.Fatalf("gennaker dev did not print its addresses within %s", p.readyTimeout)
+				}
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			api.base, p.uiURL = apiURL[1], ui[1]
 		}
 		resp, err := api.http.Get(api.base + "/readyz")
 		if err == nil {
@@ -487,7 +488,7 @@ func (e execution) describe() string {
 func skipShort(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("end-to-end: builds and runs gennaker dev")
+		t.Skip("needs gennaker dev (its embedded Temporal server and local Kubernetes cluster); skipped with -short")
 	}
 }
 
@@ -518,7 +519,7 @@ func TestREADMEWalkthrough(t *testing.T) {
 		t.Errorf("pipelineVersion %d, want 1", started.PipelineVersion)
 	}
 	ui := started.Links["temporalUI"]
-	wantUI := fmt.Sprintf("http://127.0.0.1:%d/namespaces/default/workflows/%s", dev.uiPort, started.ID)
+	wantUI := dev.uiURL + "/namespaces/default/workflows/" + started.ID
 	if ui != wantUI {
 		t.Errorf("links.temporalUI = %q, want %q", ui, wantUI)
 	}

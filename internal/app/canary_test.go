@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -20,6 +19,7 @@ import (
 	"github.com/gennaker/gennaker/canary"
 	"github.com/gennaker/gennaker/canary/metrics"
 	"github.com/gennaker/gennaker/internal/config"
+	"github.com/gennaker/gennaker/internal/freeport"
 	"github.com/gennaker/gennaker/pipeline"
 )
 
@@ -160,12 +160,13 @@ func TestPrometheusURLUserinfoIsBasicAuth(t *testing.T) {
 func TestPrometheusURLPasswordStaysOutOfUnreachableErrors(t *testing.T) {
 	// An unreachable Prometheus' error becomes the canary stage's error, in the execution that
 	// every user of the application reads: it names the address but not the credentials.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// A reserved port: nothing listens there until the test ends (see freeport).
+	port, err := freeport.Reserve()
 	if err != nil {
 		t.Fatal(err)
 	}
-	host := ln.Addr().String()
-	_ = ln.Close()
+	defer port.Release()
+	host := port.Addr()
 	acts := loadPrometheusURL(t, "http://alice:s3cret@"+host)
 	err = fetch(acts.Accounts[0].Source, "up")
 	if err == nil {

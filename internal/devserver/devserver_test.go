@@ -62,6 +62,7 @@ func tagWorkflow(ctx workflow.Context, in tagInput) (string, error) {
 // it on the same data dir, and checks that history, visibility and open
 // workflows all survive.
 func TestStartRestartKeepsExecutions(t *testing.T) {
+	needServer(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	dataDir := t.TempDir()
@@ -163,6 +164,7 @@ func TestStartRestartKeepsExecutions(t *testing.T) {
 }
 
 func TestStartInMemoryWithoutUI(t *testing.T) {
+	needServer(t)
 	srv, err := devserver.Start(devserver.Options{UIPort: devserver.UIDisabled, Namespace: "gennaker-test"})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
@@ -184,6 +186,7 @@ func TestStartInMemoryWithoutUI(t *testing.T) {
 }
 
 func TestStartRejectsRetypedSearchAttribute(t *testing.T) {
+	needServer(t)
 	dataDir := t.TempDir()
 	srv, err := devserver.Start(devserver.Options{
 		DataDir:          dataDir,
@@ -210,6 +213,7 @@ func TestStartRejectsRetypedSearchAttribute(t *testing.T) {
 	}
 }
 
+// TestStartRefusesBusyPort runs under -short too: the ports are checked before anything starts.
 func TestStartRefusesBusyPort(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -232,6 +236,14 @@ func TestStartRefusesBusyPort(t *testing.T) {
 				t.Errorf("error %q does not say the port is not free", err)
 			}
 		})
+	}
+}
+
+// needServer skips a test that starts the server under -short.
+func needServer(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs the embedded Temporal server; skipped with -short")
 	}
 }
 

@@ -54,6 +54,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/gennaker/gennaker/internal/freeport"
 )
 
 // BinDirEnv names the environment variable that points at the folder holding the programs when
@@ -122,8 +124,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 			return c, nil
 		}
 		c.Stop()
-		// Ports are picked free, then bound by the programs: another process can take one in
-		// between, and the program that wanted it exits. A new start picks new ports.
+		// The ports are reserved until the programs serve (see start), but a process that binds a
+		// port by its number can still take one first, and the program that wanted it exits. A
+		// new start picks new ports.
 		if !errors.Is(err, errExited) || attempt == startAttempts || ctx.Err() != nil {
 			return nil, err
 		}
@@ -264,11 +267,15 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	free, err := freePorts(6)
+	// The programs must be told their ports, and kube-apiserver, the controller manager and the
+	// scheduler cannot bind port 0; each port stays reserved until the cluster serves, so that no
+	// other process is handed it before its program binds it.
+	free, err := freeport.ReserveN(6)
 	if err != nil {
-		return err
+		return fmt.Errorf("localkube: reserve ports: %w", err)
 	}
-	p := ports{etcdClient: free[0], etcdPeer: free[1], apiserver: free[2], controllerManager: free[3], scheduler: free[4], kwok: free[5]}
+	defer freeport.ReleaseAll(free)
+	p := ports{etcdClient: free[0].Port, etcdPeer: free[1].Port, apiserver: free[2].Port, controllerManager: free[3].Port, scheduler: free[4].Port, kwok: free[5].Port}
 	c.kwokPort = p.kwok
 	certs := filepath.Join(c.opts.DataDir, certDir)
 	apiserverURL := "https://" + hostPort(p.apiserver)
@@ -506,8 +513,8 @@ func waitServing(ctx context.Context, proc *process, check func(context.Context)
 	var last error
 	for {
 		if done, err := proc.exited(); done {
-			// Most often a port taken between picking it and the program binding it: the start
-			// is tried again on other ports.
+			// Most often a port someone else bound by its number: the start is tried again on
+			// other ports.
 			return withTail(fmt.Errorf("localkube: %s %w: %v", proc.name, errExited, err), proc)
 		}
 		attempt, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -554,21 +561,6 @@ func httpOK(ctx context.Context, client *http.Client, url string) error {
 		return fmt.Errorf("%s: %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
 	}
 	return nil
-}
-
-// freePorts returns n distinct loopback ports that were free a moment ago.
-func freePorts(n int) ([]int, error) {
-	out := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("localkube: find a free port: %w", err)
-		}
-		// Held open until all are chosen, so the kernel hands out n different ones.
-		defer l.Close()
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
-	}
-	return out, nil
 }
 
 func hostPort(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }

@@ -95,7 +95,7 @@ func TestStartFailureCarriesTheLog(t *testing.T) {
 // restart on the same data.
 func TestCluster(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts a Kubernetes control plane")
+		t.Skip("needs a local Kubernetes control plane; skipped with -short")
 	}
 	binDir := localkube.DefaultBinDir()
 	if err := localkube.FindBinaries(binDir); err != nil {

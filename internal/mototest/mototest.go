@@ -3,10 +3,9 @@ package mototest
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"os/exec"
-	"strconv"
+	"regexp"
 	"testing"
 	"time"
 
@@ -31,40 +30,56 @@ type Server struct {
 	URL string
 }
 
-// Start runs moto_server on a free loopback port until the test ends. Where moto_server is not
-// installed the test is skipped, saying so: only the AWS tests need it.
+// Start runs moto_server on a free loopback port until the test ends. Under -short, or where
+// moto_server is not installed, the test is skipped, saying so: only the AWS tests need it.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs moto_server; skipped with -short")
+	}
 	bin, err := exec.LookPath("moto_server")
 	if err != nil {
 		t.Skip("moto_server is not installed, so this AWS test is skipped; install it with: pip install 'moto[server]'")
 	}
-	// Another process may take the free port between the check and moto binding it: try again.
-	var last string
-	for range 3 {
-		port := freePort(t)
-		var out procout.Buffer
-		cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("starting moto_server: %v", err)
-		}
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		url := "http://127.0.0.1:" + strconv.Itoa(port)
-		if waitReady(url, exited) {
-			t.Cleanup(func() {
-				_ = cmd.Process.Kill()
-				<-exited
-			})
-			return &Server{URL: url}
-		}
+	// moto binds port 0 itself and names the port it got, so no port is chosen here for another
+	// process to take before moto binds it.
+	var out procout.Buffer
+	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", "0")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting moto_server: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		<-exited
-		last = out.String()
+	})
+	url := boundURL(&out, exited)
+	if url == "" || !waitReady(url, exited) {
+		t.Fatalf("moto_server did not start:\n%s", out.String())
 	}
-	t.Fatalf("moto_server did not start:\n%s", last)
-	return nil
+	return &Server{URL: url}
+}
+
+// running is the line moto's web server (werkzeug) prints once it listens, naming the port it
+// bound: " * Running on http://127.0.0.1:34163" (older versions add a slash and more words).
+var running = regexp.MustCompile(`Running on (http://127\.0\.0\.1:[0-9]+)`)
+
+// boundURL waits for moto to say where it listens, and returns "" if it exits or stays silent.
+func boundURL(out *procout.Buffer, exited <-chan struct{}) string {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := running.FindStringSubmatch(out.String()); m != nil {
+			return m[1]
+		}
+		select {
+		case <-exited:
+			return ""
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return ""
 }
 
 // Env sets the AWS environment the SDK's default chain reads, pointing at moto's credentials.
@@ -106,16 +121,6 @@ func waitReady(url string, exited <-chan struct{}) bool {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return false
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // SQS is a client of the server's SQS API with moto's credentials, for a test to create queues

@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/gennaker/gennaker/internal/procout"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -20,6 +18,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gennaker/gennaker/internal/freeport"
+	"github.com/gennaker/gennaker/internal/procout"
 )
 
 // ScrapeInterval is how often Prometheus scrapes every target and evaluates; short, so that a test
@@ -60,7 +61,7 @@ type Prometheus struct {
 func StartPrometheus(t testing.TB, targets ...Target) *Prometheus {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("starts Prometheus")
+		t.Skip("needs Prometheus; skipped with -short")
 	}
 	bin := binary(t)
 	dir := t.TempDir()
@@ -81,7 +82,8 @@ func StartPrometheus(t testing.TB, targets ...Target) *Prometheus {
 		if err == nil {
 			return p
 		}
-		// Between choosing a free port and Prometheus binding it, another process may take it.
+		// The port is reserved until Prometheus serves, but a process binding it by its number
+		// can still take it first.
 		if errors.Is(err, errPortTaken) && attempt < startAttempts {
 			continue
 		}
@@ -204,11 +206,14 @@ var errPortTaken = errors.New("the listen port was taken")
 // stopped when the test ends; its output is logged if the test failed.
 func (p *Prometheus) start(t testing.TB, bin, configPath, dataDir string) (string, error) {
 	t.Helper()
-	port, err := freePort()
+	// Prometheus can listen on port 0, but only some versions log the port they got, so it is
+	// told one, reserved until it serves so that no other process is handed the port meanwhile.
+	port, err := freeport.Reserve()
 	if err != nil {
 		return "", err
 	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	defer port.Release()
+	addr := port.Addr()
 	out := &procout.Buffer{}
 	cmd := exec.Command(bin,
 		"--config.file="+configPath,
@@ -327,14 +332,4 @@ func binary(t testing.TB) string {
 	}
 	t.Skip("prometheus is not installed; to run this test: sudo apt-get install prometheus")
 	return ""
-}
-
-// freePort asks the kernel for a loopback port nobody listens on.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/gennaker/gennaker/canary/metrics"
 	"github.com/gennaker/gennaker/canary/metrics/prometheus"
+	"github.com/gennaker/gennaker/internal/freeport"
 	"github.com/gennaker/gennaker/internal/promtest"
 )
 
@@ -216,13 +216,13 @@ func TestFetchFromPrometheus(t *testing.T) {
 }
 
 func TestFetchUnreachable(t *testing.T) {
-	// A port that was just free: nothing listens there.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// A reserved port: nothing listens there until the test ends (see freeport).
+	port, err := freeport.Reserve()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
+	defer port.Release()
+	addr := port.Addr()
 	src, err := prometheus.New(prometheus.Config{URL: "http://" + addr})
 	if err != nil {
 		t.Fatal(err)

@@ -24,7 +24,7 @@ var (
 func Cluster(t testing.TB) *localkube.Cluster {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("starts a Kubernetes control plane")
+		t.Skip("needs a local Kubernetes control plane; skipped with -short")
 	}
 	once.Do(func() {
 		if err = localkube.FindBinaries(localkube.DefaultBinDir()); err != nil {
