@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/gennaker/gennaker/cloud"
 	"github.com/gennaker/gennaker/cloud/kubernetes"
 )
 
@@ -33,13 +34,13 @@ const firstPoll = 100 * time.Millisecond
 
 // DeployManifestInput is what a deployManifest stage applies, its expressions already evaluated.
 type DeployManifestInput struct {
-	Account string                 `json:"account"`
-	Deploy  kubernetes.DeployInput `json:"deploy"`
+	Account string              `json:"account"`
+	Deploy  cloud.DeployRequest `json:"deploy"`
 }
 
 // DeployManifestResult lists what was applied.
 type DeployManifestResult struct {
-	Result kubernetes.DeployResult `json:"result"`
+	Result cloud.DeployResult `json:"result"`
 }
 
 // DeployManifest applies the manifests. A retry after a crash applies the same versions again rather
@@ -58,8 +59,8 @@ func (k *Kubernetes) DeployManifest(ctx context.Context, in DeployManifestInput)
 
 // WaitForManifestsInput names the objects whose rollout a stage waits for.
 type WaitForManifestsInput struct {
-	Account string                     `json:"account"`
-	Objects []kubernetes.AppliedObject `json:"objects"`
+	Account string           `json:"account"`
+	Objects []cloud.Resource `json:"objects"`
 }
 
 // WaitForManifestsResult is the last status read of each object, in order.

@@ -15,7 +15,9 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/gennaker/gennaker/cloud"
 	"github.com/gennaker/gennaker/cloud/kubernetes"
+	"github.com/gennaker/gennaker/pipeline"
 )
 
 // The manifest operation stages (scale, patch, undo, restart, delete, enable, disable, find
@@ -40,7 +42,7 @@ type ResolveManifestTargetInput struct {
 
 // ResolveManifestTargetResult is the object found, as the API server has it.
 type ResolveManifestTargetResult struct {
-	Target kubernetes.AppliedObject `json:"target"`
+	Target cloud.Resource `json:"target"`
 	// TemplateHash fingerprints the object's pod template as it was found, so that a retried
 	// undo or restart can tell whether the attempt before already changed it.
 	TemplateHash string `json:"templateHash,omitempty"`
@@ -70,7 +72,7 @@ func (k *Kubernetes) ResolveManifestTarget(ctx context.Context, in ResolveManife
 		return ResolveManifestTargetResult{}, classify(err)
 	}
 	return ResolveManifestTargetResult{Target: appliedFrom(obj), TemplateHash: templateHash(obj),
-		Cluster: cmp.Or(obj.GetAnnotations()[kubernetes.AnnotationCluster], kubernetes.FullName(obj.GetKind(), obj.GetName()))}, nil
+		Cluster: cmp.Or(obj.GetAnnotations()[kubernetes.AnnotationCluster], cloud.FullName(obj.GetKind(), obj.GetName()))}, nil
 }
 
 // SelectManifestsInput names objects by label, as a deleteManifest by label selector does.
@@ -104,7 +106,7 @@ func (k *Kubernetes) SelectManifests(ctx context.Context, in SelectManifestsInpu
 		}
 		for _, obj := range objs {
 			res.Targets = append(res.Targets, ResolveManifestTargetResult{Target: appliedFrom(obj), TemplateHash: templateHash(obj),
-				Cluster: cmp.Or(obj.GetAnnotations()[kubernetes.AnnotationCluster], kubernetes.FullName(obj.GetKind(), obj.GetName()))})
+				Cluster: cmp.Or(obj.GetAnnotations()[kubernetes.AnnotationCluster], cloud.FullName(obj.GetKind(), obj.GetName()))})
 		}
 	}
 	return res, nil
@@ -128,7 +130,7 @@ func templateHash(obj *unstructured.Unstructured) string {
 // changedSince reports whether, on a retry, the object's pod template differs from the one the
 // stage resolved: the attempt before (or, in the moment between, someone else) changed it, and
 // undoing or restarting again would do it twice.
-func changedSince(ctx context.Context, p *kubernetes.Provider, o kubernetes.AppliedObject, resolvedHash string) (*unstructured.Unstructured, bool, error) {
+func changedSince(ctx context.Context, p *kubernetes.Provider, o cloud.Resource, resolvedHash string) (*unstructured.Unstructured, bool, error) {
 	if activity.GetInfo(ctx).Attempt < 2 || resolvedHash == "" {
 		return nil, false, nil
 	}
@@ -140,24 +142,24 @@ func changedSince(ctx context.Context, p *kubernetes.Provider, o kubernetes.Appl
 }
 
 // appliedFrom names an object as WaitForManifests and the operations take it.
-func appliedFrom(obj *unstructured.Unstructured) kubernetes.AppliedObject {
-	return kubernetes.AppliedObject{
+func appliedFrom(obj *unstructured.Unstructured) cloud.Resource {
+	return cloud.Resource{
 		APIVersion: obj.GetAPIVersion(), Kind: obj.GetKind(), Namespace: obj.GetNamespace(),
 		Name: obj.GetName(), UID: string(obj.GetUID()), Generation: obj.GetGeneration(),
 	}
 }
 
 // rereadTarget reads an object again after a change, for the generation its rollout is waited on at.
-func rereadTarget(ctx context.Context, p *kubernetes.Provider, o kubernetes.AppliedObject) (kubernetes.AppliedObject, error) {
+func rereadTarget(ctx context.Context, p *kubernetes.Provider, o cloud.Resource) (cloud.Resource, error) {
 	obj, err := p.Get(ctx, o.KindRef(), o.Namespace, o.Name)
 	if err != nil {
-		return kubernetes.AppliedObject{}, classify(err)
+		return cloud.Resource{}, classify(err)
 	}
 	return appliedFrom(obj), nil
 }
 
 // checkGuard runs the traffic guard, whose refusal fails the stage for good with its own words.
-func checkGuard(ctx context.Context, p *kubernetes.Provider, o kubernetes.AppliedObject, action string) error {
+func checkGuard(ctx context.Context, p *kubernetes.Provider, o cloud.Resource, action string) error {
 	if err := p.CheckTrafficGuard(ctx, o.Namespace, o.KindRef(), o.Name, action); err != nil {
 		if errors.Is(err, kubernetes.ErrTrafficGuard) {
 			return temporal.NewNonRetryableApplicationError(err.Error(), "TrafficGuard", nil)
@@ -169,14 +171,14 @@ func checkGuard(ctx context.Context, p *kubernetes.Provider, o kubernetes.Applie
 
 // ScaleManifestInput sets the replicas of a resolved object.
 type ScaleManifestInput struct {
-	Account  string                   `json:"account"`
-	Target   kubernetes.AppliedObject `json:"target"`
-	Replicas int                      `json:"replicas"`
+	Account  string         `json:"account"`
+	Target   cloud.Resource `json:"target"`
+	Replicas int            `json:"replicas"`
 }
 
 // ManifestOperationResult is the object after an operation, to wait for its rollout.
 type ManifestOperationResult struct {
-	Object kubernetes.AppliedObject `json:"object"`
+	Object cloud.Resource `json:"object"`
 }
 
 // ScaleManifest sets how many replicas a workload asks for. Scaling to 0 the last server group of
@@ -201,8 +203,8 @@ func (k *Kubernetes) ScaleManifest(ctx context.Context, in ScaleManifestInput) (
 
 // PatchManifestInput is a patch of a resolved object.
 type PatchManifestInput struct {
-	Account string                   `json:"account"`
-	Target  kubernetes.AppliedObject `json:"target"`
+	Account string         `json:"account"`
+	Target  cloud.Resource `json:"target"`
 	// MergeStrategy is strategic, merge or json.
 	MergeStrategy string `json:"mergeStrategy"`
 	// Patch is the patch: an object, or a json patch's list of operations.
@@ -231,16 +233,16 @@ func (k *Kubernetes) PatchManifest(ctx context.Context, in PatchManifestInput) (
 
 // UndoRolloutManifestInput rolls a resolved Deployment back.
 type UndoRolloutManifestInput struct {
-	Account       string                   `json:"account"`
-	Target        kubernetes.AppliedObject `json:"target"`
-	RevisionsBack int                      `json:"revisionsBack"`
+	Account       string         `json:"account"`
+	Target        cloud.Resource `json:"target"`
+	RevisionsBack int            `json:"revisionsBack"`
 	// TemplateHash is the pod template's fingerprint when the stage resolved the Deployment.
 	TemplateHash string `json:"templateHash,omitempty"`
 }
 
 // UndoRolloutManifestResult is the Deployment after the undo.
 type UndoRolloutManifestResult struct {
-	Object kubernetes.AppliedObject `json:"object"`
+	Object cloud.Resource `json:"object"`
 	// RestoredRevision is the revision whose pod template was put back; 0 when a retry found the
 	// undo already done.
 	RestoredRevision int64 `json:"restoredRevision,omitempty"`
@@ -271,8 +273,8 @@ func (k *Kubernetes) UndoRolloutManifest(ctx context.Context, in UndoRolloutMani
 
 // RollingRestartManifestInput restarts a resolved workload's pods.
 type RollingRestartManifestInput struct {
-	Account string                   `json:"account"`
-	Target  kubernetes.AppliedObject `json:"target"`
+	Account string         `json:"account"`
+	Target  cloud.Resource `json:"target"`
 	// TemplateHash is the pod template's fingerprint when the stage resolved the workload.
 	TemplateHash string `json:"templateHash,omitempty"`
 }
@@ -300,9 +302,9 @@ func (k *Kubernetes) RollingRestartManifest(ctx context.Context, in RollingResta
 
 // DeleteManifestInput deletes a resolved object.
 type DeleteManifestInput struct {
-	Account string                   `json:"account"`
-	Target  kubernetes.AppliedObject `json:"target"`
-	Options kubernetes.DeleteOptions `json:"options"`
+	Account string              `json:"account"`
+	Target  cloud.Resource      `json:"target"`
+	Options cloud.DeleteOptions `json:"options"`
 	// Unguarded skips the traffic guard: for server groups a stage created for itself, such as a
 	// canary analysis' baseline and canary, which are its own clusters.
 	Unguarded bool `json:"unguarded,omitempty"`
@@ -371,8 +373,8 @@ func (k *Kubernetes) pollInterval() time.Duration {
 }
 
 // describeObject names an object for messages: replicaSet web-v003 in staging.
-func describeObject(o kubernetes.AppliedObject) string {
-	name := kubernetes.FullName(o.Kind, o.Name)
+func describeObject(o cloud.Resource) string {
+	name := cloud.FullName(o.Kind, o.Name)
 	if o.Namespace != "" {
 		name += " in " + o.Namespace
 	}
@@ -381,9 +383,9 @@ func describeObject(o kubernetes.AppliedObject) string {
 
 // SetManifestTrafficInput enables or disables a resolved server group's traffic.
 type SetManifestTrafficInput struct {
-	Account string                   `json:"account"`
-	Target  kubernetes.AppliedObject `json:"target"`
-	Enabled bool                     `json:"enabled"`
+	Account string         `json:"account"`
+	Target  cloud.Resource `json:"target"`
+	Enabled bool           `json:"enabled"`
 }
 
 // SetManifestTrafficResult names the Services whose traffic changed.
@@ -424,7 +426,7 @@ func (k *Kubernetes) SetManifestTraffic(ctx context.Context, in SetManifestTraff
 		}
 	}
 	for _, svc := range services {
-		if err := p.SetTraffic(ctx, o.Namespace, kubernetes.FullName(o.Kind, o.Name), svc, in.Enabled); err != nil {
+		if err := p.SetTraffic(ctx, o.Namespace, cloud.FullName(o.Kind, o.Name), svc, in.Enabled); err != nil {
 			return SetManifestTrafficResult{}, classify(err)
 		}
 	}
@@ -433,15 +435,15 @@ func (k *Kubernetes) SetManifestTraffic(ctx context.Context, in SetManifestTraff
 
 // FindArtifactFromResourceInput names a resolved object whose artifacts are wanted.
 type FindArtifactFromResourceInput struct {
-	Account string                   `json:"account"`
-	Target  kubernetes.AppliedObject `json:"target"`
+	Account string         `json:"account"`
+	Target  cloud.Resource `json:"target"`
 }
 
 // FindArtifactFromResourceResult is the object and the artifacts it carries.
 type FindArtifactFromResourceResult struct {
 	// Manifest is the object as the API server has it, without managedFields and status.
-	Manifest  map[string]any        `json:"manifest"`
-	Artifacts []kubernetes.Artifact `json:"artifacts"`
+	Manifest  map[string]any      `json:"manifest"`
+	Artifacts []pipeline.Artifact `json:"artifacts"`
 }
 
 // FindArtifactFromResource reads an object and lists its artifacts: the images its containers run

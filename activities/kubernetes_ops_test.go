@@ -13,7 +13,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/gennaker/gennaker/cloud"
 	"github.com/gennaker/gennaker/cloud/kubernetes"
+	"github.com/gennaker/gennaker/pipeline"
 )
 
 // opsManifests decodes YAML documents into manifests as a stage carries them.
@@ -32,7 +34,7 @@ func opsManifests(t *testing.T, text string) []any {
 
 func opsDeploy(t *testing.T, env *testsuite.TestActivityEnvironment, yamlText string) {
 	t.Helper()
-	if _, err := env.ExecuteActivity((&Kubernetes{}).DeployManifest, DeployManifestInput{Account: "local", Deploy: kubernetes.DeployInput{
+	if _, err := env.ExecuteActivity((&Kubernetes{}).DeployManifest, DeployManifestInput{Account: "local", Deploy: cloud.DeployRequest{
 		Manifests: opsManifests(t, yamlText), Application: "shop",
 	}}); err != nil {
 		t.Fatalf("deploy: %v", err)
@@ -63,9 +65,9 @@ func opsResolve(t *testing.T, env *testsuite.TestActivityEnvironment, in Resolve
 	return res
 }
 
-func opsWait(t *testing.T, env *testsuite.TestActivityEnvironment, o kubernetes.AppliedObject) {
+func opsWait(t *testing.T, env *testsuite.TestActivityEnvironment, o cloud.Resource) {
 	t.Helper()
-	if _, err := env.ExecuteActivity((&Kubernetes{}).WaitForManifests, WaitForManifestsInput{Account: "local", Objects: []kubernetes.AppliedObject{o}}); err != nil {
+	if _, err := env.ExecuteActivity((&Kubernetes{}).WaitForManifests, WaitForManifestsInput{Account: "local", Objects: []cloud.Resource{o}}); err != nil {
 		t.Fatalf("wait for %s %s: %v", o.Kind, o.Name, err)
 	}
 }
@@ -258,7 +260,7 @@ spec:
 	if v000.Name != "shop-v000" || v001.Name != "shop-v001" {
 		t.Fatalf("resolved %s and %s", v000.Name, v001.Name)
 	}
-	setTraffic := func(o kubernetes.AppliedObject, enabled bool) error {
+	setTraffic := func(o cloud.Resource, enabled bool) error {
 		res, err := opsRun[SetManifestTrafficResult](t, env, (&Kubernetes{}).SetManifestTraffic, SetManifestTrafficInput{Account: "local", Target: o, Enabled: enabled})
 		if err == nil && !reflect.DeepEqual(res.Services, []string{"service shop"}) {
 			t.Errorf("services %v", res.Services)
@@ -272,8 +274,8 @@ spec:
 		}
 		return rs.Spec.Template.Labels["svc"] == "shop"
 	}
-	deleteInput := func(o kubernetes.AppliedObject) DeleteManifestInput {
-		return DeleteManifestInput{Account: "local", Target: o, Options: kubernetes.DeleteOptions{Cascading: kubernetes.CascadeForeground}}
+	deleteInput := func(o cloud.Resource) DeleteManifestInput {
+		return DeleteManifestInput{Account: "local", Target: o, Options: cloud.DeleteOptions{Cascading: cloud.CascadeForeground}}
 	}
 
 	if err := setTraffic(v000, true); err != nil {
@@ -336,7 +338,7 @@ func TestFindArtifactFromResourceActivity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []kubernetes.Artifact{
+	want := []pipeline.Artifact{
 		{Type: "docker/image", Name: "example.com/shop", Version: "7", Reference: "example.com/shop:7"},
 		{Type: "kubernetes/replicaSet", Name: "shop", Location: ns, Version: "v000", Reference: "shop-v000"},
 	}

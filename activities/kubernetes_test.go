@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clientset "k8s.io/client-go/kubernetes"
 
+	"github.com/gennaker/gennaker/cloud"
 	"github.com/gennaker/gennaker/cloud/kubernetes"
 	"github.com/gennaker/gennaker/internal/localkube"
 	"github.com/gennaker/gennaker/internal/localkube/kubetest"
@@ -69,13 +70,13 @@ func configMap(name, value string) map[string]any {
 	return map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": name}, "data": map[string]any{"value": value}}
 }
 
-func deploy(t *testing.T, env *testsuite.TestActivityEnvironment, manifests ...any) (kubernetes.DeployResult, error) {
+func deploy(t *testing.T, env *testsuite.TestActivityEnvironment, manifests ...any) (cloud.DeployResult, error) {
 	t.Helper()
-	val, err := env.ExecuteActivity((&Kubernetes{}).DeployManifest, DeployManifestInput{Account: "local", Deploy: kubernetes.DeployInput{
+	val, err := env.ExecuteActivity((&Kubernetes{}).DeployManifest, DeployManifestInput{Account: "local", Deploy: cloud.DeployRequest{
 		Manifests: manifests, Application: "shop", ExecutionID: "01TEST", StageRefID: "1",
 	}})
 	if err != nil {
-		return kubernetes.DeployResult{}, err
+		return cloud.DeployResult{}, err
 	}
 	var out DeployManifestResult
 	if err := val.Get(&out); err != nil {
@@ -148,9 +149,9 @@ func TestWaitForManifestsReportsAFailedRollout(t *testing.T) {
 func TestDeployManifestRefusals(t *testing.T) {
 	env, _ := kubeActivities(t, "deploy-refused")
 	for name, in := range map[string]DeployManifestInput{
-		"unknown account":     {Account: "prod", Deploy: kubernetes.DeployInput{Manifests: []any{configMap("a", "b")}, Application: "shop"}},
-		"forbidden namespace": {Account: "local", Deploy: kubernetes.DeployInput{Manifests: []any{configMap("a", "b")}, Application: "shop", NamespaceOverride: "kube-system"}},
-		"not a manifest":      {Account: "local", Deploy: kubernetes.DeployInput{Manifests: []any{map[string]any{"kind": "ConfigMap"}}, Application: "shop"}},
+		"unknown account":     {Account: "prod", Deploy: cloud.DeployRequest{Manifests: []any{configMap("a", "b")}, Application: "shop"}},
+		"forbidden namespace": {Account: "local", Deploy: cloud.DeployRequest{Manifests: []any{configMap("a", "b")}, Application: "shop", NamespaceOverride: "kube-system"}},
+		"not a manifest":      {Account: "local", Deploy: cloud.DeployRequest{Manifests: []any{map[string]any{"kind": "ConfigMap"}}, Application: "shop"}},
 	} {
 		_, err := env.ExecuteActivity((&Kubernetes{}).DeployManifest, in)
 		var appErr *temporal.ApplicationError

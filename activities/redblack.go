@@ -3,18 +3,18 @@ package activities
 import (
 	"context"
 
-	"github.com/gennaker/gennaker/cloud/kubernetes"
+	"github.com/gennaker/gennaker/cloud"
 )
 
 // DeployClustersInput is a deploy whose clusters are wanted.
 type DeployClustersInput struct {
-	Account string                 `json:"account"`
-	Deploy  kubernetes.DeployInput `json:"deploy"`
+	Account string              `json:"account"`
+	Deploy  cloud.DeployRequest `json:"deploy"`
 }
 
 // DeployClustersResult lists the clusters the deploy's workloads belong to, sorted.
 type DeployClustersResult struct {
-	Clusters []kubernetes.ClusterRef `json:"clusters"`
+	Clusters []cloud.ClusterRef `json:"clusters"`
 }
 
 // DeployClusters names the clusters a deploy will change, so that the stage can hold them while it
@@ -33,13 +33,13 @@ func (k *Kubernetes) DeployClusters(_ context.Context, in DeployClustersInput) (
 
 // TrafficStrategyInput moves traffic to a deploy's new server group.
 type TrafficStrategyInput struct {
-	Account  string                   `json:"account"`
-	Strategy kubernetes.StrategyInput `json:"strategy"`
+	Account  string                `json:"account"`
+	Strategy cloud.TrafficStrategy `json:"strategy"`
 }
 
 // TrafficStrategyResult says what moved.
 type TrafficStrategyResult struct {
-	Result kubernetes.StrategyResult `json:"result"`
+	Result cloud.TrafficStrategyResult `json:"result"`
 }
 
 // ApplyTrafficStrategy enables the new server group and disables, scales down or deletes the
@@ -58,13 +58,13 @@ func (k *Kubernetes) ApplyTrafficStrategy(ctx context.Context, in TrafficStrateg
 
 // StartRollbackInput names the cluster to roll back.
 type StartRollbackInput struct {
-	Account  string                   `json:"account"`
-	Rollback kubernetes.RollbackInput `json:"rollback"`
+	Account  string                `json:"account"`
+	Rollback cloud.RollbackRequest `json:"rollback"`
 }
 
 // StartRollbackResult is the rollback under way.
 type StartRollbackResult struct {
-	Plan kubernetes.RollbackPlan `json:"plan"`
+	Plan cloud.RollbackPlan `json:"plan"`
 }
 
 // StartRollback picks the server group to restore and scales it back up.
@@ -82,8 +82,8 @@ func (k *Kubernetes) StartRollback(ctx context.Context, in StartRollbackInput) (
 
 // FinishRollbackInput is a rollback whose restored server group is ready.
 type FinishRollbackInput struct {
-	Account string                  `json:"account"`
-	Plan    kubernetes.RollbackPlan `json:"plan"`
+	Account string             `json:"account"`
+	Plan    cloud.RollbackPlan `json:"plan"`
 }
 
 // FinishRollbackResult is empty: the plan says what was done.
@@ -100,15 +100,15 @@ func (k *Kubernetes) FinishRollback(ctx context.Context, in FinishRollbackInput)
 
 // UndoDeploymentInput is a Deployment whose rollout failed, as the deploy applied it.
 type UndoDeploymentInput struct {
-	Account string                   `json:"account"`
-	Object  kubernetes.AppliedObject `json:"object"`
+	Account string         `json:"account"`
+	Object  cloud.Resource `json:"object"`
 }
 
 // UndoDeploymentResult is the revision restored (0 when there was none to go back to) and the
 // Deployment to wait for.
 type UndoDeploymentResult struct {
-	Restored int64                    `json:"restored"`
-	Wait     kubernetes.AppliedObject `json:"wait"`
+	Restored int64          `json:"restored"`
+	Wait     cloud.Resource `json:"wait"`
 }
 
 // UndoDeployment takes a Deployment whose rollout failed back to its previous revision, once: a

@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/gennaker/gennaker/cloud"
 	"github.com/gennaker/gennaker/cloud/kubernetes"
 	"github.com/gennaker/gennaker/pipeline"
 )
@@ -91,14 +92,14 @@ type StartJobInput struct {
 	StageRefID        string         `json:"stageRefId"`
 	// Artifacts are bound into the Job where they match, as a deploy binds them: the trigger's
 	// images replace the images they name.
-	Artifacts []kubernetes.Artifact `json:"artifacts,omitempty"`
+	Artifacts []pipeline.Artifact `json:"artifacts,omitempty"`
 	// RequiredArtifacts must each be bound into the Job, or it is refused.
-	RequiredArtifacts []kubernetes.Artifact `json:"requiredArtifacts,omitempty"`
+	RequiredArtifacts []pipeline.Artifact `json:"requiredArtifacts,omitempty"`
 }
 
 // StartJobResult is the Job as the API server stored it.
 type StartJobResult struct {
-	Job kubernetes.AppliedObject `json:"job"`
+	Job cloud.Resource `json:"job"`
 }
 
 // StartJob creates the stage's Job through a deploy, which stamps it with the application's
@@ -134,7 +135,7 @@ func (k *Kubernetes) StartJob(ctx context.Context, in StartJobInput) (StartJobRe
 				"metadata.generateName instead of metadata.name so that every execution gets a Job of its own",
 			name, existing.Namespace, by), ErrTypeJobExists, nil)
 	}
-	deployed, err := k.DeployManifest(ctx, DeployManifestInput{Account: in.Account, Deploy: kubernetes.DeployInput{
+	deployed, err := k.DeployManifest(ctx, DeployManifestInput{Account: in.Account, Deploy: cloud.DeployRequest{
 		Manifests:         []any{manifest},
 		Application:       in.Application,
 		NamespaceOverride: in.NamespaceOverride,
@@ -209,8 +210,8 @@ func GeneratedJobName(generateName, executionID, stageRefID string) string {
 
 // CollectJobOutputsInput names the finished Job whose outputs and logs are read.
 type CollectJobOutputsInput struct {
-	Account string                   `json:"account"`
-	Job     kubernetes.AppliedObject `json:"job"`
+	Account string         `json:"account"`
+	Job     cloud.Resource `json:"job"`
 	// PropertyFile names the container whose log holds the outputs; empty reads every container.
 	PropertyFile string `json:"propertyFile,omitempty"`
 	// LogTailBytes is how much of the end of each container's log is read; 0 means
@@ -394,7 +395,7 @@ func (k *Kubernetes) CollectJobOutputs(ctx context.Context, in CollectJobOutputs
 // problem and the end of that pod's log.
 func failureMessage(job kubernetes.JobState, logs map[string]string, logErr error) string {
 	var b strings.Builder
-	reason := strings.TrimPrefix(job.Status.Message, kubernetes.FullName("Job", job.Name)+": ")
+	reason := strings.TrimPrefix(job.Status.Message, cloud.FullName("Job", job.Name)+": ")
 	reason = strings.TrimPrefix(reason, "failed: ")
 	fmt.Fprintf(&b, "job %s in %s failed: %s", job.Name, job.Namespace, reason)
 	var failed *kubernetes.JobPod

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/gennaker/gennaker/cloud"
 	"github.com/gennaker/gennaker/cloud/kubernetes"
 	"github.com/gennaker/gennaker/internal/localkube"
 	"github.com/gennaker/gennaker/internal/localkube/kubetest"
@@ -37,11 +38,11 @@ func jobManifestFor(metadata map[string]any, podLabels map[string]any) map[strin
 	}
 }
 
-func startJob(t *testing.T, env *testsuite.TestActivityEnvironment, in StartJobInput) (kubernetes.AppliedObject, error) {
+func startJob(t *testing.T, env *testsuite.TestActivityEnvironment, in StartJobInput) (cloud.Resource, error) {
 	t.Helper()
 	val, err := env.ExecuteActivity((&Kubernetes{}).StartJob, in)
 	if err != nil {
-		return kubernetes.AppliedObject{}, err
+		return cloud.Resource{}, err
 	}
 	var out StartJobResult
 	if err := val.Get(&out); err != nil {
@@ -102,7 +103,7 @@ func TestRunJobSucceedsWithOutputs(t *testing.T) {
 		t.Errorf("job annotations %v", a)
 	}
 
-	if _, err := env.ExecuteActivity((&Kubernetes{}).WaitForManifests, WaitForManifestsInput{Account: "local", Objects: []kubernetes.AppliedObject{job}}); err != nil {
+	if _, err := env.ExecuteActivity((&Kubernetes{}).WaitForManifests, WaitForManifestsInput{Account: "local", Objects: []cloud.Resource{job}}); err != nil {
 		t.Fatalf("wait: %v", err)
 	}
 	res, err := collectJobOutputs(t, env, CollectJobOutputsInput{Account: "local", Job: job, PropertyFile: "main"})
@@ -151,7 +152,7 @@ func TestRunJobFailureCarriesTheEndOfTheLog(t *testing.T) {
 	if err != nil {
 		t.Fatalf("StartJob: %v", err)
 	}
-	_, err = env.ExecuteActivity((&Kubernetes{}).WaitForManifests, WaitForManifestsInput{Account: "local", Objects: []kubernetes.AppliedObject{job}})
+	_, err = env.ExecuteActivity((&Kubernetes{}).WaitForManifests, WaitForManifestsInput{Account: "local", Objects: []cloud.Resource{job}})
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) || !appErr.NonRetryable() {
 		t.Fatalf("wait error %v, want a non-retryable failure", err)

@@ -1,6 +1,8 @@
-// Package cloud holds gennaker's provider-neutral names for what it deploys: monikers, server groups
-// and clusters. Names follow Spinnaker's Frigga conventions so that clusters, server groups and the
-// tooling around them carry over from Spinnaker unchanged.
+// Package cloud holds gennaker's provider-neutral contracts: the names of what it deploys
+// (monikers, server groups, clusters), the types workflows and activities exchange about resources,
+// health, traffic and rollbacks, and the small interfaces of the operations a provider implements
+// (cloud/kubernetes is one). Names follow Spinnaker's Frigga conventions so that clusters, server
+// groups and the tooling around them carry over from Spinnaker unchanged.
 package cloud
 
 import (

@@ -10,7 +10,7 @@ import (
 
 	"github.com/gennaker/gennaker/activities"
 	"github.com/gennaker/gennaker/canary"
-	"github.com/gennaker/gennaker/cloud/kubernetes"
+	"github.com/gennaker/gennaker/cloud"
 	"github.com/gennaker/gennaker/pipeline"
 )
 
@@ -169,7 +169,7 @@ func runKayentaCanary(ctx workflow.Context, r *interpreter, st *stageRun, c pipe
 // a cancellation too; it is set even when deploying fails halfway.
 func (r *interpreter) deployCanaryPair(ctx workflow.Context, st *stageRun, d pipeline.CanaryDeployments) (deployed map[string][]string, cleanup func(), err error) {
 	var k8s *activities.Kubernetes
-	var applied []kubernetes.AppliedObject
+	var applied []cloud.Resource
 	deployed = map[string][]string{}
 	cleanup = func() {
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
@@ -196,7 +196,7 @@ func (r *interpreter) deployCanaryPair(ctx workflow.Context, st *stageRun, d pip
 		manifests []any
 		artifacts bool
 	}{{"baseline", d.Baseline, false}, {"canary", d.Canary, true}} {
-		in := kubernetes.DeployInput{
+		in := cloud.DeployRequest{
 			Manifests: side.manifests, Application: r.exec.Application, NamespaceOverride: d.Namespace,
 			ExecutionID: r.exec.ID, StageRefID: st.cfg.RefID + "-" + side.name,
 		}
@@ -204,7 +204,7 @@ func (r *interpreter) deployCanaryPair(ctx workflow.Context, st *stageRun, d pip
 		// production runs.
 		if side.artifacts {
 			for _, a := range r.exec.Trigger.Artifacts {
-				in.Artifacts = append(in.Artifacts, kubernetesArtifact(a))
+				in.Artifacts = append(in.Artifacts, bindingArtifact(a))
 			}
 		}
 		var res activities.DeployManifestResult
@@ -213,7 +213,7 @@ func (r *interpreter) deployCanaryPair(ctx workflow.Context, st *stageRun, d pip
 		}
 		applied = append(applied, res.Result.Applied...)
 		for _, o := range res.Result.Applied {
-			deployed[side.name] = append(deployed[side.name], kubernetes.FullName(o.Kind, o.Name))
+			deployed[side.name] = append(deployed[side.name], cloud.FullName(o.Kind, o.Name))
 		}
 		if err := waitForRollout(ctx, st, d.Account, res.Result.Applied); err != nil {
 			return deployed, cleanup, fmt.Errorf("the %s did not roll out: %w", side.name, err)

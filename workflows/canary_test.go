@@ -17,7 +17,7 @@ import (
 
 	"github.com/gennaker/gennaker/activities"
 	"github.com/gennaker/gennaker/canary"
-	"github.com/gennaker/gennaker/cloud/kubernetes"
+	"github.com/gennaker/gennaker/cloud"
 	"github.com/gennaker/gennaker/pipeline"
 )
 
@@ -168,8 +168,8 @@ func TestCanaryDeploymentsAreCleanedUpWhateverTheOutcome(t *testing.T) {
 		"baseline": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "web-baseline"}}],
 		"canary": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "web-canary"}}]}`
 	c := newCanaryTest(t, 10, 10)
-	baseline := kubernetes.AppliedObject{APIVersion: "apps/v1", Kind: "ReplicaSet", Namespace: "prod", Name: "web-baseline-v000"}
-	canaryRS := kubernetes.AppliedObject{APIVersion: "apps/v1", Kind: "ReplicaSet", Namespace: "prod", Name: "web-canary-v000"}
+	baseline := cloud.Resource{APIVersion: "apps/v1", Kind: "ReplicaSet", Namespace: "prod", Name: "web-baseline-v000"}
+	canaryRS := cloud.Resource{APIVersion: "apps/v1", Kind: "ReplicaSet", Namespace: "prod", Name: "web-canary-v000"}
 	var deployed []activities.DeployManifestInput
 	c.env.OnActivity("DeployManifest", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DeployManifestInput) (activities.DeployManifestResult, error) {
 		deployed = append(deployed, in)
@@ -177,7 +177,7 @@ func TestCanaryDeploymentsAreCleanedUpWhateverTheOutcome(t *testing.T) {
 		if strings.HasSuffix(in.Deploy.StageRefID, "canary") {
 			o = canaryRS
 		}
-		return activities.DeployManifestResult{Result: kubernetes.DeployResult{Applied: []kubernetes.AppliedObject{o}}}, nil
+		return activities.DeployManifestResult{Result: cloud.DeployResult{Applied: []cloud.Resource{o}}}, nil
 	})
 	c.env.OnActivity("WaitForManifests", mock.Anything, mock.Anything).Return(activities.WaitForManifestsResult{}, nil)
 	var deleted []string
@@ -235,8 +235,8 @@ func (c *canaryTest) mockServerGroups() *[]canaryDeletion {
 		if strings.HasSuffix(in.Deploy.StageRefID, "canary") {
 			name = "web-canary-v000"
 		}
-		o := kubernetes.AppliedObject{APIVersion: "apps/v1", Kind: "ReplicaSet", Namespace: "prod", Name: name}
-		return activities.DeployManifestResult{Result: kubernetes.DeployResult{Applied: []kubernetes.AppliedObject{o}}}, nil
+		o := cloud.Resource{APIVersion: "apps/v1", Kind: "ReplicaSet", Namespace: "prod", Name: name}
+		return activities.DeployManifestResult{Result: cloud.DeployResult{Applied: []cloud.Resource{o}}}, nil
 	})
 	c.env.OnActivity("WaitForManifests", mock.Anything, mock.Anything).Return(activities.WaitForManifestsResult{}, nil)
 	c.env.OnActivity("DeleteManifest", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DeleteManifestInput) (activities.DeleteManifestResult, error) {

@@ -6,7 +6,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/gennaker/gennaker/activities"
-	"github.com/gennaker/gennaker/cloud/kubernetes"
+	"github.com/gennaker/gennaker/cloud"
 )
 
 // versionHolderCheckDue marks lock workflows whose holder check falls due a minute after the last
@@ -55,7 +55,7 @@ func ClusterLock(ctx workflow.Context, in activities.ClusterLockInput) error {
 // it waits the stage shows which cluster and who holds it. The returned function releases every
 // lock taken; it must be called however the stage ends, and is called here when taking fails. The
 // summary, for the stage's outputs, says what was held and how long the stage waited for it.
-func (r *interpreter) lockClusters(ctx workflow.Context, st *stageRun, account string, clusters []kubernetes.ClusterRef) (release func(), summary map[string]any, err error) {
+func (r *interpreter) lockClusters(ctx workflow.Context, st *stageRun, account string, clusters []cloud.ClusterRef) (release func(), summary map[string]any, err error) {
 	var taken []*seat
 	release = func() {
 		for _, t := range taken {
@@ -67,7 +67,7 @@ func (r *interpreter) lockClusters(ctx workflow.Context, st *stageRun, account s
 	var names []any
 	for _, c := range clusters {
 		names = append(names, c.String())
-		key := account + "/" + c.Namespace + "/" + c.Cluster
+		key := account + "/" + c.Region + "/" + c.Cluster
 		// The token names the run rather than the execution ID, which replay tools replace.
 		runID := workflow.GetInfo(ctx).WorkflowExecution.RunID
 		lock := &seat{semaphoreID: activities.ClusterLockID(key), releaseSignal: activities.SignalLockRelease, token: runID + "/" + st.cfg.RefID + "/" + key}

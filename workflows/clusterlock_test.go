@@ -17,7 +17,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/gennaker/gennaker/activities"
-	"github.com/gennaker/gennaker/cloud/kubernetes"
+	"github.com/gennaker/gennaker/cloud"
 	"github.com/gennaker/gennaker/pipeline"
 )
 
@@ -300,7 +300,7 @@ func TestClusterLockContinuesAsNewWithItsState(t *testing.T) {
 const lockedExecutionID = "exec-1"
 
 var (
-	lockedCluster = kubernetes.ClusterRef{Namespace: "prod", Cluster: "replicaSet web"}
+	lockedCluster = cloud.ClusterRef{Region: "prod", Cluster: "replicaSet web"}
 	lockedLockID  = "gennaker-lock/local/prod/replicaSet web"
 	otherHolder   = activities.LockRequest{Owner: "exec-0", Token: "exec-0/2/local/prod/replicaSet web", Stage: "Deploy web"}
 )
@@ -340,7 +340,7 @@ func runLockedDeploy(t *testing.T, during func(d *lockedDeploy)) (exec pipeline.
 	env.RegisterActivity(&activities.Locks{})
 	d = &lockedDeploy{env: env}
 
-	env.OnActivity("DeployClusters", mock.Anything, mock.Anything).Return(activities.DeployClustersResult{Clusters: []kubernetes.ClusterRef{lockedCluster}}, nil)
+	env.OnActivity("DeployClusters", mock.Anything, mock.Anything).Return(activities.DeployClustersResult{Clusters: []cloud.ClusterRef{lockedCluster}}, nil)
 	env.OnActivity("RequestClusterLock", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RequestLockInput) (activities.RequestLockResult, error) {
 		if in.LockID != lockedLockID || in.Key != "local/prod/replicaSet web" || in.Request.Owner != lockedExecutionID ||
 			in.Request.Stage != "deployManifest 1" || !strings.HasSuffix(in.Request.Token, "/1/local/prod/replicaSet web") {
@@ -355,8 +355,8 @@ func runLockedDeploy(t *testing.T, during func(d *lockedDeploy)) (exec pipeline.
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		d.deployed = true
-		return activities.DeployManifestResult{Result: kubernetes.DeployResult{
-			Deployed: []kubernetes.Deployed{{APIVersion: "apps/v1", Kind: "ReplicaSet", Namespace: "prod", Name: "web-v001", Version: "v001", Versioned: true}},
+		return activities.DeployManifestResult{Result: cloud.DeployResult{
+			Deployed: []cloud.DeployedResource{{APIVersion: "apps/v1", Kind: "ReplicaSet", Namespace: "prod", Name: "web-v001", Version: "v001", Versioned: true}},
 		}}, nil
 	})
 	env.OnActivity("WaitForManifests", mock.Anything, mock.Anything).Return(activities.WaitForManifestsResult{}, nil)

@@ -9,7 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/gennaker/gennaker/activities"
-	"github.com/gennaker/gennaker/cloud/kubernetes"
+	"github.com/gennaker/gennaker/cloud"
 	"github.com/gennaker/gennaker/pipeline"
 )
 
@@ -33,7 +33,7 @@ func runDeployManifest(ctx workflow.Context, r *interpreter, st *stageRun, s pip
 	traffic := s.Traffic
 	rollbackOnFailure := s.RollbackOnFailure
 
-	in := kubernetes.DeployInput{
+	in := cloud.DeployRequest{
 		Manifests:         manifests,
 		Application:       r.exec.Application,
 		NamespaceOverride: s.NamespaceOverride,
@@ -41,18 +41,18 @@ func runDeployManifest(ctx workflow.Context, r *interpreter, st *stageRun, s pip
 		StageRefID:        st.cfg.RefID,
 	}
 	if traffic != nil {
-		in.Traffic = &kubernetes.TrafficOptions{Services: traffic.Services}
+		in.Traffic = &cloud.TrafficOptions{Services: traffic.Services}
 	}
 	// The trigger's images are bound into the manifests, as Spinnaker binds an execution's artifacts.
 	for _, a := range r.exec.Trigger.Artifacts {
-		in.Artifacts = append(in.Artifacts, kubernetesArtifact(a))
+		in.Artifacts = append(in.Artifacts, bindingArtifact(a))
 	}
 	for _, src := range s.RequiredArtifacts {
 		a, err := r.artifactOf(st, src)
 		if err != nil {
 			return nil, err
 		}
-		in.RequiredArtifacts = append(in.RequiredArtifacts, kubernetesArtifact(a))
+		in.RequiredArtifacts = append(in.RequiredArtifacts, bindingArtifact(a))
 	}
 	var k8s *activities.Kubernetes
 	var clusters activities.DeployClustersResult
@@ -106,8 +106,8 @@ func runDeployManifest(ctx workflow.Context, r *interpreter, st *stageRun, s pip
 		var res activities.TrafficStrategyResult
 		err := workflow.ExecuteActivity(quickKubernetes(ctx), k8s.ApplyTrafficStrategy, activities.TrafficStrategyInput{
 			Account: account,
-			Strategy: kubernetes.StrategyInput{
-				Namespace: d.Namespace, ServerGroup: d.Name, Services: traffic.Services, EnableTraffic: traffic.EnableTraffic,
+			Strategy: cloud.TrafficStrategy{
+				Region: d.Namespace, ServerGroup: d.Name, Services: traffic.Services, EnableTraffic: traffic.EnableTraffic,
 				Strategy: traffic.Strategy, MaxRemaining: traffic.MaxRemaining, ScaleDown: traffic.ScaleDown,
 			},
 		}).Get(ctx, &res)
@@ -145,7 +145,7 @@ func deployActivity(ctx workflow.Context) workflow.Context {
 
 // waitForRollout waits until the objects have rolled out, within the stage's timeout or
 // defaultRolloutTimeout.
-func waitForRollout(ctx workflow.Context, st *stageRun, account string, objects []kubernetes.AppliedObject) error {
+func waitForRollout(ctx workflow.Context, st *stageRun, account string, objects []cloud.Resource) error {
 	limit := defaultRolloutTimeout
 	if t := stageTimeout(st.cfg); t > 0 {
 		limit = t
@@ -169,7 +169,7 @@ func waitingKubernetes(ctx workflow.Context, limit time.Duration) workflow.Conte
 // group is rolled back to the previous one of its cluster (scaled back, ready, in traffic, and
 // only then the failed one out of it); without traffic management, each Deployment goes back to
 // its previous revision.
-func (r *interpreter) rollBackDeploy(ctx workflow.Context, st *stageRun, account string, res kubernetes.DeployResult, trafficManaged bool) string {
+func (r *interpreter) rollBackDeploy(ctx workflow.Context, st *stageRun, account string, res cloud.DeployResult, trafficManaged bool) string {
 	var k8s *activities.Kubernetes
 	var done []string
 	for i, d := range res.Deployed {
@@ -177,10 +177,10 @@ func (r *interpreter) rollBackDeploy(ctx workflow.Context, st *stageRun, account
 		case trafficManaged && d.Kind == "ReplicaSet":
 			var started activities.StartRollbackResult
 			err := workflow.ExecuteActivity(quickKubernetes(ctx), k8s.StartRollback, activities.StartRollbackInput{
-				Account: account, Rollback: kubernetes.RollbackInput{Namespace: d.Namespace, Application: r.exec.Application, From: d.Name},
+				Account: account, Rollback: cloud.RollbackRequest{Region: d.Namespace, Application: r.exec.Application, From: d.Name},
 			}).Get(ctx, &started)
 			if err == nil {
-				err = waitForRollout(ctx, st, account, []kubernetes.AppliedObject{started.Plan.Wait})
+				err = waitForRollout(ctx, st, account, []cloud.Resource{started.Plan.Wait})
 			}
 			if err == nil {
 				err = workflow.ExecuteActivity(quickKubernetes(ctx), k8s.FinishRollback, activities.FinishRollbackInput{Account: account, Plan: started.Plan}).Get(ctx, nil)
@@ -189,7 +189,7 @@ func (r *interpreter) rollBackDeploy(ctx workflow.Context, st *stageRun, account
 				done = append(done, fmt.Sprintf("rollback of %s failed: %s", d.FullName(), describeError(err)))
 				continue
 			}
-			done = append(done, fmt.Sprintf("rolled back from %s to %s, which takes traffic again", d.FullName(), kubernetes.FullName("ReplicaSet", started.Plan.To)))
+			done = append(done, fmt.Sprintf("rolled back from %s to %s, which takes traffic again", d.FullName(), cloud.FullName("ReplicaSet", started.Plan.To)))
 		case d.Kind == "Deployment" && i < len(res.Applied):
 			var undone activities.UndoDeploymentResult
 			err := workflow.ExecuteActivity(quickKubernetes(ctx), k8s.UndoDeployment, activities.UndoDeploymentInput{Account: account, Object: res.Applied[i]}).Get(ctx, &undone)
@@ -198,7 +198,7 @@ func (r *interpreter) rollBackDeploy(ctx workflow.Context, st *stageRun, account
 				continue
 			}
 			if err == nil {
-				err = waitForRollout(ctx, st, account, []kubernetes.AppliedObject{undone.Wait})
+				err = waitForRollout(ctx, st, account, []cloud.Resource{undone.Wait})
 			}
 			if err != nil {
 				done = append(done, fmt.Sprintf("rollback of %s failed: %s", d.FullName(), describeError(err)))
@@ -214,7 +214,7 @@ func (r *interpreter) rollBackDeploy(ctx workflow.Context, st *stageRun, account
 }
 
 // deployOutputs are Spinnaker's outputs of a deploy: what was deployed, by namespace.
-func deployOutputs(account string, res kubernetes.DeployResult) map[string]any {
+func deployOutputs(account string, res cloud.DeployResult) map[string]any {
 	byNamespace := map[string]any{}
 	deployed := make([]any, 0, len(res.Deployed))
 	for _, d := range res.Deployed {
@@ -302,8 +302,10 @@ func (r *interpreter) expectedArtifact(st *stageRun, id string) (pipeline.Artifa
 	return a, nil
 }
 
-func kubernetesArtifact(a pipeline.Artifact) kubernetes.Artifact {
-	return kubernetes.Artifact{Type: a.Type, Name: a.Name, Version: a.Version, Location: a.Location, Reference: a.Reference}
+// bindingArtifact is what a deploy binds an artifact by; its account and metadata stay out of the
+// deploy's input, and so out of the history.
+func bindingArtifact(a pipeline.Artifact) pipeline.Artifact {
+	return pipeline.Artifact{Type: a.Type, Name: a.Name, Version: a.Version, Location: a.Location, Reference: a.Reference}
 }
 
 // runRollbackCluster restores a cluster's previous server group: scaled back up and ready, then in
@@ -315,31 +317,31 @@ func runRollbackCluster(ctx workflow.Context, r *interpreter, st *stageRun, s pi
 	}
 	var k8s *activities.Kubernetes
 	var chosen, started activities.StartRollbackResult
-	in := activities.StartRollbackInput{Account: account, Rollback: kubernetes.RollbackInput{Namespace: location, Application: application, Cluster: cluster, ChooseOnly: true}}
+	in := activities.StartRollbackInput{Account: account, Rollback: cloud.RollbackRequest{Region: location, Application: application, Cluster: cluster, ChooseOnly: true}}
 	// The namespace (the account's default when no location is given) is known once the
 	// rollback's server groups are chosen; nothing changes before the cluster is held.
 	if err := workflow.ExecuteActivity(quickKubernetes(ctx), k8s.StartRollback, in).Get(ctx, &chosen); err != nil {
 		return nil, err
 	}
-	release, lock, err := r.lockClusters(ctx, st, account, []kubernetes.ClusterRef{{Namespace: chosen.Plan.Namespace, Cluster: chosen.Plan.Cluster}})
+	release, lock, err := r.lockClusters(ctx, st, account, []cloud.ClusterRef{{Region: chosen.Plan.Region, Cluster: chosen.Plan.Cluster}})
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	in.Rollback.ChooseOnly, in.Rollback.Namespace = false, chosen.Plan.Namespace
+	in.Rollback.ChooseOnly, in.Rollback.Region = false, chosen.Plan.Region
 	if err := workflow.ExecuteActivity(quickKubernetes(ctx), k8s.StartRollback, in).Get(ctx, &started); err != nil {
 		return nil, err
 	}
 	plan := started.Plan
 	outputs := map[string]any{
 		"rollback": map[string]any{
-			"from": kubernetes.FullName("ReplicaSet", plan.From), "to": kubernetes.FullName("ReplicaSet", plan.To),
-			"namespace": plan.Namespace, "cluster": plan.Cluster, "services": plan.Services,
+			"from": cloud.FullName("ReplicaSet", plan.From), "to": cloud.FullName("ReplicaSet", plan.To),
+			"namespace": plan.Region, "cluster": plan.Cluster, "services": plan.Services,
 		},
-		"manifestNamesByNamespace": map[string]any{plan.Namespace: []any{kubernetes.FullName("ReplicaSet", plan.To)}},
+		"manifestNamesByNamespace": map[string]any{plan.Region: []any{cloud.FullName("ReplicaSet", plan.To)}},
 		"clusterLock":              lock,
 	}
-	if err := waitForRollout(ctx, st, account, []kubernetes.AppliedObject{plan.Wait}); err != nil {
+	if err := waitForRollout(ctx, st, account, []cloud.Resource{plan.Wait}); err != nil {
 		return outputs, err
 	}
 	if err := workflow.ExecuteActivity(quickKubernetes(ctx), k8s.FinishRollback, activities.FinishRollbackInput{Account: account, Plan: plan}).Get(ctx, nil); err != nil {

@@ -8,7 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/gennaker/gennaker/activities"
-	"github.com/gennaker/gennaker/cloud/kubernetes"
+	"github.com/gennaker/gennaker/cloud"
 	"github.com/gennaker/gennaker/pipeline"
 )
 
@@ -20,7 +20,7 @@ import (
 type manifestOp struct {
 	stageType string
 	account   string
-	target    kubernetes.AppliedObject
+	target    cloud.Resource
 	// templateHash fingerprints the pod template as resolved, for retries to see their own change.
 	templateHash string
 	limit        time.Duration // how long waiting for a rollout or a deletion may take
@@ -50,7 +50,7 @@ func resolveManifestOp(ctx workflow.Context, r *interpreter, st *stageRun, t pip
 		return nil, err
 	}
 	if op.stageType != pipeline.StageFindArtifactFromResource {
-		release, lock, err := r.lockClusters(ctx, st, op.account, []kubernetes.ClusterRef{{Namespace: resolved.Target.Namespace, Cluster: resolved.Cluster}})
+		release, lock, err := r.lockClusters(ctx, st, op.account, []cloud.ClusterRef{{Region: resolved.Target.Namespace, Cluster: resolved.Cluster}})
 		if err != nil {
 			return nil, err
 		}
@@ -84,16 +84,16 @@ func (op *manifestOp) waitCtx(ctx workflow.Context) workflow.Context {
 
 // awaitRollout waits until the object has rolled out its change: a workload's controller has
 // observed its new generation and its pods are ready.
-func (op *manifestOp) awaitRollout(ctx workflow.Context, obj kubernetes.AppliedObject) error {
+func (op *manifestOp) awaitRollout(ctx workflow.Context, obj cloud.Resource) error {
 	var k8s *activities.Kubernetes
 	return workflow.ExecuteActivity(op.waitCtx(ctx), k8s.WaitForManifests, activities.WaitForManifestsInput{
-		Account: op.account, Objects: []kubernetes.AppliedObject{obj},
+		Account: op.account, Objects: []cloud.Resource{obj},
 	}).Get(ctx, nil)
 }
 
 // outputs are what every manifest operation stage reports, as Spinnaker does, plus extra.
 func (op *manifestOp) outputs(extra map[string]any) map[string]any {
-	name := kubernetes.FullName(op.target.Kind, op.target.Name)
+	name := cloud.FullName(op.target.Kind, op.target.Name)
 	out := map[string]any{
 		"manifestNamesByNamespace": map[string]any{op.target.Namespace: []any{name}},
 		"manifestName":             name,
@@ -181,7 +181,7 @@ func runRollingRestartManifest(ctx workflow.Context, r *interpreter, st *stageRu
 }
 
 func runDeleteManifest(ctx workflow.Context, r *interpreter, st *stageRun, s pipeline.DeleteManifestStage) (map[string]any, error) {
-	opts := kubernetes.DeleteOptions{Cascading: s.Cascading, GracePeriodSeconds: s.GracePeriodSeconds}
+	opts := cloud.DeleteOptions{Cascading: s.Cascading, GracePeriodSeconds: s.GracePeriodSeconds}
 	if s.Cascading == pipeline.CascadeBackground {
 		// The provider's default; leaving it unset keeps what executions already running sent.
 		opts.Cascading = ""
@@ -207,7 +207,7 @@ func runDeleteManifest(ctx workflow.Context, r *interpreter, st *stageRun, s pip
 // Spinnaker's deleteManifest by label does. It holds the clusters of what it found, finds them
 // again once held (a deploy it waited for may have added some), and deletes them one by one,
 // each subject to the traffic guard, waiting until each is gone. Finding nothing succeeds.
-func deleteByLabel(ctx workflow.Context, r *interpreter, st *stageRun, s pipeline.DeleteManifestStage, opts kubernetes.DeleteOptions) (map[string]any, error) {
+func deleteByLabel(ctx workflow.Context, r *interpreter, st *stageRun, s pipeline.DeleteManifestStage, opts cloud.DeleteOptions) (map[string]any, error) {
 	op := newManifestOp(st, s.Account)
 	var k8s *activities.Kubernetes
 	in := activities.SelectManifestsInput{Account: s.Account, Namespace: s.Namespace, Kinds: s.Labels.Kinds, Selector: s.Labels.Selector}
@@ -229,7 +229,7 @@ func deleteByLabel(ctx workflow.Context, r *interpreter, st *stageRun, s pipelin
 	byNamespace := map[string]any{}
 	deleted := []any{}
 	for _, t := range found.Targets {
-		if !slices.Contains(clusters, kubernetes.ClusterRef{Namespace: t.Target.Namespace, Cluster: t.Cluster}) {
+		if !slices.Contains(clusters, cloud.ClusterRef{Region: t.Target.Namespace, Cluster: t.Cluster}) {
 			// Appeared while the stage waited for the clusters it held: another stage's, left alone.
 			continue
 		}
@@ -238,7 +238,7 @@ func deleteByLabel(ctx workflow.Context, r *interpreter, st *stageRun, s pipelin
 		}).Get(ctx, nil); err != nil {
 			return map[string]any{"manifestNamesByNamespace": byNamespace, "deletedManifests": deleted}, err
 		}
-		name := kubernetes.FullName(t.Target.Kind, t.Target.Name)
+		name := cloud.FullName(t.Target.Kind, t.Target.Name)
 		names, _ := byNamespace[t.Target.Namespace].([]any)
 		byNamespace[t.Target.Namespace] = append(names, name)
 		deleted = append(deleted, map[string]any{"kind": t.Target.Kind, "namespace": t.Target.Namespace, "name": t.Target.Name})
@@ -252,15 +252,15 @@ func deleteByLabel(ctx workflow.Context, r *interpreter, st *stageRun, s pipelin
 }
 
 // selectedClusters are the clusters of the objects a selection found, sorted, each once.
-func selectedClusters(targets []activities.ResolveManifestTargetResult) []kubernetes.ClusterRef {
-	var out []kubernetes.ClusterRef
+func selectedClusters(targets []activities.ResolveManifestTargetResult) []cloud.ClusterRef {
+	var out []cloud.ClusterRef
 	for _, t := range targets {
-		c := kubernetes.ClusterRef{Namespace: t.Target.Namespace, Cluster: t.Cluster}
+		c := cloud.ClusterRef{Region: t.Target.Namespace, Cluster: t.Cluster}
 		if !slices.Contains(out, c) {
 			out = append(out, c)
 		}
 	}
-	slices.SortFunc(out, func(a, b kubernetes.ClusterRef) int { return strings.Compare(a.String(), b.String()) })
+	slices.SortFunc(out, func(a, b cloud.ClusterRef) int { return strings.Compare(a.String(), b.String()) })
 	return out
 }
 

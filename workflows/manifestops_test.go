@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/gennaker/gennaker/activities"
+	"github.com/gennaker/gennaker/cloud"
 	"github.com/gennaker/gennaker/cloud/kubernetes"
 	"github.com/gennaker/gennaker/internal/localkube/kubetest"
 	"github.com/gennaker/gennaker/pipeline"
@@ -70,7 +71,7 @@ func (c *opsCluster) deploy(text string) {
 		}
 		manifests = append(manifests, m)
 	}
-	res, err := c.p.Deploy(c.t.Context(), kubernetes.DeployInput{Application: "shop", Manifests: manifests})
+	res, err := c.p.Deploy(c.t.Context(), cloud.DeployRequest{Application: "shop", Manifests: manifests})
 	if err != nil {
 		c.t.Fatalf("deploy: %v", err)
 	}

@@ -13,7 +13,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/gennaker/gennaker/activities"
-	"github.com/gennaker/gennaker/cloud/kubernetes"
+	"github.com/gennaker/gennaker/cloud"
 	"github.com/gennaker/gennaker/pipeline"
 )
 
@@ -535,14 +535,14 @@ func TestDeployManifestStage(t *testing.T) {
 	stage := stageJSON("1", "deployManifest", nil, `"account": "local", "namespaceOverride": "${parameters.env}",
 		"manifests": [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"env": "${parameters.env}"}}]`)
 	var got activities.DeployManifestInput
-	applied := []kubernetes.AppliedObject{{APIVersion: "v1", Kind: "ConfigMap", Namespace: "prod", Name: "cfg-v000"}}
+	applied := []cloud.Resource{{APIVersion: "v1", Kind: "ConfigMap", Namespace: "prod", Name: "cfg-v000"}}
 	exec, err := run(t, pipelineJSON(stage), func(env *testsuite.TestWorkflowEnvironment) {
 		env.RegisterActivity(&activities.Kubernetes{})
 		env.OnActivity("DeployClusters", mock.Anything, mock.Anything).Return(activities.DeployClustersResult{}, nil)
 		env.OnActivity("DeployManifest", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DeployManifestInput) (activities.DeployManifestResult, error) {
 			got = in
-			return activities.DeployManifestResult{Result: kubernetes.DeployResult{
-				Deployed: []kubernetes.Deployed{{APIVersion: "v1", Kind: "ConfigMap", Namespace: "prod", Name: "cfg-v000", Version: "v000", Versioned: true}},
+			return activities.DeployManifestResult{Result: cloud.DeployResult{
+				Deployed: []cloud.DeployedResource{{APIVersion: "v1", Kind: "ConfigMap", Namespace: "prod", Name: "cfg-v000", Version: "v000", Versioned: true}},
 				Applied:  applied,
 			}}, nil
 		})

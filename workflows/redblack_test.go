@@ -16,7 +16,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/gennaker/gennaker/activities"
-	"github.com/gennaker/gennaker/cloud/kubernetes"
+	"github.com/gennaker/gennaker/cloud"
 	"github.com/gennaker/gennaker/pipeline"
 )
 
@@ -125,28 +125,28 @@ func (d *mockedDeploy) input(name string, n int, into any) {
 }
 
 var (
-	webConfig = kubernetes.Deployed{APIVersion: "v1", Kind: "ConfigMap", Namespace: "prod", Name: "web-config-v002", Version: "v002", Versioned: true}
-	webV2     = kubernetes.Deployed{APIVersion: "apps/v1", Kind: "ReplicaSet", Namespace: "prod", Name: "web-v002", Version: "v002", Versioned: true}
-	apiV5     = kubernetes.Deployed{APIVersion: "apps/v1", Kind: "ReplicaSet", Namespace: "prod", Name: "api-v005", Version: "v005", Versioned: true}
-	webDeploy = kubernetes.Deployed{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "prod", Name: "web"}
+	webConfig = cloud.DeployedResource{APIVersion: "v1", Kind: "ConfigMap", Namespace: "prod", Name: "web-config-v002", Version: "v002", Versioned: true}
+	webV2     = cloud.DeployedResource{APIVersion: "apps/v1", Kind: "ReplicaSet", Namespace: "prod", Name: "web-v002", Version: "v002", Versioned: true}
+	apiV5     = cloud.DeployedResource{APIVersion: "apps/v1", Kind: "ReplicaSet", Namespace: "prod", Name: "api-v005", Version: "v005", Versioned: true}
+	webDeploy = cloud.DeployedResource{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "prod", Name: "web"}
 
 	// webV1Restored is the previous server group of web as a rollback scales it back.
-	webV1Restored = kubernetes.AppliedObject{APIVersion: "apps/v1", Kind: "ReplicaSet", Namespace: "prod", Name: "web-v001", UID: "uid-web-v001", Generation: 4}
-	webRollback   = kubernetes.RollbackPlan{Namespace: "prod", Cluster: "replicaSet web", From: "web-v002", To: "web-v001",
+	webV1Restored = cloud.Resource{APIVersion: "apps/v1", Kind: "ReplicaSet", Namespace: "prod", Name: "web-v001", UID: "uid-web-v001", Generation: 4}
+	webRollback   = cloud.RollbackPlan{Region: "prod", Cluster: "replicaSet web", From: "web-v002", To: "web-v001",
 		Services: []string{"service web"}, Replicas: 3, Wait: webV1Restored}
 )
 
 // appliedAs is what the API server stored of each deployed resource.
-func appliedAs(ds ...kubernetes.Deployed) []kubernetes.AppliedObject {
-	out := make([]kubernetes.AppliedObject, len(ds))
+func appliedAs(ds ...cloud.DeployedResource) []cloud.Resource {
+	out := make([]cloud.Resource, len(ds))
 	for i, d := range ds {
-		out[i] = kubernetes.AppliedObject{APIVersion: d.APIVersion, Kind: d.Kind, Namespace: d.Namespace, Name: d.Name, UID: "uid-" + d.Name, Generation: 1}
+		out[i] = cloud.Resource{APIVersion: d.APIVersion, Kind: d.Kind, Namespace: d.Namespace, Name: d.Name, UID: "uid-" + d.Name, Generation: 1}
 	}
 	return out
 }
 
-func deployedAs(ds ...kubernetes.Deployed) activities.DeployManifestResult {
-	return activities.DeployManifestResult{Result: kubernetes.DeployResult{Deployed: ds, Applied: appliedAs(ds...)}}
+func deployedAs(ds ...cloud.DeployedResource) activities.DeployManifestResult {
+	return activities.DeployManifestResult{Result: cloud.DeployResult{Deployed: ds, Applied: appliedAs(ds...)}}
 }
 
 // redBlackStage deploys a ConfigMap and the web ReplicaSet red/black; extra fields are added.
@@ -173,7 +173,7 @@ func TestRedBlackDeployMovesTrafficToEachNewReplicaSet(t *testing.T) {
 	d.env.OnActivity("WaitForManifests", mock.Anything, activities.WaitForManifestsInput{Account: "local", Objects: appliedAs(webConfig, webV2, apiV5)}).
 		Return(activities.WaitForManifestsResult{}, nil)
 	d.env.OnActivity("ApplyTrafficStrategy", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.TrafficStrategyInput) (activities.TrafficStrategyResult, error) {
-		return activities.TrafficStrategyResult{Result: kubernetes.StrategyResult{
+		return activities.TrafficStrategyResult{Result: cloud.TrafficStrategyResult{
 			Enabled: []string{"replicaSet " + in.Strategy.ServerGroup}, Disabled: []string{"replicaSet older"}, ScaledDown: []string{"replicaSet older"},
 		}}, nil
 	})
@@ -188,12 +188,12 @@ func TestRedBlackDeployMovesTrafficToEachNewReplicaSet(t *testing.T) {
 	if deploy.Deploy.Traffic == nil || !slices.Equal(deploy.Deploy.Traffic.Services, []string{"service web"}) {
 		t.Errorf("deployed with traffic options %+v, want the ReplicaSets kept out of service web", deploy.Deploy.Traffic)
 	}
-	for i, rs := range []kubernetes.Deployed{webV2, apiV5} {
+	for i, rs := range []cloud.DeployedResource{webV2, apiV5} {
 		var got activities.TrafficStrategyInput
 		d.input("ApplyTrafficStrategy", i, &got)
-		want := activities.TrafficStrategyInput{Account: "local", Strategy: kubernetes.StrategyInput{
-			Namespace: "prod", ServerGroup: rs.Name, Services: []string{"service web"}, EnableTraffic: true,
-			Strategy: kubernetes.StrategyRedBlack, MaxRemaining: 2, ScaleDown: true,
+		want := activities.TrafficStrategyInput{Account: "local", Strategy: cloud.TrafficStrategy{
+			Region: "prod", ServerGroup: rs.Name, Services: []string{"service web"}, EnableTraffic: true,
+			Strategy: pipeline.StrategyRedBlack, MaxRemaining: 2, ScaleDown: true,
 		}}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("strategy %d\n got %+v\nwant %+v", i, got, want)
@@ -213,9 +213,9 @@ func TestRedBlackDeployMovesTrafficToEachNewReplicaSet(t *testing.T) {
 // wantRollBack mocks a rollback of web-v002 to web-v001 that works.
 func (d *mockedDeploy) wantRollBack() {
 	d.env.OnActivity("StartRollback", mock.Anything, activities.StartRollbackInput{
-		Account: "local", Rollback: kubernetes.RollbackInput{Namespace: "prod", Application: "shop", From: "web-v002"},
+		Account: "local", Rollback: cloud.RollbackRequest{Region: "prod", Application: "shop", From: "web-v002"},
 	}).Return(activities.StartRollbackResult{Plan: webRollback}, nil)
-	d.env.OnActivity("WaitForManifests", mock.Anything, activities.WaitForManifestsInput{Account: "local", Objects: []kubernetes.AppliedObject{webV1Restored}}).
+	d.env.OnActivity("WaitForManifests", mock.Anything, activities.WaitForManifestsInput{Account: "local", Objects: []cloud.Resource{webV1Restored}}).
 		Return(activities.WaitForManifestsResult{}, nil)
 	d.env.OnActivity("FinishRollback", mock.Anything, activities.FinishRollbackInput{Account: "local", Plan: webRollback}).
 		Return(activities.FinishRollbackResult{}, nil)
@@ -270,7 +270,7 @@ func TestARollbackIsNotCutShortByTheStageTimeout(t *testing.T) {
 	// longer than what remains to be ready.
 	d.env.OnActivity("WaitForManifests", mock.Anything, activities.WaitForManifestsInput{Account: "local", Objects: appliedAs(webConfig, webV2)}).
 		After(50*time.Second).Return(activities.WaitForManifestsResult{}, rolloutFailed())
-	d.env.OnActivity("WaitForManifests", mock.Anything, activities.WaitForManifestsInput{Account: "local", Objects: []kubernetes.AppliedObject{webV1Restored}}).
+	d.env.OnActivity("WaitForManifests", mock.Anything, activities.WaitForManifestsInput{Account: "local", Objects: []cloud.Resource{webV1Restored}}).
 		After(30*time.Second).Return(activities.WaitForManifestsResult{}, nil)
 	d.wantRollBack()
 	exec, _ := d.run(redBlackStage(`"rollback": {"onFailure": true}, "stageTimeoutMs": 60000`), pipeline.TriggerInfo{})
@@ -289,7 +289,7 @@ func TestARollbackUnderWayFinishesWhenTheExecutionIsCancelled(t *testing.T) {
 	d.env.OnActivity("DeployManifest", mock.Anything, mock.Anything).Return(deployedAs(webConfig, webV2), nil)
 	d.env.OnActivity("WaitForManifests", mock.Anything, activities.WaitForManifestsInput{Account: "local", Objects: appliedAs(webConfig, webV2)}).
 		After(10*time.Second).Return(activities.WaitForManifestsResult{}, rolloutFailed())
-	d.env.OnActivity("WaitForManifests", mock.Anything, activities.WaitForManifestsInput{Account: "local", Objects: []kubernetes.AppliedObject{webV1Restored}}).
+	d.env.OnActivity("WaitForManifests", mock.Anything, activities.WaitForManifestsInput{Account: "local", Objects: []cloud.Resource{webV1Restored}}).
 		After(30*time.Second).Return(activities.WaitForManifestsResult{}, nil)
 	d.wantRollBack()
 	d.env.RegisterDelayedCallback(func() {
@@ -325,10 +325,10 @@ func TestRolloutFailureUndoesADeployment(t *testing.T) {
 	d.env.OnActivity("DeployManifest", mock.Anything, mock.Anything).Return(deployedAs(webConfig, webDeploy), nil)
 	d.env.OnActivity("WaitForManifests", mock.Anything, activities.WaitForManifestsInput{Account: "local", Objects: appliedAs(webConfig, webDeploy)}).
 		Return(activities.WaitForManifestsResult{}, temporal.NewNonRetryableApplicationError("Deployment web in prod failed: progress deadline exceeded", "RolloutFailed", nil))
-	undone := kubernetes.AppliedObject{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "prod", Name: "web", UID: "uid-web", Generation: 2}
+	undone := cloud.Resource{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "prod", Name: "web", UID: "uid-web", Generation: 2}
 	d.env.OnActivity("UndoDeployment", mock.Anything, activities.UndoDeploymentInput{Account: "local", Object: appliedAs(webDeploy)[0]}).
 		Return(activities.UndoDeploymentResult{Restored: 6, Wait: undone}, nil)
-	d.env.OnActivity("WaitForManifests", mock.Anything, activities.WaitForManifestsInput{Account: "local", Objects: []kubernetes.AppliedObject{undone}}).
+	d.env.OnActivity("WaitForManifests", mock.Anything, activities.WaitForManifestsInput{Account: "local", Objects: []cloud.Resource{undone}}).
 		Return(activities.WaitForManifestsResult{}, nil)
 	stage := stageJSON("1", "deployManifest", nil, `"account": "local", "rollback": {"onFailure": true}, "manifests": [
 		{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config", "namespace": "prod"}},
@@ -346,12 +346,12 @@ func TestRolloutFailureUndoesADeployment(t *testing.T) {
 
 func TestRollbackClusterStage(t *testing.T) {
 	d := newMockedDeploy(t)
-	chosen := kubernetes.RollbackPlan{Namespace: "prod", Cluster: "replicaSet web", From: "web-v002", To: "web-v001"}
+	chosen := cloud.RollbackPlan{Region: "prod", Cluster: "replicaSet web", From: "web-v002", To: "web-v001"}
 	d.env.OnActivity("StartRollback", mock.Anything, activities.StartRollbackInput{
-		Account: "local", Rollback: kubernetes.RollbackInput{Namespace: "prod", Application: "shop", Cluster: "replicaSet web", ChooseOnly: true},
+		Account: "local", Rollback: cloud.RollbackRequest{Region: "prod", Application: "shop", Cluster: "replicaSet web", ChooseOnly: true},
 	}).Return(activities.StartRollbackResult{Plan: chosen}, nil)
 	d.env.OnActivity("StartRollback", mock.Anything, activities.StartRollbackInput{
-		Account: "local", Rollback: kubernetes.RollbackInput{Namespace: "prod", Application: "shop", Cluster: "replicaSet web"},
+		Account: "local", Rollback: cloud.RollbackRequest{Region: "prod", Application: "shop", Cluster: "replicaSet web"},
 	}).Return(activities.StartRollbackResult{Plan: webRollback}, nil)
 	// The lock is free: it is granted as soon as it is asked for.
 	var token string
@@ -377,7 +377,7 @@ func TestRollbackClusterStage(t *testing.T) {
 			released = append(released, arg.(activities.LockRelease).Token)
 			return nil
 		})
-	d.env.OnActivity("WaitForManifests", mock.Anything, activities.WaitForManifestsInput{Account: "local", Objects: []kubernetes.AppliedObject{webV1Restored}}).
+	d.env.OnActivity("WaitForManifests", mock.Anything, activities.WaitForManifestsInput{Account: "local", Objects: []cloud.Resource{webV1Restored}}).
 		Return(activities.WaitForManifestsResult{}, nil)
 	d.env.OnActivity("FinishRollback", mock.Anything, activities.FinishRollbackInput{Account: "local", Plan: webRollback}).
 		Return(activities.FinishRollbackResult{}, nil)
@@ -441,11 +441,11 @@ func TestDeployManifestsFromATriggerArtifact(t *testing.T) {
 	if !reflect.DeepEqual(deploy.Deploy.Manifests, want) {
 		t.Errorf("deployed manifests %v, want the fetched ones with their expressions evaluated", deploy.Deploy.Manifests)
 	}
-	image := kubernetes.Artifact{Type: "docker/image", Name: "gcr.io/shop/web", Version: "1.4.2", Reference: "gcr.io/shop/web@sha256:1f2e"}
-	if !reflect.DeepEqual(deploy.Deploy.RequiredArtifacts, []kubernetes.Artifact{image}) {
+	image := pipeline.Artifact{Type: "docker/image", Name: "gcr.io/shop/web", Version: "1.4.2", Reference: "gcr.io/shop/web@sha256:1f2e"}
+	if !reflect.DeepEqual(deploy.Deploy.RequiredArtifacts, []pipeline.Artifact{image}) {
 		t.Errorf("required artifacts %+v", deploy.Deploy.RequiredArtifacts)
 	}
-	if len(deploy.Deploy.Artifacts) != 3 || !slices.Contains(deploy.Deploy.Artifacts, image) {
+	if len(deploy.Deploy.Artifacts) != 3 || !slices.ContainsFunc(deploy.Deploy.Artifacts, func(a pipeline.Artifact) bool { return reflect.DeepEqual(a, image) }) {
 		t.Errorf("artifacts to bind %+v, want the trigger's", deploy.Deploy.Artifacts)
 	}
 	if exec.Stage("1").Status != pipeline.StatusSucceeded {

@@ -8,7 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/gennaker/gennaker/activities"
-	"github.com/gennaker/gennaker/cloud/kubernetes"
+	"github.com/gennaker/gennaker/cloud"
 	"github.com/gennaker/gennaker/pipeline"
 )
 
@@ -35,14 +35,14 @@ func runRunJob(ctx workflow.Context, r *interpreter, st *stageRun, s pipeline.Ru
 	// As a deploy does, the Job gets the trigger's images where it runs them, and must get the
 	// artifacts it requires.
 	for _, a := range r.exec.Trigger.Artifacts {
-		start.Artifacts = append(start.Artifacts, kubernetesArtifact(a))
+		start.Artifacts = append(start.Artifacts, bindingArtifact(a))
 	}
 	for _, src := range s.RequiredArtifacts {
 		a, err := r.artifactOf(st, src)
 		if err != nil {
 			return nil, err
 		}
-		start.RequiredArtifacts = append(start.RequiredArtifacts, kubernetesArtifact(a))
+		start.RequiredArtifacts = append(start.RequiredArtifacts, bindingArtifact(a))
 	}
 	var k8s *activities.Kubernetes
 	// The Job's name depends only on the execution and the stage, so a retry applies the same Job.
@@ -63,7 +63,7 @@ func runRunJob(ctx workflow.Context, r *interpreter, st *stageRun, s pipeline.Ru
 	waitCtx := waitingKubernetes(ctx, limit)
 	waitErr := workflow.ExecuteActivity(waitCtx, k8s.WaitForManifests, activities.WaitForManifestsInput{
 		Account: s.Account,
-		Objects: []kubernetes.AppliedObject{job},
+		Objects: []cloud.Resource{job},
 	}).Get(ctx, nil)
 	var waitAppErr *temporal.ApplicationError
 	if waitErr != nil && !errors.As(waitErr, &waitAppErr) {

@@ -11,7 +11,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/gennaker/gennaker/activities"
-	"github.com/gennaker/gennaker/cloud/kubernetes"
+	"github.com/gennaker/gennaker/cloud"
 	"github.com/gennaker/gennaker/pipeline"
 )
 
@@ -19,7 +19,7 @@ const runJobFields = `"account": "local", "namespaceOverride": "${parameters.env
 	"manifest": {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"generateName": "migrate-"},
 		"spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "migrate:${parameters.env}"}]}}}}`
 
-var startedJob = kubernetes.AppliedObject{APIVersion: "batch/v1", Kind: "Job", Namespace: "prod", Name: "migrate-bcdfghjk", UID: "uid-1"}
+var startedJob = cloud.Resource{APIVersion: "batch/v1", Kind: "Job", Namespace: "prod", Name: "migrate-bcdfghjk", UID: "uid-1"}
 
 func TestRunJobStagePublishesTheJobsOutputs(t *testing.T) {
 	stages := []string{
@@ -34,7 +34,7 @@ func TestRunJobStagePublishesTheJobsOutputs(t *testing.T) {
 			start = in
 			return activities.StartJobResult{Job: startedJob}, nil
 		})
-		env.OnActivity("WaitForManifests", mock.Anything, activities.WaitForManifestsInput{Account: "local", Objects: []kubernetes.AppliedObject{startedJob}}).
+		env.OnActivity("WaitForManifests", mock.Anything, activities.WaitForManifestsInput{Account: "local", Objects: []cloud.Resource{startedJob}}).
 			Return(activities.WaitForManifestsResult{}, nil)
 		env.OnActivity("CollectJobOutputs", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CollectJobOutputsInput) (activities.CollectJobOutputsResult, error) {
 			collect = in

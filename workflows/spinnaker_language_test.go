@@ -9,7 +9,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/gennaker/gennaker/activities"
-	"github.com/gennaker/gennaker/cloud/kubernetes"
+	"github.com/gennaker/gennaker/cloud"
 	"github.com/gennaker/gennaker/pipeline"
 )
 
@@ -106,7 +106,7 @@ func TestRunJobFromContainers(t *testing.T) {
 		env.RegisterActivity(&activities.Kubernetes{})
 		env.OnActivity("StartJob", mock.Anything, mock.Anything).Return(func(_ context.Context, got activities.StartJobInput) (activities.StartJobResult, error) {
 			in = got
-			return activities.StartJobResult{Job: kubernetes.AppliedObject{APIVersion: "batch/v1", Kind: "Job", Namespace: "canary", Name: "myapp-bcdfghjk"}}, nil
+			return activities.StartJobResult{Job: cloud.Resource{APIVersion: "batch/v1", Kind: "Job", Namespace: "canary", Name: "myapp-bcdfghjk"}}, nil
 		})
 		env.OnActivity("WaitForManifests", mock.Anything, mock.Anything).Return(activities.WaitForManifestsResult{}, nil)
 		env.OnActivity("CollectJobOutputs", mock.Anything, mock.Anything).Return(activities.CollectJobOutputsResult{}, nil)

@@ -11,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/gennaker/gennaker/cloud"
 )
 
 // The traffic guard keeps a cluster serving: as Spinnaker's traffic guards do, it refuses to take
@@ -83,7 +85,7 @@ func (p *Provider) CheckTrafficGuard(ctx context.Context, namespace, kind, name,
 		case m.sg.TakingTraffic && m.sg.Ready > 0:
 			return nil
 		case m.sg.TakingTraffic:
-			idle = append(idle, FullName(m.obj.GetKind(), m.obj.GetName()))
+			idle = append(idle, cloud.FullName(m.obj.GetKind(), m.obj.GetName()))
 		}
 	}
 	if self == nil || !self.sg.TakingTraffic {
@@ -132,7 +134,7 @@ func LoadBalancers(obj *unstructured.Unstructured) ([]string, error) {
 	var services []string
 	if err := json.Unmarshal([]byte(raw), &services); err != nil {
 		return nil, invalidf("%s: its annotation %s is %q, which is not a JSON list of services such as [\"service web\"]",
-			FullName(obj.GetKind(), obj.GetName()), AnnotationLoadBalancers, raw)
+			cloud.FullName(obj.GetKind(), obj.GetName()), AnnotationLoadBalancers, raw)
 	}
 	out := services[:0]
 	for _, s := range services {

@@ -7,17 +7,19 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/gennaker/gennaker/cloud"
 )
 
 func TestTrafficGuard(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "guard")
 	ctx := t.Context()
-	e.deploy(DeployInput{Application: "shop", Manifests: append(docs(t, shopService), shopReplicaSet(t, "example.com/shop:1", 1)...)})
-	e.deploy(DeployInput{Application: "shop", Manifests: shopReplicaSet(t, "example.com/shop:2", 0)})
+	e.deploy(cloud.DeployRequest{Application: "shop", Manifests: append(docs(t, shopService), shopReplicaSet(t, "example.com/shop:1", 1)...)})
+	e.deploy(cloud.DeployRequest{Application: "shop", Manifests: shopReplicaSet(t, "example.com/shop:2", 0)})
 	// A Deployment the Service also selects is a cluster of its own, and one it does not select
 	// takes no traffic.
-	e.deploy(DeployInput{Application: "shop", Manifests: slices.Concat(
+	e.deploy(cloud.DeployRequest{Application: "shop", Manifests: slices.Concat(
 		simpleDeployment(t, "solo", "example.com/solo:1", 1), simpleDeployment(t, "batch", "example.com/batch:1", 1))})
 	if err := e.p.Patch(ctx, "Deployment", e.ns, "solo", PatchStrategic, []byte(`{"spec":{"template":{"metadata":{"labels":{"svc":"shop"}}}}}`)); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/gennaker/gennaker/cloud"
 )
 
 // LabelJobControllerUID is the label the Job controller puts on a Job's pods with the Job's UID. It
@@ -29,7 +31,7 @@ type JobState struct {
 	Failed      int64  `json:"failed"`
 	// Status is done once the Job is complete and failed once it has failed; its message says
 	// why, as the Job controller put it (BackoffLimitExceeded, DeadlineExceeded, ...).
-	Status Status `json:"status"`
+	Status cloud.Health `json:"status"`
 	// Pods are the Job's newest pods, at most MaxLogPods, oldest first.
 	Pods []JobPod `json:"pods,omitempty"`
 }

@@ -110,7 +110,3 @@ func kindName(kind string) string {
 	}
 	return strings.ToLower(kind[:1]) + kind[1:]
 }
-
-// FullName is Spinnaker's "kind name" for a resource, such as "replicaSet web-v003"; it is also the
-// cluster of a manifest that does not name one.
-func FullName(kind, name string) string { return kindName(kind) + " " + name }

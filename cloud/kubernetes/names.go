@@ -54,15 +54,3 @@ const (
 	// kubernetes/configMap.
 	ArtifactTypePrefix = "kubernetes/"
 )
-
-// Artifact is a Spinnaker artifact as triggers and stages pass them around: a Docker image
-// (Type docker/image, Name gcr.io/x/web, Reference gcr.io/x/web@sha256:...) or a deployed
-// resource (Type kubernetes/configMap, Name web-config, Location the namespace, Version v002,
-// Reference web-config-v002). Fields gennaker does not use are left out.
-type Artifact struct {
-	Type      string `json:"type"`
-	Name      string `json:"name,omitempty"`
-	Version   string `json:"version,omitempty"`
-	Location  string `json:"location,omitempty"`
-	Reference string `json:"reference,omitempty"`
-}

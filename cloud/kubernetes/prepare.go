@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/gennaker/gennaker/cloud"
+	"github.com/gennaker/gennaker/pipeline"
 )
 
 // ResourceKey names a resource, or a series of versions of one, within an account. For a versioned
@@ -48,10 +49,10 @@ type PrepareInput struct {
 	ExecutionID      string
 	StageRefID       string
 	// Artifacts are the trigger's and upstream stages' artifacts, bound where they match.
-	Artifacts []Artifact
+	Artifacts []pipeline.Artifact
 	// RequiredArtifacts must each be bound somewhere, or the deploy is refused. They take
 	// precedence over Artifacts with the same name.
-	RequiredArtifacts []Artifact
+	RequiredArtifacts []pipeline.Artifact
 	// Existing lists, by namespace, kind and base name, the versions already in the cluster of
 	// every key LookupKeys returns; keys without versions may be left out.
 	Existing map[ResourceKey][]ExistingVersion
@@ -60,36 +61,19 @@ type PrepareInput struct {
 	ClusterScopedKinds []string
 }
 
-// Deployed describes one resource a deploy applies.
-type Deployed struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-	// Namespace is empty for a cluster-scoped resource.
-	Namespace string `json:"namespace,omitempty"`
-	// Name is the name applied, versioned or not: web-config-v003.
-	Name string `json:"name"`
-	// Version is the vNNN of a versioned resource; empty otherwise.
-	Version   string `json:"version,omitempty"`
-	Versioned bool   `json:"versioned"`
-}
-
-// FullName is Spinnaker's "kind name" of the resource, such as "configMap web-config-v003", as its
-// stage outputs list them.
-func (d Deployed) FullName() string { return FullName(d.Kind, d.Name) }
-
 // PrepareResult is the deploy PrepareManifests worked out.
 type PrepareResult struct {
 	// Manifests are ready to apply, in the order to apply them: namespaces and definitions first,
 	// then storage, configuration, services, workloads, and what points at workloads.
 	Manifests []*unstructured.Unstructured
 	// Deployed describes Manifests, in the same order.
-	Deployed []Deployed
+	Deployed []cloud.DeployedResource
 	// CreatedArtifacts are the kubernetes/* artifacts the deploy produces, one per manifest in the
 	// same order, for later stages to bind.
-	CreatedArtifacts []Artifact
+	CreatedArtifacts []pipeline.Artifact
 	// BoundArtifacts are the artifacts substituted into the manifests: images, and the versions of
 	// ConfigMaps, Secrets and other resources that references were pointed at.
-	BoundArtifacts []Artifact
+	BoundArtifacts []pipeline.Artifact
 }
 
 // item is one manifest being prepared.
@@ -120,8 +104,8 @@ func (it *item) version() string {
 }
 
 // artifact is the kubernetes/* artifact describing the prepared resource.
-func (it *item) artifact() Artifact {
-	return Artifact{
+func (it *item) artifact() pipeline.Artifact {
+	return pipeline.Artifact{
 		Type:      ArtifactTypePrefix + kindName(it.kind),
 		Name:      it.base,
 		Location:  it.namespace,
@@ -152,7 +136,7 @@ func PrepareManifests(in PrepareInput) (PrepareResult, error) {
 	var res PrepareResult
 	for _, it := range items {
 		res.Manifests = append(res.Manifests, &unstructured.Unstructured{Object: it.obj})
-		res.Deployed = append(res.Deployed, Deployed{
+		res.Deployed = append(res.Deployed, cloud.DeployedResource{
 			APIVersion: it.apiVersion, Kind: it.kind, Namespace: it.namespace, Name: it.name,
 			Version: it.version(), Versioned: it.versioned,
 		})
@@ -332,21 +316,28 @@ func (it *item) read() error {
 	return nil
 }
 
+// artifactKey is what tells bound artifacts apart: the fields binding reads.
+type artifactKey struct{ typ, name, version, location, reference string }
+
+func keyOf(a pipeline.Artifact) artifactKey {
+	return artifactKey{a.Type, a.Name, a.Version, a.Location, a.Reference}
+}
+
 // preparer holds what a deploy has worked out so far.
 type preparer struct {
 	in       PrepareInput
 	byKey    map[ResourceKey]*item
-	bound    []Artifact
-	isBound  map[Artifact]bool
-	bindable []Artifact // required first, so they win over optional artifacts of the same name
+	bound    []pipeline.Artifact
+	isBound  map[artifactKey]bool
+	bindable []pipeline.Artifact // required first, so they win over optional artifacts of the same name
 }
 
 func newPreparer(in PrepareInput, items []*item) *preparer {
-	p := &preparer{in: in, byKey: map[ResourceKey]*item{}, isBound: map[Artifact]bool{}}
+	p := &preparer{in: in, byKey: map[ResourceKey]*item{}, isBound: map[artifactKey]bool{}}
 	for _, it := range items {
 		p.byKey[it.key()] = it
 	}
-	p.bindable = append(append([]Artifact{}, in.RequiredArtifacts...), in.Artifacts...)
+	p.bindable = append(append([]pipeline.Artifact{}, in.RequiredArtifacts...), in.Artifacts...)
 	return p
 }
 
@@ -444,16 +435,16 @@ func (p *preparer) resolve(from *item, kind, name string) (string, error) {
 		names = append(names, v.Name)
 	}
 	if latest, seq, ok := LatestVersion(names, name); ok {
-		p.bind(Artifact{Type: ArtifactTypePrefix + kindName(kind), Name: name, Location: from.namespace,
+		p.bind(pipeline.Artifact{Type: ArtifactTypePrefix + kindName(kind), Name: name, Location: from.namespace,
 			Version: cloud.VersionSuffix(seq), Reference: latest})
 		return latest, nil
 	}
 	return name, nil
 }
 
-func (p *preparer) bind(a Artifact) {
-	if !p.isBound[a] {
-		p.isBound[a] = true
+func (p *preparer) bind(a pipeline.Artifact) {
+	if !p.isBound[keyOf(a)] {
+		p.isBound[keyOf(a)] = true
 		p.bound = append(p.bound, a)
 	}
 }
@@ -496,7 +487,7 @@ func imageName(ref string) string {
 func (p *preparer) checkRequired() error {
 	var missing []string
 	for _, a := range p.in.RequiredArtifacts {
-		if !p.isBound[a] {
+		if !p.isBound[keyOf(a)] {
 			missing = append(missing, fmt.Sprintf("%s %s", a.Type, cmp.Or(a.Name, a.Reference)))
 		}
 	}
@@ -577,7 +568,7 @@ func rewriteRefs(kind string, obj map[string]any, rename func(kind, name string)
 // stampItem names a prepared manifest and writes its moniker, artifact, labels and provenance.
 func stampItem(obj map[string]any, in PrepareInput, it *item) {
 	stamp(obj, stampInfo{
-		app: in.Application, cluster: FullName(it.kind, it.base),
+		app: in.Application, cluster: cloud.FullName(it.kind, it.base),
 		kind: it.kind, namespace: it.namespace, base: it.base, name: it.name, seq: it.seq,
 		account: in.Account, executionID: in.ExecutionID, stageRefID: in.StageRefID,
 	})

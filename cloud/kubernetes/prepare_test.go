@@ -7,6 +7,9 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/gennaker/gennaker/cloud"
+	"github.com/gennaker/gennaker/pipeline"
 )
 
 const configMapYAML = `apiVersion: v1
@@ -145,7 +148,7 @@ func TestPrepareVersioning(t *testing.T) {
 				t.Fatal(err)
 			}
 			version := tt.want[len(tt.want)-4:]
-			wantDeployed := []Deployed{{APIVersion: "v1", Kind: "ConfigMap", Namespace: "default", Name: tt.want, Version: version, Versioned: true}}
+			wantDeployed := []cloud.DeployedResource{{APIVersion: "v1", Kind: "ConfigMap", Namespace: "default", Name: tt.want, Version: version, Versioned: true}}
 			if !reflect.DeepEqual(res.Deployed, wantDeployed) {
 				t.Errorf("Deployed = %+v, want %+v", res.Deployed, wantDeployed)
 			}
@@ -156,7 +159,7 @@ func TestPrepareVersioning(t *testing.T) {
 				{"ConfigMap", tt.want, "metadata.annotations[artifact.spinnaker.io/version]", version},
 				{"ConfigMap", tt.want, "metadata.annotations[moniker.spinnaker.io/cluster]", "configMap web-config"},
 			})
-			wantCreated := []Artifact{{Type: "kubernetes/configMap", Name: "web-config", Location: "default", Version: version, Reference: tt.want}}
+			wantCreated := []pipeline.Artifact{{Type: "kubernetes/configMap", Name: "web-config", Location: "default", Version: version, Reference: tt.want}}
 			if !reflect.DeepEqual(res.CreatedArtifacts, wantCreated) {
 				t.Errorf("CreatedArtifacts = %+v, want %+v", res.CreatedArtifacts, wantCreated)
 			}
@@ -182,7 +185,7 @@ data: {a: b}`)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Deployed{
+	want := []cloud.DeployedResource{
 		{APIVersion: "v1", Kind: "ConfigMap", Namespace: "default", Name: "settings"},
 		{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "default", Name: "api-v000", Version: "v000", Versioned: true},
 	}
@@ -233,7 +236,7 @@ func TestPrepareReferences(t *testing.T) {
 		if want := "configMap web-config-v003,secret web-secret-v000,deployment web"; strings.Join(order, ",") != want {
 			t.Errorf("order = %s, want %s", strings.Join(order, ","), want)
 		}
-		wantBound := []Artifact{
+		wantBound := []pipeline.Artifact{
 			{Type: "kubernetes/configMap", Name: "web-config", Location: "default", Version: "v003", Reference: cmV},
 			{Type: "kubernetes/secret", Name: "web-secret", Location: "default", Version: "v000", Reference: secretV},
 		}
@@ -264,7 +267,7 @@ func TestPrepareReferences(t *testing.T) {
 
 	t.Run("bound from an upstream artifact", func(t *testing.T) {
 		res, err := PrepareManifests(input(docs(t, deploymentYAML), func(in *PrepareInput) {
-			in.Artifacts = []Artifact{
+			in.Artifacts = []pipeline.Artifact{
 				{Type: "kubernetes/configMap", Name: "web-config", Location: "default", Version: "v003", Reference: cmV},
 				{Type: "kubernetes/secret", Name: "web-secret", Location: "elsewhere", Reference: "web-secret-v009"},
 				{Type: "kubernetes/secret", Name: "web-secret", Reference: secretV},
@@ -486,31 +489,31 @@ spec:
       - {name: sidecar, image: "envoyproxy/envoy:v1.30"}
       - {name: lookalike, image: "gcr.io/x/web-worker:1.0"}`
 	}
-	webArtifact := Artifact{Type: "docker/image", Name: "gcr.io/x/web", Reference: digest, Version: "1.1"}
+	webArtifact := pipeline.Artifact{Type: "docker/image", Name: "gcr.io/x/web", Reference: digest, Version: "1.1"}
 	tests := []struct {
 		name              string
 		manifest          string
-		artifacts         []Artifact
-		required          []Artifact
+		artifacts         []pipeline.Artifact
+		required          []pipeline.Artifact
 		wantWeb, wantInit string
-		wantBound         []Artifact
+		wantBound         []pipeline.Artifact
 		err               string
 	}{
-		{"tag replaced by digest", pod("gcr.io/x/web:1.0", "busybox"), []Artifact{webArtifact}, nil, digest, "busybox", []Artifact{webArtifact}, ""},
-		{"no tag", pod("gcr.io/x/web", "busybox"), []Artifact{webArtifact}, nil, digest, "busybox", []Artifact{webArtifact}, ""},
-		{"older digest", pod("gcr.io/x/web@sha256:aaaa", "busybox"), []Artifact{webArtifact}, nil, digest, "busybox", []Artifact{webArtifact}, ""},
-		{"init container", pod("nginx", "gcr.io/x/web:latest"), []Artifact{webArtifact}, nil, "nginx", digest, []Artifact{webArtifact}, ""},
-		{"tag reference", pod("gcr.io/x/web:1.0", "busybox"), []Artifact{{Type: "docker/image", Name: "gcr.io/x/web", Reference: "gcr.io/x/web:1.1"}}, nil,
-			"gcr.io/x/web:1.1", "busybox", []Artifact{{Type: "docker/image", Name: "gcr.io/x/web", Reference: "gcr.io/x/web:1.1"}}, ""},
-		{"registry port is not a tag", pod("localhost:5000/web", "busybox"), []Artifact{{Type: "docker/image", Name: "localhost:5000/web", Reference: "localhost:5000/web:2"}}, nil,
-			"localhost:5000/web:2", "busybox", []Artifact{{Type: "docker/image", Name: "localhost:5000/web", Reference: "localhost:5000/web:2"}}, ""},
-		{"name taken from the reference", pod("gcr.io/x/web:1.0", "busybox"), []Artifact{{Type: "docker/image", Reference: digest}}, nil,
-			digest, "busybox", []Artifact{{Type: "docker/image", Reference: digest}}, ""},
-		{"other types are not images", pod("gcr.io/x/web:1.0", "busybox"), []Artifact{{Type: "gcs/object", Name: "gcr.io/x/web", Reference: "gs://b/o"}}, nil,
+		{"tag replaced by digest", pod("gcr.io/x/web:1.0", "busybox"), []pipeline.Artifact{webArtifact}, nil, digest, "busybox", []pipeline.Artifact{webArtifact}, ""},
+		{"no tag", pod("gcr.io/x/web", "busybox"), []pipeline.Artifact{webArtifact}, nil, digest, "busybox", []pipeline.Artifact{webArtifact}, ""},
+		{"older digest", pod("gcr.io/x/web@sha256:aaaa", "busybox"), []pipeline.Artifact{webArtifact}, nil, digest, "busybox", []pipeline.Artifact{webArtifact}, ""},
+		{"init container", pod("nginx", "gcr.io/x/web:latest"), []pipeline.Artifact{webArtifact}, nil, "nginx", digest, []pipeline.Artifact{webArtifact}, ""},
+		{"tag reference", pod("gcr.io/x/web:1.0", "busybox"), []pipeline.Artifact{{Type: "docker/image", Name: "gcr.io/x/web", Reference: "gcr.io/x/web:1.1"}}, nil,
+			"gcr.io/x/web:1.1", "busybox", []pipeline.Artifact{{Type: "docker/image", Name: "gcr.io/x/web", Reference: "gcr.io/x/web:1.1"}}, ""},
+		{"registry port is not a tag", pod("localhost:5000/web", "busybox"), []pipeline.Artifact{{Type: "docker/image", Name: "localhost:5000/web", Reference: "localhost:5000/web:2"}}, nil,
+			"localhost:5000/web:2", "busybox", []pipeline.Artifact{{Type: "docker/image", Name: "localhost:5000/web", Reference: "localhost:5000/web:2"}}, ""},
+		{"name taken from the reference", pod("gcr.io/x/web:1.0", "busybox"), []pipeline.Artifact{{Type: "docker/image", Reference: digest}}, nil,
+			digest, "busybox", []pipeline.Artifact{{Type: "docker/image", Reference: digest}}, ""},
+		{"other types are not images", pod("gcr.io/x/web:1.0", "busybox"), []pipeline.Artifact{{Type: "gcs/object", Name: "gcr.io/x/web", Reference: "gs://b/o"}}, nil,
 			"gcr.io/x/web:1.0", "busybox", nil, ""},
-		{"required wins over optional", pod("gcr.io/x/web:1.0", "busybox"), []Artifact{{Type: "docker/image", Name: "gcr.io/x/web", Reference: "gcr.io/x/web:old"}}, []Artifact{webArtifact},
-			digest, "busybox", []Artifact{webArtifact}, ""},
-		{"required but bound nowhere", pod("gcr.io/x/web:1.0", "busybox"), nil, []Artifact{{Type: "docker/image", Name: "gcr.io/x/api", Reference: "gcr.io/x/api:2"}},
+		{"required wins over optional", pod("gcr.io/x/web:1.0", "busybox"), []pipeline.Artifact{{Type: "docker/image", Name: "gcr.io/x/web", Reference: "gcr.io/x/web:old"}}, []pipeline.Artifact{webArtifact},
+			digest, "busybox", []pipeline.Artifact{webArtifact}, ""},
+		{"required but bound nowhere", pod("gcr.io/x/web:1.0", "busybox"), nil, []pipeline.Artifact{{Type: "docker/image", Name: "gcr.io/x/api", Reference: "gcr.io/x/api:2"}},
 			"", "", nil, "required artifacts could not be bound: docker/image gcr.io/x/api"},
 	}
 	for _, tt := range tests {
@@ -595,7 +598,7 @@ func TestPrepareLeavesInputAlone(t *testing.T) {
 	manifests := docs(t, deploymentYAML+"\n---\n"+configMapYAML)
 	before := docs(t, deploymentYAML+"\n---\n"+configMapYAML)
 	if _, err := PrepareManifests(input(manifests, func(in *PrepareInput) {
-		in.Artifacts = []Artifact{{Type: "docker/image", Name: "gcr.io/x/web", Reference: "gcr.io/x/web:2"}}
+		in.Artifacts = []pipeline.Artifact{{Type: "docker/image", Name: "gcr.io/x/web", Reference: "gcr.io/x/web:2"}}
 	})); err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/gennaker/gennaker/cloud"
 )
 
 // FieldManager is the name gennaker applies and patches under, so that the managed fields of an
@@ -179,7 +181,7 @@ type target struct {
 func (t target) kind() string { return t.mapping.GroupVersionKind.Kind }
 
 // String names the object for messages: deployment web in staging.
-func (t target) String() string { return FullName(t.kind(), t.name) + " " + where(t.namespace) }
+func (t target) String() string { return cloud.FullName(t.kind(), t.name) + " " + where(t.namespace) }
 
 func where(namespace string) string {
 	if namespace == "" {
@@ -221,7 +223,7 @@ func (p *Provider) allowed(kind, namespace, name string) error {
 		return invalidf("account %s may not use namespace %s (it is limited to %s)", a.Name, namespace, strings.Join(a.Namespaces, ", "))
 	case namespace == "" && a.restricted() && !(kind == "Namespace" && a.AllowsNamespace(name)):
 		return invalidf("account %s is limited to namespaces %s and may not touch the cluster-scoped %s",
-			a.Name, strings.Join(a.Namespaces, ", "), FullName(kind, name))
+			a.Name, strings.Join(a.Namespaces, ", "), cloud.FullName(kind, name))
 	}
 	return nil
 }
@@ -266,17 +268,17 @@ func permanent(err error) bool {
 // neither done nor failed, with a message saying it was not found: its absence says nothing about
 // a rollout (it may be created yet, by a controller or a deploy under way), so a caller waiting on
 // it decides at its own deadline.
-func (p *Provider) Status(ctx context.Context, kind, namespace, name string) (Status, error) {
+func (p *Provider) Status(ctx context.Context, kind, namespace, name string) (cloud.Health, error) {
 	t, err := p.target(kind, namespace, name)
 	if err != nil {
-		return Status{}, fmt.Errorf("read status of %s %s: %w", cmp.Or(kind, "object"), name, err)
+		return cloud.Health{}, fmt.Errorf("read status of %s %s: %w", cmp.Or(kind, "object"), name, err)
 	}
 	obj, err := t.client.Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return Status{Message: FullName(t.kind(), name) + ": not found " + where(t.namespace)}, nil
+		return cloud.Health{Message: cloud.FullName(t.kind(), name) + ": not found " + where(t.namespace)}, nil
 	}
 	if err != nil {
-		return Status{}, wrap(err, "read status of %s", t)
+		return cloud.Health{}, wrap(err, "read status of %s", t)
 	}
 	return RolloutStatus(obj), nil
 }
@@ -341,41 +343,21 @@ func (p *Provider) Patch(ctx context.Context, kind, namespace, name, patchType s
 	return wrap(err, "patch %s with a %s patch", t, patchType)
 }
 
-// Cascading modes of Delete, as kubectl delete --cascade names them.
-const (
-	// CascadeBackground deletes the object at once and its dependents (a Deployment's ReplicaSets
-	// and pods) after; the default.
-	CascadeBackground = "background"
-	// CascadeForeground deletes the dependents first; the object stays, being deleted, until they
-	// are gone.
-	CascadeForeground = "foreground"
-	// CascadeOrphan deletes the object and leaves its dependents running.
-	CascadeOrphan = "orphan"
-)
-
-// DeleteOptions are the choices of a delete.
-type DeleteOptions struct {
-	// Cascading is CascadeBackground (the default when empty), CascadeForeground or CascadeOrphan.
-	Cascading string `json:"cascading,omitempty"`
-	// GracePeriodSeconds overrides the pods' termination grace period; 0 deletes them at once.
-	GracePeriodSeconds *int64 `json:"gracePeriodSeconds,omitempty"`
-}
-
 // Delete deletes an object. An object that does not exist is deleted already, so deleting it again
 // succeeds. Delete returns once the API server has accepted the deletion; the object may linger
 // while finalizers and foreground deletion run.
-func (p *Provider) Delete(ctx context.Context, kind, namespace, name string, opts DeleteOptions) error {
+func (p *Provider) Delete(ctx context.Context, kind, namespace, name string, opts cloud.DeleteOptions) error {
 	var policy metav1.DeletionPropagation
 	switch opts.Cascading {
-	case "", CascadeBackground:
+	case "", cloud.CascadeBackground:
 		policy = metav1.DeletePropagationBackground
-	case CascadeForeground:
+	case cloud.CascadeForeground:
 		policy = metav1.DeletePropagationForeground
-	case CascadeOrphan:
+	case cloud.CascadeOrphan:
 		policy = metav1.DeletePropagationOrphan
 	default:
 		return invalidf("delete %s %s: cascading %q; use %s, %s or %s", cmp.Or(kind, "object"), name, opts.Cascading,
-			CascadeBackground, CascadeForeground, CascadeOrphan)
+			cloud.CascadeBackground, cloud.CascadeForeground, cloud.CascadeOrphan)
 	}
 	if g := opts.GracePeriodSeconds; g != nil && *g < 0 {
 		return invalidf("delete %s %s: grace period %ds cannot be negative", cmp.Or(kind, "object"), name, *g)
@@ -406,3 +388,14 @@ func listAll(ctx context.Context, client dynamic.ResourceInterface, opts metav1.
 		}
 	}
 }
+
+// The provider does every operation cloud names.
+var (
+	_ cloud.ServerGroupLister = (*Provider)(nil)
+	_ cloud.Deployer          = (*Provider)(nil)
+	_ cloud.HealthReader      = (*Provider)(nil)
+	_ cloud.Resizer           = (*Provider)(nil)
+	_ cloud.TrafficManager    = (*Provider)(nil)
+	_ cloud.Destroyer         = (*Provider)(nil)
+	_ cloud.RollbackPlanner   = (*Provider)(nil)
+)

@@ -14,53 +14,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+
+	"github.com/gennaker/gennaker/cloud"
 )
-
-// DeployInput is one deploy stage's manifests and what they are deployed for.
-type DeployInput struct {
-	// Manifests are the stage's manifests, already expression-evaluated (see PrepareInput).
-	Manifests []any `json:"manifests"`
-	// Application is the pipeline's application, the moniker of every resource.
-	Application string `json:"application"`
-	// NamespaceOverride, when set, replaces the namespace of every namespaced manifest.
-	NamespaceOverride string     `json:"namespaceOverride,omitempty"`
-	ExecutionID       string     `json:"executionId,omitempty"`
-	StageRefID        string     `json:"stageRefId,omitempty"`
-	Artifacts         []Artifact `json:"artifacts,omitempty"`
-	// RequiredArtifacts must each be bound into the manifests, or the deploy is refused.
-	RequiredArtifacts []Artifact `json:"requiredArtifacts,omitempty"`
-	// Traffic, when set, deploys the ReplicaSets for red/black: out of their Services' traffic
-	// until enabled once ready (see ApplyStrategy). Other workloads are refused.
-	Traffic *TrafficOptions `json:"traffic,omitempty"`
-}
-
-// AppliedObject is a resource as the API server stored it: enough to wait for its rollout and to
-// tell it from a later object of the same name.
-type AppliedObject struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-	Namespace  string `json:"namespace,omitempty"`
-	Name       string `json:"name"`
-	UID        string `json:"uid"`
-	// Generation is the spec generation applied; a workload's rollout of it is done once its
-	// status.observedGeneration reaches it.
-	Generation int64 `json:"generation,omitempty"`
-}
-
-// KindRef is the object's kind with its group, as Status and the other methods take it.
-func (o AppliedObject) KindRef() string { return KindRef(o.APIVersion, o.Kind) }
-
-// DeployResult is what a deploy applied.
-type DeployResult struct {
-	// Deployed describes each resource applied, in the order applied.
-	Deployed []Deployed `json:"deployed"`
-	// Applied are the same resources as the API server stored them, in the same order.
-	Applied []AppliedObject `json:"applied"`
-	// CreatedArtifacts are the kubernetes/* artifacts of the deployed resources.
-	CreatedArtifacts []Artifact `json:"createdArtifacts,omitempty"`
-	// BoundArtifacts are the artifacts substituted into the manifests.
-	BoundArtifacts []Artifact `json:"boundArtifacts,omitempty"`
-}
 
 // maxAnnotationBytes is what the API server allows all of an object's annotations together.
 const maxAnnotationBytes = 256 * 1024
@@ -80,15 +36,15 @@ const crdEstablishTimeout = 30 * time.Second
 // versions the first attempt created instead of creating new ones. A new version is created, not
 // applied, so two deploys racing for the same version number cannot both have it: the loser fails
 // with a retryable error and picks the next number when retried.
-func (p *Provider) Deploy(ctx context.Context, in DeployInput) (DeployResult, error) {
+func (p *Provider) Deploy(ctx context.Context, in cloud.DeployRequest) (cloud.DeployResult, error) {
 	res, err := p.deploy(ctx, in)
 	if err != nil {
-		return DeployResult{}, fmt.Errorf("deploy to account %s: %w", p.account.Name, err)
+		return cloud.DeployResult{}, fmt.Errorf("deploy to account %s: %w", p.account.Name, err)
 	}
 	return res, nil
 }
 
-func (p *Provider) deploy(ctx context.Context, in DeployInput) (DeployResult, error) {
+func (p *Provider) deploy(ctx context.Context, in cloud.DeployRequest) (cloud.DeployResult, error) {
 	prep := PrepareInput{
 		Manifests:         in.Manifests,
 		Account:           p.account.Name,
@@ -103,17 +59,17 @@ func (p *Provider) deploy(ctx context.Context, in DeployInput) (DeployResult, er
 	if in.Traffic != nil {
 		manifests, err := p.prepareTraffic(ctx, prep, in.Traffic)
 		if err != nil {
-			return DeployResult{}, err
+			return cloud.DeployResult{}, err
 		}
 		prep.Manifests = manifests
 	}
 	items, err := parse(prep)
 	if err != nil {
-		return DeployResult{}, err
+		return cloud.DeployResult{}, err
 	}
 	kinds, err := p.deployKinds(items)
 	if err != nil {
-		return DeployResult{}, err
+		return cloud.DeployResult{}, err
 	}
 	for _, k := range kinds {
 		if !k.namespaced && !slices.Contains(prep.ClusterScopedKinds, k.gvk.Kind) {
@@ -123,27 +79,27 @@ func (p *Provider) deploy(ctx context.Context, in DeployInput) (DeployResult, er
 	// Parsed again now that the scope of custom kinds is known, to check every namespace before
 	// anything is read or written.
 	if items, err = parse(prep); err != nil {
-		return DeployResult{}, err
+		return cloud.DeployResult{}, err
 	}
 	for _, it := range items {
 		if err := p.allowed(it.kind, it.namespace, it.base); err != nil {
-			return DeployResult{}, fmt.Errorf("%s (%s %s): %w", it.label, it.kind, it.base, err)
+			return cloud.DeployResult{}, fmt.Errorf("%s (%s %s): %w", it.label, it.kind, it.base, err)
 		}
 	}
 
 	keys, err := LookupKeys(prep)
 	if err != nil {
-		return DeployResult{}, err
+		return cloud.DeployResult{}, err
 	}
 	if prep.Existing, err = p.existingVersions(ctx, keys, kinds); err != nil {
-		return DeployResult{}, err
+		return cloud.DeployResult{}, err
 	}
 	prepared, err := PrepareManifests(prep)
 	if err != nil {
-		return DeployResult{}, err
+		return cloud.DeployResult{}, err
 	}
 
-	res := DeployResult{
+	res := cloud.DeployResult{
 		Deployed:         prepared.Deployed,
 		CreatedArtifacts: prepared.CreatedArtifacts,
 		BoundArtifacts:   prepared.BoundArtifacts,
@@ -151,15 +107,15 @@ func (p *Provider) deploy(ctx context.Context, in DeployInput) (DeployResult, er
 	for i, obj := range prepared.Manifests {
 		d := prepared.Deployed[i]
 		if err := ctx.Err(); err != nil {
-			return DeployResult{}, fmt.Errorf("stopped after applying %d of %d manifests: %w", i, len(prepared.Manifests), err)
+			return cloud.DeployResult{}, fmt.Errorf("stopped after applying %d of %d manifests: %w", i, len(prepared.Manifests), err)
 		}
 		isNew := d.Versioned && !slices.ContainsFunc(prep.Existing[ResourceKey{Namespace: d.Namespace, Kind: d.Kind, Name: baseName(d)}],
 			func(v ExistingVersion) bool { return v.Name == d.Name })
 		applied, err := p.apply(ctx, obj, d, isNew, kinds)
 		if err != nil {
-			return DeployResult{}, fmt.Errorf("%w (%d of %d manifests applied before it)", err, i, len(prepared.Manifests))
+			return cloud.DeployResult{}, fmt.Errorf("%w (%d of %d manifests applied before it)", err, i, len(prepared.Manifests))
 		}
-		res.Applied = append(res.Applied, AppliedObject{
+		res.Applied = append(res.Applied, cloud.Resource{
 			APIVersion: applied.GetAPIVersion(), Kind: applied.GetKind(), Namespace: applied.GetNamespace(),
 			Name: applied.GetName(), UID: string(applied.GetUID()), Generation: applied.GetGeneration(),
 		})
@@ -168,7 +124,7 @@ func (p *Provider) deploy(ctx context.Context, in DeployInput) (DeployResult, er
 }
 
 // baseName is a deployed resource's name without its version.
-func baseName(d Deployed) string {
+func baseName(d cloud.DeployedResource) string {
 	if base, _, ok := SplitVersion(d.Name); ok && d.Versioned {
 		return base
 	}
@@ -335,7 +291,7 @@ func liveContent(o *unstructured.Unstructured) map[string]any {
 
 // apply writes one prepared manifest: a new version is created, anything else applied
 // server-side.
-func (p *Provider) apply(ctx context.Context, obj *unstructured.Unstructured, d Deployed, isNew bool, kinds map[schema.GroupVersionKind]*deployKind) (*unstructured.Unstructured, error) {
+func (p *Provider) apply(ctx context.Context, obj *unstructured.Unstructured, d cloud.DeployedResource, isNew bool, kinds map[schema.GroupVersionKind]*deployKind) (*unstructured.Unstructured, error) {
 	recordLastApplied(obj)
 	gvk := obj.GroupVersionKind()
 	loc := where(d.Namespace)

@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/gennaker/gennaker/cloud"
 	"github.com/gennaker/gennaker/internal/localkube"
 )
 
@@ -84,7 +85,7 @@ func TestJobStateAndLogs(t *testing.T) {
 	if err := cluster(t).SetPodLogs(ctx, localkube.PodLogs{Namespace: e.ns, Containers: []string{"main"}, Text: "migrating\nerror: the table is locked\n"}); err != nil {
 		t.Fatal(err)
 	}
-	e.deploy(DeployInput{Application: "shop", ExecutionID: "01EXEC", StageRefID: "2", Manifests: docs(t, `apiVersion: batch/v1
+	e.deploy(cloud.DeployRequest{Application: "shop", ExecutionID: "01EXEC", StageRefID: "2", Manifests: docs(t, `apiVersion: batch/v1
 kind: Job
 metadata:
   name: migrate

@@ -26,6 +26,7 @@ import (
 	"github.com/gennaker/gennaker/cloud"
 	"github.com/gennaker/gennaker/internal/localkube"
 	"github.com/gennaker/gennaker/internal/localkube/kubetest"
+	"github.com/gennaker/gennaker/pipeline"
 )
 
 // The provider is tested against a real control plane (see internal/localkube) started once for
@@ -77,7 +78,7 @@ func newEnv(t *testing.T, prefix string, extra ...string) *env {
 	return &env{t: t, p: p, ns: ns, dyn: dyn, cs: cs}
 }
 
-func (e *env) deploy(in DeployInput) DeployResult {
+func (e *env) deploy(in cloud.DeployRequest) cloud.DeployResult {
 	e.t.Helper()
 	res, err := e.p.Deploy(e.t.Context(), in)
 	if err != nil {
@@ -144,9 +145,9 @@ func eventually(t *testing.T, timeout time.Duration, what string, check func() s
 }
 
 // waitStatus waits until Status reports the object done, or failed when wantFailed.
-func (e *env) waitStatus(kind, name string, wantFailed bool, timeout time.Duration) Status {
+func (e *env) waitStatus(kind, name string, wantFailed bool, timeout time.Duration) cloud.Health {
 	e.t.Helper()
-	var st Status
+	var st cloud.Health
 	eventually(e.t, timeout, fmt.Sprintf("status of %s %s", kind, name), func() string {
 		var err error
 		if st, err = e.p.Status(e.t.Context(), kind, e.ns, name); err != nil {
@@ -181,7 +182,7 @@ func wantInvalid(t *testing.T, err error, contains ...string) {
 	}
 }
 
-func fullNames(ds []Deployed) []string {
+func fullNames(ds []cloud.DeployedResource) []string {
 	out := make([]string, len(ds))
 	for i, d := range ds {
 		out[i] = d.FullName()
@@ -250,7 +251,7 @@ func TestDeploy(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "deploy")
 	ctx := t.Context()
-	in := DeployInput{Manifests: webManifests(t, "blue"), Application: "web", ExecutionID: "exec-1", StageRefID: "deploy"}
+	in := cloud.DeployRequest{Manifests: webManifests(t, "blue"), Application: "web", ExecutionID: "exec-1", StageRefID: "deploy"}
 
 	first := e.deploy(in)
 	want := []string{"configMap web-config-v000", "service web", "replicaSet rs-v000", "deployment web"}
@@ -277,7 +278,7 @@ func TestDeploy(t *testing.T) {
 	}
 	for _, obj := range []*unstructured.Unstructured{web, e.get("ConfigMap", "web-config-v000"), e.get("ReplicaSet", "rs-v000")} {
 		a := obj.GetAnnotations()
-		if a[AnnotationApplication] != "web" || a[AnnotationCluster] != FullName(obj.GetKind(), baseOf(obj.GetName())) ||
+		if a[AnnotationApplication] != "web" || a[AnnotationCluster] != cloud.FullName(obj.GetKind(), baseOf(obj.GetName())) ||
 			a[AnnotationExecutionID] != "exec-1" || a[AnnotationAccount] != "test-account" || a[AnnotationLastApplied] == "" {
 			t.Errorf("%s annotations %v lack the moniker, provenance or last-applied record", obj.GetName(), a)
 		}
@@ -321,8 +322,8 @@ func TestDeploy(t *testing.T) {
 		if v := e.versions("ReplicaSet", "rs"); !reflect.DeepEqual(v, []string{"rs-v000"}) {
 			t.Errorf("ReplicaSet versions %v, want only rs-v000", v)
 		}
-		wantBound := Artifact{Type: "kubernetes/configMap", Name: "web-config", Location: e.ns, Version: "v001", Reference: "web-config-v001"}
-		if !slices.Contains(res.BoundArtifacts, wantBound) {
+		wantBound := pipeline.Artifact{Type: "kubernetes/configMap", Name: "web-config", Location: e.ns, Version: "v001", Reference: "web-config-v001"}
+		if !slices.ContainsFunc(res.BoundArtifacts, func(a pipeline.Artifact) bool { return reflect.DeepEqual(a, wantBound) }) {
 			t.Errorf("bound artifacts %+v, want %+v among them", res.BoundArtifacts, wantBound)
 		}
 	})
@@ -345,7 +346,7 @@ func TestDeployLargeConfigMapIsIdempotent(t *testing.T) {
 	manifests := []any{map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": "big"},
 		"data": map[string]any{"blob": strings.Repeat("x", maxAnnotationBytes+1)}}}
 	for range 2 {
-		res := e.deploy(DeployInput{Application: "web", Manifests: manifests})
+		res := e.deploy(cloud.DeployRequest{Application: "web", Manifests: manifests})
 		if got := fullNames(res.Deployed); !reflect.DeepEqual(got, []string{"configMap big-v000"}) {
 			t.Fatalf("deployed %v, want configMap big-v000", got)
 		}
@@ -364,7 +365,7 @@ func TestUnreachableClusterIsRetryable(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	_, deployErr := p.Deploy(ctx, DeployInput{Application: "web", Manifests: simpleDeployment(t, "web", "example.com/web:1", 1)})
+	_, deployErr := p.Deploy(ctx, cloud.DeployRequest{Application: "web", Manifests: simpleDeployment(t, "web", "example.com/web:1", 1)})
 	_, statusErr := p.Status(ctx, "Deployment", "default", "web")
 	for _, err := range []error{deployErr, statusErr, p.Scale(ctx, "Deployment", "default", "web", 1)} {
 		if err == nil || errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "127.0.0.1:1") {
@@ -389,23 +390,23 @@ func TestDeployRefusesWhatCannotWork(t *testing.T) {
 	}
 
 	t.Run("a namespace the account may not use", func(t *testing.T) {
-		_, err := e.p.Deploy(ctx, DeployInput{Manifests: configMap("kube-system"), Application: "web"})
+		_, err := e.p.Deploy(ctx, cloud.DeployRequest{Manifests: configMap("kube-system"), Application: "web"})
 		wantInvalid(t, err, "account test-account", "namespace kube-system")
 	})
 	t.Run("a namespace override the account may not use", func(t *testing.T) {
-		_, err := e.p.Deploy(ctx, DeployInput{Manifests: configMap(e.ns), Application: "web", NamespaceOverride: "default"})
+		_, err := e.p.Deploy(ctx, cloud.DeployRequest{Manifests: configMap(e.ns), Application: "web", NamespaceOverride: "default"})
 		wantInvalid(t, err, "account test-account", "namespace default")
 	})
 	t.Run("a cluster-scoped resource from an account limited to namespaces", func(t *testing.T) {
-		_, err := e.p.Deploy(ctx, DeployInput{Application: "web", Manifests: docs(t, "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: web\nrules: []")})
+		_, err := e.p.Deploy(ctx, cloud.DeployRequest{Application: "web", Manifests: docs(t, "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: web\nrules: []")})
 		wantInvalid(t, err, "cluster-scoped clusterRole web")
 	})
 	t.Run("a kind the cluster does not serve", func(t *testing.T) {
-		_, err := e.p.Deploy(ctx, DeployInput{Application: "web", Manifests: docs(t, "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w")})
+		_, err := e.p.Deploy(ctx, cloud.DeployRequest{Application: "web", Manifests: docs(t, "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w")})
 		wantInvalid(t, err, "manifest 0 (Widget w)", "does not serve example.com/v1 Widget")
 	})
 	t.Run("a manifest the API server rejects", func(t *testing.T) {
-		_, err := e.p.Deploy(ctx, DeployInput{Application: "web", Manifests: docs(t, `apiVersion: apps/v1
+		_, err := e.p.Deploy(ctx, cloud.DeployRequest{Application: "web", Manifests: docs(t, `apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: bad
@@ -420,7 +421,7 @@ spec:
 		wantInvalid(t, err, "apply deployment bad in "+e.ns, "selector")
 	})
 	t.Run("a namespace that does not exist", func(t *testing.T) {
-		_, err := e.p.Deploy(ctx, DeployInput{Manifests: configMap("not-created"), Application: "web"})
+		_, err := e.p.Deploy(ctx, cloud.DeployRequest{Manifests: configMap("not-created"), Application: "web"})
 		wantInvalid(t, err, "create configMap c-v000 in not-created", "does namespace not-created exist")
 	})
 	t.Run("a version's name taken by an object that is not a version", func(t *testing.T) {
@@ -429,13 +430,13 @@ spec:
 		if _, err := e.dyn.Resource(gvrOf("ConfigMap")).Namespace(e.ns).Create(ctx, taken, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		_, err := e.p.Deploy(ctx, DeployInput{Application: "web", Manifests: docs(t, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: taken\ndata: {a: b}")})
+		_, err := e.p.Deploy(ctx, cloud.DeployRequest{Application: "web", Manifests: docs(t, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: taken\ndata: {a: b}")})
 		wantInvalid(t, err, "create configMap taken-v000 in "+e.ns, "carries no "+LabelSequence+" label")
 	})
 	t.Run("a cancelled deploy is not invalid", func(t *testing.T) {
 		cancelled, cancel := context.WithCancel(ctx)
 		cancel()
-		_, err := e.p.Deploy(cancelled, DeployInput{Manifests: configMap(e.ns), Application: "web"})
+		_, err := e.p.Deploy(cancelled, cloud.DeployRequest{Manifests: configMap(e.ns), Application: "web"})
 		if !errors.Is(err, context.Canceled) || errors.Is(err, ErrInvalid) {
 			t.Errorf("error %v: want context.Canceled, not ErrInvalid", err)
 		}
@@ -452,7 +453,7 @@ func TestDeployCustomResourceWithItsDefinition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := p.Deploy(ctx, DeployInput{Application: "web", NamespaceOverride: e.ns, Manifests: docs(t, fmt.Sprintf(`apiVersion: example.com/v1
+	res, err := p.Deploy(ctx, cloud.DeployRequest{Application: "web", NamespaceOverride: e.ns, Manifests: docs(t, fmt.Sprintf(`apiVersion: example.com/v1
 kind: Widget
 metadata:
   name: w
@@ -480,7 +481,7 @@ spec:
 	}
 	wantInvalid(t, err, "does not serve example.com/v1 Widget")
 
-	res, err = p.Deploy(ctx, DeployInput{Application: "web", NamespaceOverride: e.ns, Manifests: docs(t, fmt.Sprintf(`apiVersion: %[1]s/v1
+	res, err = p.Deploy(ctx, cloud.DeployRequest{Application: "web", NamespaceOverride: e.ns, Manifests: docs(t, fmt.Sprintf(`apiVersion: %[1]s/v1
 kind: Widget
 metadata:
   name: w
@@ -547,7 +548,7 @@ func TestStatus(t *testing.T) {
 	_, err = e.p.Status(ctx, "Deployment", "kube-system", "coredns")
 	wantInvalid(t, err, "may not use namespace kube-system")
 
-	e.deploy(DeployInput{Application: "stuck", Manifests: docs(t, fmt.Sprintf(`apiVersion: apps/v1
+	e.deploy(cloud.DeployRequest{Application: "stuck", Manifests: docs(t, fmt.Sprintf(`apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: stuck
@@ -588,7 +589,7 @@ func TestScaleAndPatch(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "scale")
 	ctx := t.Context()
-	e.deploy(DeployInput{Application: "web", Manifests: slices.Concat(simpleDeployment(t, "web", "example.com/web:1", 1),
+	e.deploy(cloud.DeployRequest{Application: "web", Manifests: slices.Concat(simpleDeployment(t, "web", "example.com/web:1", 1),
 		docs(t, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata: {a: b}"))})
 
 	t.Run("scale", func(t *testing.T) {
@@ -633,7 +634,7 @@ func TestDelete(t *testing.T) {
 	e := newEnv(t, "delete")
 	ctx := t.Context()
 	for _, name := range []string{"orphan", "foreground", "background"} {
-		e.deploy(DeployInput{Application: "web", Manifests: simpleDeployment(t, name, "example.com/web:1", 1)})
+		e.deploy(cloud.DeployRequest{Application: "web", Manifests: simpleDeployment(t, name, "example.com/web:1", 1)})
 	}
 	ownedReplicaSets := func(app string) []unstructured.Unstructured { return e.list("ReplicaSet", "app="+app) }
 	for _, name := range []string{"orphan", "foreground", "background"} {
@@ -653,7 +654,7 @@ func TestDelete(t *testing.T) {
 	}
 
 	t.Run("orphan leaves the ReplicaSets", func(t *testing.T) {
-		if err := e.p.Delete(ctx, "Deployment", e.ns, "orphan", DeleteOptions{Cascading: CascadeOrphan}); err != nil {
+		if err := e.p.Delete(ctx, "Deployment", e.ns, "orphan", cloud.DeleteOptions{Cascading: cloud.CascadeOrphan}); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, 30*time.Second, "deployment orphan deleted", func() string { return gone("Deployment", "orphan") })
@@ -668,7 +669,7 @@ func TestDelete(t *testing.T) {
 	})
 	t.Run("foreground deletes the ReplicaSets first", func(t *testing.T) {
 		zero := int64(0)
-		if err := e.p.Delete(ctx, "Deployment", e.ns, "foreground", DeleteOptions{Cascading: CascadeForeground, GracePeriodSeconds: &zero}); err != nil {
+		if err := e.p.Delete(ctx, "Deployment", e.ns, "foreground", cloud.DeleteOptions{Cascading: cloud.CascadeForeground, GracePeriodSeconds: &zero}); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, 30*time.Second, "deployment foreground deleted", func() string {
@@ -682,7 +683,7 @@ func TestDelete(t *testing.T) {
 		})
 	})
 	t.Run("background deletes the ReplicaSets after", func(t *testing.T) {
-		if err := e.p.Delete(ctx, "Deployment", e.ns, "background", DeleteOptions{}); err != nil {
+		if err := e.p.Delete(ctx, "Deployment", e.ns, "background", cloud.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, 30*time.Second, "deployment background and its ReplicaSets deleted", func() string {
@@ -693,12 +694,12 @@ func TestDelete(t *testing.T) {
 		})
 	})
 	t.Run("deleting what is gone succeeds", func(t *testing.T) {
-		if err := e.p.Delete(ctx, "Deployment", e.ns, "background", DeleteOptions{Cascading: CascadeForeground}); err != nil {
+		if err := e.p.Delete(ctx, "Deployment", e.ns, "background", cloud.DeleteOptions{Cascading: cloud.CascadeForeground}); err != nil {
 			t.Errorf("second delete: %v", err)
 		}
 	})
 	t.Run("unknown cascading", func(t *testing.T) {
-		wantInvalid(t, e.p.Delete(ctx, "Deployment", e.ns, "x", DeleteOptions{Cascading: "later"}), `cascading "later"`)
+		wantInvalid(t, e.p.Delete(ctx, "Deployment", e.ns, "x", cloud.DeleteOptions{Cascading: "later"}), `cascading "later"`)
 	})
 }
 
@@ -708,7 +709,7 @@ func TestUndoRollout(t *testing.T) {
 	ctx := t.Context()
 	revision := func() string { return e.get("Deployment", "web").GetAnnotations()[AnnotationRevision] }
 	for i, image := range []string{"example.com/web:1", "example.com/web:2", "example.com/web:3"} {
-		e.deploy(DeployInput{Application: "web", Manifests: simpleDeployment(t, "web", image, 1)})
+		e.deploy(cloud.DeployRequest{Application: "web", Manifests: simpleDeployment(t, "web", image, 1)})
 		want := fmt.Sprint(i + 1)
 		eventually(t, 30*time.Second, "deployment web at revision "+want, func() string {
 			if got := revision(); got != want {
@@ -747,7 +748,7 @@ func TestRollingRestart(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "restart")
 	ctx := t.Context()
-	e.deploy(DeployInput{Application: "web", Manifests: slices.Concat(simpleDeployment(t, "web", "example.com/web:1", 1), docs(t, `apiVersion: apps/v1
+	e.deploy(cloud.DeployRequest{Application: "web", Manifests: slices.Concat(simpleDeployment(t, "web", "example.com/web:1", 1), docs(t, `apiVersion: apps/v1
 kind: DaemonSet
 metadata:
   name: agent
@@ -780,7 +781,7 @@ func TestTrafficAndServerGroups(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "traffic")
 	ctx := t.Context()
-	e.deploy(DeployInput{Application: "shop", ExecutionID: "exec-7", Manifests: docs(t, `apiVersion: v1
+	e.deploy(cloud.DeployRequest{Application: "shop", ExecutionID: "exec-7", Manifests: docs(t, `apiVersion: v1
 kind: Service
 metadata:
   name: shop

@@ -138,7 +138,7 @@ func (p *Provider) ownedBy(ctx context.Context, owner *unstructured.Unstructured
 	}
 	list, err := listAll(ctx, p.dynamic.Resource(gvr).Namespace(owner.GetNamespace()), metav1.ListOptions{LabelSelector: selector.String()})
 	if err != nil {
-		return nil, fmt.Errorf("list %s of %s: %w", gvr.Resource, FullName(owner.GetKind(), owner.GetName()), err)
+		return nil, fmt.Errorf("list %s of %s: %w", gvr.Resource, cloud.FullName(owner.GetKind(), owner.GetName()), err)
 	}
 	var out []*unstructured.Unstructured
 	for i := range list {
@@ -153,18 +153,18 @@ func (p *Provider) ownedBy(ctx context.Context, owner *unstructured.Unstructured
 func selectorOf(obj *unstructured.Unstructured) (labels.Selector, error) {
 	raw, found, err := unstructured.NestedMap(obj.Object, "spec", "selector")
 	if err != nil || !found {
-		return nil, invalidf("%s has no spec.selector", FullName(obj.GetKind(), obj.GetName()))
+		return nil, invalidf("%s has no spec.selector", cloud.FullName(obj.GetKind(), obj.GetName()))
 	}
 	var ls metav1.LabelSelector
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &ls); err != nil {
-		return nil, invalidf("%s: spec.selector: %v", FullName(obj.GetKind(), obj.GetName()), err)
+		return nil, invalidf("%s: spec.selector: %v", cloud.FullName(obj.GetKind(), obj.GetName()), err)
 	}
 	selector, err := metav1.LabelSelectorAsSelector(&ls)
 	if err != nil {
-		return nil, invalidf("%s: spec.selector: %v", FullName(obj.GetKind(), obj.GetName()), err)
+		return nil, invalidf("%s: spec.selector: %v", cloud.FullName(obj.GetKind(), obj.GetName()), err)
 	}
 	if selector.Empty() {
-		return nil, invalidf("%s: spec.selector is empty", FullName(obj.GetKind(), obj.GetName()))
+		return nil, invalidf("%s: spec.selector is empty", cloud.FullName(obj.GetKind(), obj.GetName()))
 	}
 	return selector, nil
 }
@@ -227,7 +227,7 @@ func (p *Provider) SetTraffic(ctx context.Context, namespace, workload, service 
 	if err != nil {
 		return fmt.Errorf("%s traffic to %s %s: %w", action, wkind, wname, err)
 	}
-	what := fmt.Sprintf("%s traffic from %s to %s", action, FullName("Service", sname), w)
+	what := fmt.Sprintf("%s traffic from %s to %s", action, cloud.FullName("Service", sname), w)
 	svcObj, err := svc.client.Get(ctx, sname, metav1.GetOptions{})
 	if err != nil {
 		return wrap(err, "%s", what)
@@ -384,7 +384,7 @@ func (p *Provider) serverGroup(obj *unstructured.Unstructured) cloud.ServerGroup
 	a := obj.GetAnnotations()
 	m := cloud.Moniker{
 		App:     a[AnnotationApplication],
-		Cluster: cmp.Or(a[AnnotationCluster], FullName(obj.GetKind(), obj.GetName())),
+		Cluster: cmp.Or(a[AnnotationCluster], cloud.FullName(obj.GetKind(), obj.GetName())),
 		Stack:   a[AnnotationStack],
 		Detail:  a[AnnotationDetail],
 	}

@@ -13,19 +13,15 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/gennaker/gennaker/cloud"
+	"github.com/gennaker/gennaker/pipeline"
 )
 
 // Red/black deploys, Spinnaker's way: the new server group (a ReplicaSet) is deployed without
 // traffic, waited for until every pod is ready, then added to its Services, and only then are the
 // cluster's older server groups taken out of them — kept running for a quick rollback, scaled
 // down, or deleted, as the strategy says.
-
-// Traffic strategies of a deploy with traffic management.
-const (
-	StrategyRedBlack   = "redblack"
-	StrategyHighlander = "highlander"
-	StrategyNone       = "none"
-)
 
 // AnnotationReplicasBeforeScaleDown records the replicas of a server group a red/black deploy
 // scaled down, so a rollback can bring it back at its old size.
@@ -35,29 +31,12 @@ const AnnotationReplicasBeforeScaleDown = "gennaker.io/replicas-before-scale-dow
 // returns only to one that has, never to one whose deploy failed before it served.
 const AnnotationServed = "gennaker.io/served"
 
-// TrafficOptions is the traffic management of a deploy.
-type TrafficOptions struct {
-	// Services are the Services ("service web", or "web") whose traffic the deploy's ReplicaSets
-	// take once enabled. Each must exist, in the cluster or among the deploy's manifests.
-	Services []string `json:"services"`
-}
-
-// ClusterRef names a cluster in the Spinnaker sense: the server groups of one moniker cluster in
-// one namespace of an account.
-type ClusterRef struct {
-	Namespace string `json:"namespace"`
-	Cluster   string `json:"cluster"`
-}
-
-// String is how messages and locks name the cluster.
-func (c ClusterRef) String() string { return fmt.Sprintf("%s in %s", c.Cluster, c.Namespace) }
-
 // workloadKinds are the kinds whose versions make up a cluster's server groups.
 var workloadKinds = []string{"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"}
 
 // DeployClusters lists the clusters a deploy's workloads belong to, sorted and without repeats, so
 // that deploys to the same cluster can be kept from interleaving. Nothing is read from the cluster.
-func (p *Provider) DeployClusters(in DeployInput) ([]ClusterRef, error) {
+func (p *Provider) DeployClusters(in cloud.DeployRequest) ([]cloud.ClusterRef, error) {
 	items, err := parse(PrepareInput{
 		Manifests: in.Manifests, Application: in.Application, NamespaceOverride: in.NamespaceOverride,
 		DefaultNamespace: p.account.defaultNamespace(),
@@ -65,18 +44,18 @@ func (p *Provider) DeployClusters(in DeployInput) ([]ClusterRef, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []ClusterRef
+	var out []cloud.ClusterRef
 	for _, it := range items {
 		if !slices.Contains(workloadKinds, it.kind) {
 			continue
 		}
-		c := ClusterRef{Namespace: it.namespace, Cluster: cmp.Or(stringAt(it.obj, "metadata", "annotations", AnnotationCluster), FullName(it.kind, it.base))}
+		c := cloud.ClusterRef{Region: it.namespace, Cluster: cmp.Or(stringAt(it.obj, "metadata", "annotations", AnnotationCluster), cloud.FullName(it.kind, it.base))}
 		if !slices.Contains(out, c) {
 			out = append(out, c)
 		}
 	}
-	slices.SortFunc(out, func(a, b ClusterRef) int {
-		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Cluster, b.Cluster))
+	slices.SortFunc(out, func(a, b cloud.ClusterRef) int {
+		return cmp.Or(cmp.Compare(a.Region, b.Region), cmp.Compare(a.Cluster, b.Cluster))
 	})
 	return out, nil
 }
@@ -93,7 +72,7 @@ func serviceName(s string) (string, error) {
 // prepareTraffic readies a deploy's ReplicaSets for traffic management: each is checked against
 // its Services' selectors, annotated with the Services, and stripped of the Services' labels, so
 // it takes no traffic until enabled once ready. Any other workload is refused.
-func (p *Provider) prepareTraffic(ctx context.Context, prep PrepareInput, t *TrafficOptions) ([]any, error) {
+func (p *Provider) prepareTraffic(ctx context.Context, prep PrepareInput, t *cloud.TrafficOptions) ([]any, error) {
 	if len(t.Services) == 0 {
 		return nil, invalidf("traffic management needs at least one service")
 	}
@@ -185,49 +164,22 @@ func (p *Provider) prepareTraffic(ctx context.Context, prep PrepareInput, t *Tra
 	return out, nil
 }
 
-// StrategyInput is what a deploy with traffic management does once its new server group is ready.
-type StrategyInput struct {
-	Namespace string `json:"namespace"`
-	// ServerGroup is the new ReplicaSet's name, such as web-v003.
-	ServerGroup string `json:"serverGroup"`
-	// Services take the new server group's traffic ("service web").
-	Services []string `json:"services"`
-	// EnableTraffic adds the new server group to the Services; without it the new server group is
-	// left out of traffic and the others are left alone.
-	EnableTraffic bool `json:"enableTraffic"`
-	// Strategy is StrategyRedBlack, StrategyHighlander or StrategyNone (the default).
-	Strategy string `json:"strategy,omitempty"`
-	// MaxRemaining, for red/black, is how many server groups the cluster keeps, the new one
-	// included; the oldest beyond it are deleted. 0 keeps them all.
-	MaxRemaining int `json:"maxRemaining,omitempty"`
-	// ScaleDown, for red/black, scales the server groups taken out of traffic to zero.
-	ScaleDown bool `json:"scaleDown,omitempty"`
-}
-
-// StrategyResult says what the strategy did, by "replicaSet name".
-type StrategyResult struct {
-	Enabled    []string `json:"enabled,omitempty"`
-	Disabled   []string `json:"disabled,omitempty"`
-	ScaledDown []string `json:"scaledDown,omitempty"`
-	Deleted    []string `json:"deleted,omitempty"`
-}
-
 // ApplyStrategy moves traffic to a new server group once it is ready. Before anything else it
 // checks the new server group is really ready: an older server group is never taken out of
 // traffic for one that is not. Then it adds the new one to the Services and, by strategy, takes
 // the cluster's other server groups out of them (red/black: keeping them, scaled down, or
 // deleting the oldest beyond MaxRemaining; highlander: deleting them all). Every step can be done
 // twice, so a retry after a crash finishes the job.
-func (p *Provider) ApplyStrategy(ctx context.Context, in StrategyInput) (StrategyResult, error) {
-	var res StrategyResult
-	strategy := cmp.Or(in.Strategy, StrategyNone)
-	if !slices.Contains([]string{StrategyRedBlack, StrategyHighlander, StrategyNone}, strategy) {
-		return res, invalidf("traffic strategy %q; use %s, %s or %s", in.Strategy, StrategyRedBlack, StrategyHighlander, StrategyNone)
+func (p *Provider) ApplyStrategy(ctx context.Context, in cloud.TrafficStrategy) (cloud.TrafficStrategyResult, error) {
+	var res cloud.TrafficStrategyResult
+	strategy := cmp.Or(in.Strategy, pipeline.StrategyNone)
+	if !slices.Contains([]string{pipeline.StrategyRedBlack, pipeline.StrategyHighlander, pipeline.StrategyNone}, strategy) {
+		return res, invalidf("traffic strategy %q; use %s, %s or %s", in.Strategy, pipeline.StrategyRedBlack, pipeline.StrategyHighlander, pipeline.StrategyNone)
 	}
-	if strategy != StrategyNone && !in.EnableTraffic {
+	if strategy != pipeline.StrategyNone && !in.EnableTraffic {
 		return res, invalidf("the %s strategy moves traffic to the new server group, so it needs enableTraffic", strategy)
 	}
-	t, err := p.target("ReplicaSet", in.Namespace, in.ServerGroup)
+	t, err := p.target("ReplicaSet", in.Region, in.ServerGroup)
 	if err != nil {
 		return res, fmt.Errorf("move traffic to replicaSet %s: %w", in.ServerGroup, err)
 	}
@@ -251,8 +203,8 @@ func (p *Provider) ApplyStrategy(ctx context.Context, in StrategyInput) (Strateg
 			return res, err
 		}
 	}
-	res.Enabled = append(res.Enabled, FullName("ReplicaSet", in.ServerGroup))
-	if strategy == StrategyNone {
+	res.Enabled = append(res.Enabled, cloud.FullName("ReplicaSet", in.ServerGroup))
+	if strategy == pipeline.StrategyNone {
 		return res, nil
 	}
 
@@ -277,12 +229,12 @@ func (p *Provider) ApplyStrategy(ctx context.Context, in StrategyInput) (Strateg
 			disabled = true
 		}
 		if disabled {
-			res.Disabled = append(res.Disabled, FullName("ReplicaSet", o.GetName()))
+			res.Disabled = append(res.Disabled, cloud.FullName("ReplicaSet", o.GetName()))
 		}
 	}
 
 	remove := others
-	if strategy == StrategyRedBlack {
+	if strategy == pipeline.StrategyRedBlack {
 		remove = nil
 		if in.MaxRemaining > 0 && len(others) > in.MaxRemaining-1 {
 			remove = others[:len(others)-max(in.MaxRemaining-1, 0)]
@@ -294,7 +246,7 @@ func (p *Provider) ApplyStrategy(ctx context.Context, in StrategyInput) (Strateg
 					return res, err
 				}
 				if scaled {
-					res.ScaledDown = append(res.ScaledDown, FullName("ReplicaSet", o.GetName()))
+					res.ScaledDown = append(res.ScaledDown, cloud.FullName("ReplicaSet", o.GetName()))
 				}
 			}
 		}
@@ -309,10 +261,10 @@ func (p *Provider) ApplyStrategy(ctx context.Context, in StrategyInput) (Strateg
 		if serving {
 			continue
 		}
-		if err := p.Delete(ctx, "ReplicaSet", t.namespace, o.GetName(), DeleteOptions{}); err != nil {
+		if err := p.Delete(ctx, "ReplicaSet", t.namespace, o.GetName(), cloud.DeleteOptions{}); err != nil {
 			return res, err
 		}
-		res.Deleted = append(res.Deleted, FullName("ReplicaSet", o.GetName()))
+		res.Deleted = append(res.Deleted, cloud.FullName("ReplicaSet", o.GetName()))
 	}
 	return res, nil
 }
@@ -340,7 +292,7 @@ func (p *Provider) servesOtherServices(ctx context.Context, o *unstructured.Unst
 // moniker cluster — oldest first, the server group itself included.
 func (p *Provider) clusterOf(ctx context.Context, sg *unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
 	a := sg.GetAnnotations()
-	return p.clusterReplicaSets(ctx, sg.GetNamespace(), a[AnnotationApplication], cmp.Or(a[AnnotationCluster], FullName("ReplicaSet", sg.GetName())))
+	return p.clusterReplicaSets(ctx, sg.GetNamespace(), a[AnnotationApplication], cmp.Or(a[AnnotationCluster], cloud.FullName("ReplicaSet", sg.GetName())))
 }
 
 // clusterReplicaSets lists the ReplicaSets of one cluster (see listClusterMembers), in version

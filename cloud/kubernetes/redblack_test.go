@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gennaker/gennaker/cloud"
+	"github.com/gennaker/gennaker/pipeline"
 )
 
 // webReplicaSet is a ReplicaSet of cluster "replicaSet web" running image.
@@ -34,7 +37,7 @@ spec:
   selector: {svc: web}
   ports: [{port: 80}]`
 
-var webTraffic = &TrafficOptions{Services: []string{"service web"}}
+var webTraffic = &cloud.TrafficOptions{Services: []string{"service web"}}
 
 // takingTraffic lists the cluster's ReplicaSets whose pods the web Service selects, and each one's
 // replicas.
@@ -52,9 +55,9 @@ func (e *env) takingTraffic() (taking []string, replicas map[string]int64) {
 	return taking, replicas
 }
 
-func (e *env) strategy(sg, strategy string, opts StrategyInput) StrategyResult {
+func (e *env) strategy(sg, strategy string, opts cloud.TrafficStrategy) cloud.TrafficStrategyResult {
 	e.t.Helper()
-	opts.Namespace, opts.ServerGroup, opts.Services, opts.EnableTraffic, opts.Strategy = e.ns, sg, webTraffic.Services, true, strategy
+	opts.Region, opts.ServerGroup, opts.Services, opts.EnableTraffic, opts.Strategy = e.ns, sg, webTraffic.Services, true, strategy
 	res, err := e.p.ApplyStrategy(e.t.Context(), opts)
 	if err != nil {
 		e.t.Fatalf("ApplyStrategy %s %s: %v", strategy, sg, err)
@@ -68,7 +71,7 @@ func TestRedBlackHighlanderAndRollback(t *testing.T) {
 	ctx := t.Context()
 
 	// The first server group goes in without traffic and takes it once ready.
-	res := e.deploy(DeployInput{Application: "web", Traffic: webTraffic, Manifests: append(docs(t, webService), webReplicaSet(t, "example.com/web:1")...)})
+	res := e.deploy(cloud.DeployRequest{Application: "web", Traffic: webTraffic, Manifests: append(docs(t, webService), webReplicaSet(t, "example.com/web:1")...)})
 	if got := res.Deployed[1].Name; got != "web-v000" {
 		t.Fatalf("deployed %v", res.Deployed)
 	}
@@ -79,22 +82,22 @@ func TestRedBlackHighlanderAndRollback(t *testing.T) {
 		t.Errorf("load balancers annotation %q", lb)
 	}
 	e.waitStatus("ReplicaSet", "web-v000", false, time.Minute)
-	if got := e.strategy("web-v000", StrategyRedBlack, StrategyInput{}); !slices.Equal(got.Enabled, []string{"replicaSet web-v000"}) || len(got.Disabled) != 0 {
+	if got := e.strategy("web-v000", pipeline.StrategyRedBlack, cloud.TrafficStrategy{}); !slices.Equal(got.Enabled, []string{"replicaSet web-v000"}) || len(got.Disabled) != 0 {
 		t.Errorf("first red/black: %+v", got)
 	}
 
 	// Red/black: the new one takes traffic, the old one leaves it and is scaled down.
-	e.deploy(DeployInput{Application: "web", Traffic: webTraffic, Manifests: webReplicaSet(t, "example.com/web:2")})
+	e.deploy(cloud.DeployRequest{Application: "web", Traffic: webTraffic, Manifests: webReplicaSet(t, "example.com/web:2")})
 	if taking, _ := e.takingTraffic(); !slices.Equal(taking, []string{"web-v000"}) {
 		t.Fatalf("while web-v001 rolls out, %v take traffic", taking)
 	}
 	e.waitStatus("ReplicaSet", "web-v001", false, time.Minute)
-	got := e.strategy("web-v001", StrategyRedBlack, StrategyInput{ScaleDown: true})
+	got := e.strategy("web-v001", pipeline.StrategyRedBlack, cloud.TrafficStrategy{ScaleDown: true})
 	if !slices.Equal(got.Disabled, []string{"replicaSet web-v000"}) || !slices.Equal(got.ScaledDown, []string{"replicaSet web-v000"}) {
 		t.Errorf("red/black: %+v", got)
 	}
 	// Done twice, nothing more changes.
-	if again := e.strategy("web-v001", StrategyRedBlack, StrategyInput{ScaleDown: true}); len(again.Disabled)+len(again.ScaledDown)+len(again.Deleted) != 0 {
+	if again := e.strategy("web-v001", pipeline.StrategyRedBlack, cloud.TrafficStrategy{ScaleDown: true}); len(again.Disabled)+len(again.ScaledDown)+len(again.Deleted) != 0 {
 		t.Errorf("red/black again: %+v", again)
 	}
 	taking, replicas := e.takingTraffic()
@@ -109,8 +112,8 @@ func TestRedBlackHighlanderAndRollback(t *testing.T) {
 	}
 
 	// A server group that is not ready never takes traffic from one that is.
-	e.deploy(DeployInput{Application: "web", Traffic: webTraffic, Manifests: webReplicaSet(t, "example.com/web:never-ready")})
-	_, err := e.p.ApplyStrategy(ctx, StrategyInput{Namespace: e.ns, ServerGroup: "web-v002", Services: webTraffic.Services, EnableTraffic: true, Strategy: StrategyRedBlack})
+	e.deploy(cloud.DeployRequest{Application: "web", Traffic: webTraffic, Manifests: webReplicaSet(t, "example.com/web:never-ready")})
+	_, err := e.p.ApplyStrategy(ctx, cloud.TrafficStrategy{Region: e.ns, ServerGroup: "web-v002", Services: webTraffic.Services, EnableTraffic: true, Strategy: pipeline.StrategyRedBlack})
 	if err == nil || errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "not ready") {
 		t.Errorf("red/black to a server group that is not ready: %v, want a refusal worth retrying", err)
 	}
@@ -119,7 +122,7 @@ func TestRedBlackHighlanderAndRollback(t *testing.T) {
 	}
 
 	// Rollback from web-v001: web-v000 is scaled back, waited for, enabled, then web-v001 leaves.
-	plan, err := e.p.StartRollback(ctx, RollbackInput{Namespace: e.ns, Application: "web", Cluster: "replicaSet web"})
+	plan, err := e.p.StartRollback(ctx, cloud.RollbackRequest{Region: e.ns, Application: "web", Cluster: "replicaSet web"})
 	if err != nil {
 		t.Fatalf("StartRollback: %v", err)
 	}
@@ -138,9 +141,9 @@ func TestRedBlackHighlanderAndRollback(t *testing.T) {
 	}
 
 	// Highlander: once the new one takes traffic, every other server group is deleted.
-	e.deploy(DeployInput{Application: "web", Traffic: webTraffic, Manifests: webReplicaSet(t, "example.com/web:3")})
+	e.deploy(cloud.DeployRequest{Application: "web", Traffic: webTraffic, Manifests: webReplicaSet(t, "example.com/web:3")})
 	e.waitStatus("ReplicaSet", "web-v003", false, time.Minute)
-	got = e.strategy("web-v003", StrategyHighlander, StrategyInput{})
+	got = e.strategy("web-v003", pipeline.StrategyHighlander, cloud.TrafficStrategy{})
 	if !slices.Equal(got.Deleted, []string{"replicaSet web-v000", "replicaSet web-v001", "replicaSet web-v002"}) {
 		t.Errorf("highlander: %+v", got)
 	}
@@ -150,7 +153,7 @@ func TestRedBlackHighlanderAndRollback(t *testing.T) {
 		}
 		return ""
 	})
-	if _, err := e.p.StartRollback(ctx, RollbackInput{Namespace: e.ns, Application: "web", Cluster: "replicaSet web"}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "no server group older") {
+	if _, err := e.p.StartRollback(ctx, cloud.RollbackRequest{Region: e.ns, Application: "web", Cluster: "replicaSet web"}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "no server group older") {
 		t.Errorf("rollback with nothing to go back to: %v", err)
 	}
 }
@@ -158,12 +161,12 @@ func TestRedBlackHighlanderAndRollback(t *testing.T) {
 func TestRedBlackMaxRemaining(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "maxremaining")
-	e.deploy(DeployInput{Application: "web", Manifests: docs(t, webService)})
+	e.deploy(cloud.DeployRequest{Application: "web", Manifests: docs(t, webService)})
 	for i := range 3 {
-		e.deploy(DeployInput{Application: "web", Traffic: webTraffic, Manifests: webReplicaSet(t, fmt.Sprintf("example.com/web:%d", i))})
+		e.deploy(cloud.DeployRequest{Application: "web", Traffic: webTraffic, Manifests: webReplicaSet(t, fmt.Sprintf("example.com/web:%d", i))})
 		sg := fmt.Sprintf("web-v%03d", i)
 		e.waitStatus("ReplicaSet", sg, false, time.Minute)
-		e.strategy(sg, StrategyRedBlack, StrategyInput{MaxRemaining: 2})
+		e.strategy(sg, pipeline.StrategyRedBlack, cloud.TrafficStrategy{MaxRemaining: 2})
 	}
 	eventually(t, 30*time.Second, "two server groups kept", func() string {
 		if names := e.versions("ReplicaSet", "web"); !slices.Equal(names, []string{"web-v001", "web-v002"}) {
@@ -191,20 +194,20 @@ spec:
       labels: {run: api}
     spec:
       containers: [{name: api, image: example.com/api:1}]`)
-	for name, in := range map[string]DeployInput{
+	for name, in := range map[string]cloud.DeployRequest{
 		"a Deployment":      {Application: "web", Traffic: webTraffic, Manifests: append(docs(t, webService), deployment...)},
-		"a missing service": {Application: "web", Traffic: &TrafficOptions{Services: []string{"service nope"}}, Manifests: webReplicaSet(t, "x:1")},
-		"not a service":     {Application: "web", Traffic: &TrafficOptions{Services: []string{"ingress web"}}, Manifests: webReplicaSet(t, "x:1")},
+		"a missing service": {Application: "web", Traffic: &cloud.TrafficOptions{Services: []string{"service nope"}}, Manifests: webReplicaSet(t, "x:1")},
+		"not a service":     {Application: "web", Traffic: &cloud.TrafficOptions{Services: []string{"ingress web"}}, Manifests: webReplicaSet(t, "x:1")},
 	} {
 		if _, err := e.p.Deploy(t.Context(), in); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	clusters, err := e.p.DeployClusters(DeployInput{Application: "web", Manifests: append(append(docs(t, webService), deployment...), webReplicaSet(t, "x:1")...)})
+	clusters, err := e.p.DeployClusters(cloud.DeployRequest{Application: "web", Manifests: append(append(docs(t, webService), deployment...), webReplicaSet(t, "x:1")...)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []ClusterRef{{e.ns, "deployment api"}, {e.ns, "replicaSet web"}}; !slices.Equal(clusters, want) {
+	if want := []cloud.ClusterRef{{Region: e.ns, Cluster: "deployment api"}, {Region: e.ns, Cluster: "replicaSet web"}}; !slices.Equal(clusters, want) {
 		t.Errorf("clusters %v, want %v", clusters, want)
 	}
 }
@@ -213,16 +216,16 @@ func TestRollbackSkipsServerGroupsThatNeverServed(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "neverserved")
 	ctx := t.Context()
-	e.deploy(DeployInput{Application: "web", Traffic: webTraffic, Manifests: append(docs(t, webService), webReplicaSet(t, "example.com/web:1")...)})
+	e.deploy(cloud.DeployRequest{Application: "web", Traffic: webTraffic, Manifests: append(docs(t, webService), webReplicaSet(t, "example.com/web:1")...)})
 	e.waitStatus("ReplicaSet", "web-v000", false, time.Minute)
-	e.strategy("web-v000", StrategyRedBlack, StrategyInput{})
+	e.strategy("web-v000", pipeline.StrategyRedBlack, cloud.TrafficStrategy{})
 	// web-v001 never gets ready, so it never serves; web-v002 replaces web-v000.
-	e.deploy(DeployInput{Application: "web", Traffic: webTraffic, Manifests: webReplicaSet(t, "example.com/web:never-ready")})
-	e.deploy(DeployInput{Application: "web", Traffic: webTraffic, Manifests: webReplicaSet(t, "example.com/web:3")})
+	e.deploy(cloud.DeployRequest{Application: "web", Traffic: webTraffic, Manifests: webReplicaSet(t, "example.com/web:never-ready")})
+	e.deploy(cloud.DeployRequest{Application: "web", Traffic: webTraffic, Manifests: webReplicaSet(t, "example.com/web:3")})
 	e.waitStatus("ReplicaSet", "web-v002", false, time.Minute)
-	e.strategy("web-v002", StrategyRedBlack, StrategyInput{})
+	e.strategy("web-v002", pipeline.StrategyRedBlack, cloud.TrafficStrategy{})
 
-	plan, err := e.p.StartRollback(ctx, RollbackInput{Namespace: e.ns, Cluster: "replicaSet web", ChooseOnly: true})
+	plan, err := e.p.StartRollback(ctx, cloud.RollbackRequest{Region: e.ns, Cluster: "replicaSet web", ChooseOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,9 +236,9 @@ func TestRollbackSkipsServerGroupsThatNeverServed(t *testing.T) {
 	// A server group that asks for no replicas never takes traffic.
 	empty := webReplicaSet(t, "example.com/web:4")
 	empty[0].(map[string]any)["spec"].(map[string]any)["replicas"] = 0
-	e.deploy(DeployInput{Application: "web", Traffic: webTraffic, Manifests: empty})
+	e.deploy(cloud.DeployRequest{Application: "web", Traffic: webTraffic, Manifests: empty})
 	e.waitStatus("ReplicaSet", "web-v003", false, time.Minute)
-	_, err = e.p.ApplyStrategy(ctx, StrategyInput{Namespace: e.ns, ServerGroup: "web-v003", Services: webTraffic.Services, EnableTraffic: true, Strategy: StrategyHighlander})
+	_, err = e.p.ApplyStrategy(ctx, cloud.TrafficStrategy{Region: e.ns, ServerGroup: "web-v003", Services: webTraffic.Services, EnableTraffic: true, Strategy: pipeline.StrategyHighlander})
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "no replicas") {
 		t.Errorf("traffic to an empty server group: %v", err)
 	}
@@ -259,13 +262,13 @@ func TestRollBackDeploymentGoesBackOnce(t *testing.T) {
 			return ""
 		}
 	}
-	first := e.deploy(DeployInput{Application: "web", Manifests: simpleDeployment(t, "web", "example.com/web:1", 1)})
+	first := e.deploy(cloud.DeployRequest{Application: "web", Manifests: simpleDeployment(t, "web", "example.com/web:1", 1)})
 	eventually(t, 30*time.Second, "revision 1", isRevision("1"))
 	// A first deploy has nothing to go back to.
 	if restored, _, err := e.p.RollBackDeployment(ctx, e.ns, "web", first.Applied[0].Generation); err != nil || restored != 0 {
 		t.Fatalf("rolling back the first revision: restored %d, %v", restored, err)
 	}
-	failed := e.deploy(DeployInput{Application: "web", Manifests: simpleDeployment(t, "web", "example.com/web:2", 1)})
+	failed := e.deploy(cloud.DeployRequest{Application: "web", Manifests: simpleDeployment(t, "web", "example.com/web:2", 1)})
 	eventually(t, 30*time.Second, "revision 2", isRevision("2"))
 
 	image := func() any { return at(e.get("Deployment", "web").Object, "spec.template.spec.containers[0].image") }

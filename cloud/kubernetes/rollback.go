@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/gennaker/gennaker/cloud"
 )
 
 // A rollback restores a cluster's previous server group in the order that keeps the service up:
@@ -17,75 +19,47 @@ import (
 // the server group rolled back from taken out of it. StartRollback does the first step and says
 // what to wait for; FinishRollback does the rest.
 
-// RollbackInput names the cluster to roll back.
-type RollbackInput struct {
-	Namespace   string `json:"namespace"`
-	Application string `json:"application"`
-	// Cluster is the moniker cluster, such as "replicaSet web".
-	Cluster string `json:"cluster"`
-	// From is the server group to roll back from (web-v003); empty means the newest one taking
-	// traffic, or the newest one when none does.
-	From string `json:"from,omitempty"`
-	// ChooseOnly chooses the server groups without changing anything.
-	ChooseOnly bool `json:"chooseOnly,omitempty"`
-}
-
-// RollbackPlan is a rollback under way.
-type RollbackPlan struct {
-	Namespace string `json:"namespace"`
-	Cluster   string `json:"cluster"`
-	// From is the server group rolled back from; To the previous one, restored.
-	From string `json:"from"`
-	To   string `json:"to"`
-	// Services are those To is added to and From taken out of ("service web").
-	Services []string `json:"services"`
-	// Replicas is the size To was scaled back to; 0 when it was not scaled.
-	Replicas int `json:"replicas,omitempty"`
-	// Wait is To as it was scaled, for waiting until it is ready.
-	Wait AppliedObject `json:"wait"`
-}
-
 // StartRollback chooses the server groups of a rollback and scales the previous one back up: to
 // the size recorded when a red/black deploy scaled it down, or else to the size of the one rolled
 // back from. Run again, it finds the same server groups and changes nothing more.
-func (p *Provider) StartRollback(ctx context.Context, in RollbackInput) (RollbackPlan, error) {
-	namespace := cmp.Or(in.Namespace, p.account.defaultNamespace())
+func (p *Provider) StartRollback(ctx context.Context, in cloud.RollbackRequest) (cloud.RollbackPlan, error) {
+	namespace := cmp.Or(in.Region, p.account.defaultNamespace())
 	if in.Cluster == "" && in.From != "" {
 		// A deploy rolling back its own server group knows it by name only.
 		t, err := p.target("ReplicaSet", namespace, in.From)
 		if err != nil {
-			return RollbackPlan{}, fmt.Errorf("roll back from replicaSet %s: %w", in.From, err)
+			return cloud.RollbackPlan{}, fmt.Errorf("roll back from replicaSet %s: %w", in.From, err)
 		}
 		from, err := t.client.Get(ctx, in.From, metav1.GetOptions{})
 		if err != nil {
-			return RollbackPlan{}, wrap(err, "roll back from %s", t)
+			return cloud.RollbackPlan{}, wrap(err, "roll back from %s", t)
 		}
-		in.Cluster = cmp.Or(from.GetAnnotations()[AnnotationCluster], FullName("ReplicaSet", in.From))
+		in.Cluster = cmp.Or(from.GetAnnotations()[AnnotationCluster], cloud.FullName("ReplicaSet", in.From))
 		// The server group's own application, which its manifest may set, finds its cluster.
 		in.Application = cmp.Or(from.GetAnnotations()[AnnotationApplication], in.Application)
 	}
 	if in.Cluster == "" {
-		return RollbackPlan{}, invalidf("roll back: no cluster given")
+		return cloud.RollbackPlan{}, invalidf("roll back: no cluster given")
 	}
 	what := fmt.Sprintf("roll back cluster %s in %s", in.Cluster, namespace)
 	groups, err := p.clusterReplicaSets(ctx, namespace, in.Application, in.Cluster)
 	if err != nil {
-		return RollbackPlan{}, fmt.Errorf("%s: %w", what, err)
+		return cloud.RollbackPlan{}, fmt.Errorf("%s: %w", what, err)
 	}
 	if len(groups) == 0 {
-		return RollbackPlan{}, invalidf("%s: the cluster has no server groups (ReplicaSets annotated %s=%q)", what, AnnotationCluster, in.Cluster)
+		return cloud.RollbackPlan{}, invalidf("%s: the cluster has no server groups (ReplicaSets annotated %s=%q)", what, AnnotationCluster, in.Cluster)
 	}
 	from := -1
 	if in.From != "" {
 		from = slices.IndexFunc(groups, func(o *unstructured.Unstructured) bool { return o.GetName() == in.From })
 		if from < 0 {
-			return RollbackPlan{}, invalidf("%s: replicaSet %s is not one of its server groups", what, in.From)
+			return cloud.RollbackPlan{}, invalidf("%s: replicaSet %s is not one of its server groups", what, in.From)
 		}
 	} else {
 		for i := len(groups) - 1; i >= 0 && from < 0; i-- {
 			taking, err := p.takesOwnTraffic(ctx, groups[i])
 			if err != nil {
-				return RollbackPlan{}, fmt.Errorf("%s: %w", what, err)
+				return cloud.RollbackPlan{}, fmt.Errorf("%s: %w", what, err)
 			}
 			if taking {
 				from = i
@@ -101,7 +75,7 @@ func (p *Provider) StartRollback(ctx context.Context, in RollbackInput) (Rollbac
 	for i := from - 1; i >= 0 && to < 0; i-- {
 		taking, err := p.takesOwnTraffic(ctx, groups[i])
 		if err != nil {
-			return RollbackPlan{}, fmt.Errorf("%s: %w", what, err)
+			return cloud.RollbackPlan{}, fmt.Errorf("%s: %w", what, err)
 		}
 		if taking {
 			to = i
@@ -113,23 +87,23 @@ func (p *Provider) StartRollback(ctx context.Context, in RollbackInput) (Rollbac
 		}
 	}
 	if to < 0 {
-		return RollbackPlan{}, invalidf("%s: there is no server group older than replicaSet %s that has served traffic to roll back to", what, groups[from].GetName())
+		return cloud.RollbackPlan{}, invalidf("%s: there is no server group older than replicaSet %s that has served traffic to roll back to", what, groups[from].GetName())
 	}
 	fromObj, toObj := groups[from], groups[to]
 	services, err := LoadBalancers(toObj)
 	if err != nil {
-		return RollbackPlan{}, err
+		return cloud.RollbackPlan{}, err
 	}
 	if fromServices, err := LoadBalancers(fromObj); err != nil {
-		return RollbackPlan{}, err
+		return cloud.RollbackPlan{}, err
 	} else if len(services) == 0 {
 		services = fromServices
 	}
 	if len(services) == 0 {
-		return RollbackPlan{}, invalidf("%s: neither replicaSet %s nor replicaSet %s says which services it serves (annotation %s); deploy with traffic management",
+		return cloud.RollbackPlan{}, invalidf("%s: neither replicaSet %s nor replicaSet %s says which services it serves (annotation %s); deploy with traffic management",
 			what, fromObj.GetName(), toObj.GetName(), AnnotationLoadBalancers)
 	}
-	plan := RollbackPlan{Namespace: namespace, Cluster: in.Cluster, From: fromObj.GetName(), To: toObj.GetName(), Services: services}
+	plan := cloud.RollbackPlan{Region: namespace, Cluster: in.Cluster, From: fromObj.GetName(), To: toObj.GetName(), Services: services}
 	if in.ChooseOnly {
 		return plan, nil
 	}
@@ -142,27 +116,27 @@ func (p *Provider) StartRollback(ctx context.Context, in RollbackInput) (Rollbac
 			want = max(int(n), 1)
 		}
 		if err := p.Scale(ctx, "ReplicaSet", namespace, toObj.GetName(), want); err != nil {
-			return RollbackPlan{}, fmt.Errorf("%s: %w", what, err)
+			return cloud.RollbackPlan{}, fmt.Errorf("%s: %w", what, err)
 		}
 		plan.Replicas = want
 	}
 	t, err := p.target("ReplicaSet", namespace, toObj.GetName())
 	if err != nil {
-		return RollbackPlan{}, err
+		return cloud.RollbackPlan{}, err
 	}
 	live, err := t.client.Get(ctx, toObj.GetName(), metav1.GetOptions{})
 	if err != nil {
-		return RollbackPlan{}, wrap(err, "%s: read %s", what, t)
+		return cloud.RollbackPlan{}, wrap(err, "%s: read %s", what, t)
 	}
-	plan.Wait = AppliedObject{APIVersion: live.GetAPIVersion(), Kind: live.GetKind(), Namespace: namespace,
+	plan.Wait = cloud.Resource{APIVersion: live.GetAPIVersion(), Kind: live.GetKind(), Namespace: namespace,
 		Name: live.GetName(), UID: string(live.GetUID()), Generation: live.GetGeneration()}
 	return plan, nil
 }
 
 // FinishRollback adds the restored server group to its Services, once it is ready, and then takes
 // the one rolled back from out of them, leaving it running for a look at what went wrong.
-func (p *Provider) FinishRollback(ctx context.Context, plan RollbackPlan) error {
-	t, err := p.target("ReplicaSet", plan.Namespace, plan.To)
+func (p *Provider) FinishRollback(ctx context.Context, plan cloud.RollbackPlan) error {
+	t, err := p.target("ReplicaSet", plan.Region, plan.To)
 	if err != nil {
 		return err
 	}
@@ -175,12 +149,12 @@ func (p *Provider) FinishRollback(ctx context.Context, plan RollbackPlan) error 
 		return fmt.Errorf("refusing to send traffic back to %s: it is not ready (%s)", t, st.Message)
 	}
 	for _, svc := range plan.Services {
-		if err := p.SetTraffic(ctx, plan.Namespace, plan.To, svc, true); err != nil {
+		if err := p.SetTraffic(ctx, plan.Region, plan.To, svc, true); err != nil {
 			return err
 		}
 	}
 	for _, svc := range plan.Services {
-		if err := p.SetTraffic(ctx, plan.Namespace, plan.From, svc, false); err != nil {
+		if err := p.SetTraffic(ctx, plan.Region, plan.From, svc, false); err != nil {
 			return err
 		}
 	}
@@ -192,17 +166,17 @@ func (p *Provider) FinishRollback(ctx context.Context, plan RollbackPlan) error 
 // deploy applied; a Deployment changed since then — by an earlier attempt at this rollback, or by
 // someone else — is left alone, so that running this twice never goes back two revisions. It
 // returns the revision restored, 0 when there is no earlier one, and the Deployment to wait for.
-func (p *Provider) RollBackDeployment(ctx context.Context, namespace, name string, failedGeneration int64) (restored int64, wait AppliedObject, err error) {
+func (p *Provider) RollBackDeployment(ctx context.Context, namespace, name string, failedGeneration int64) (restored int64, wait cloud.Resource, err error) {
 	t, err := p.target("Deployment", namespace, name)
 	if err != nil {
-		return 0, AppliedObject{}, fmt.Errorf("roll back deployment %s: %w", name, err)
+		return 0, cloud.Resource{}, fmt.Errorf("roll back deployment %s: %w", name, err)
 	}
 	live, err := t.client.Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
-		return 0, AppliedObject{}, wrap(err, "roll back %s", t)
+		return 0, cloud.Resource{}, wrap(err, "roll back %s", t)
 	}
-	applied := func(o *unstructured.Unstructured) AppliedObject {
-		return AppliedObject{APIVersion: o.GetAPIVersion(), Kind: o.GetKind(), Namespace: o.GetNamespace(), Name: o.GetName(), UID: string(o.GetUID()), Generation: o.GetGeneration()}
+	applied := func(o *unstructured.Unstructured) cloud.Resource {
+		return cloud.Resource{APIVersion: o.GetAPIVersion(), Kind: o.GetKind(), Namespace: o.GetNamespace(), Name: o.GetName(), UID: string(o.GetUID()), Generation: o.GetGeneration()}
 	}
 	current, _ := strconv.ParseInt(live.GetAnnotations()[AnnotationRevision], 10, 64)
 	if live.GetGeneration() > failedGeneration {
@@ -210,7 +184,7 @@ func (p *Provider) RollBackDeployment(ctx context.Context, namespace, name strin
 	}
 	owned, err := p.ownedBy(ctx, live, schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "replicasets"})
 	if err != nil {
-		return 0, AppliedObject{}, wrap(err, "roll back %s", t)
+		return 0, cloud.Resource{}, wrap(err, "roll back %s", t)
 	}
 	earlier := slices.ContainsFunc(owned, func(rs *unstructured.Unstructured) bool {
 		rev, err := strconv.ParseInt(rs.GetAnnotations()[AnnotationRevision], 10, 64)
@@ -220,10 +194,10 @@ func (p *Provider) RollBackDeployment(ctx context.Context, namespace, name strin
 		return 0, applied(live), nil
 	}
 	if restored, err = p.UndoRollout(ctx, "Deployment", t.namespace, name, 1); err != nil {
-		return 0, AppliedObject{}, err
+		return 0, cloud.Resource{}, err
 	}
 	if live, err = t.client.Get(ctx, name, metav1.GetOptions{}); err != nil {
-		return 0, AppliedObject{}, wrap(err, "roll back %s", t)
+		return 0, cloud.Resource{}, wrap(err, "roll back %s", t)
 	}
 	return restored, applied(live), nil
 }

@@ -23,14 +23,14 @@ func ServerGroupManifest(rs *unstructured.Unstructured, app, cluster string, seq
 		return nil, invalidf("no ReplicaSet given")
 	}
 	if rs.GetKind() != "ReplicaSet" {
-		return nil, invalidf("%s: a server group for red/black is a ReplicaSet", FullName(rs.GetKind(), rs.GetName()))
+		return nil, invalidf("%s: a server group for red/black is a ReplicaSet", cloud.FullName(rs.GetKind(), rs.GetName()))
 	}
 	if app == "" {
-		return nil, invalidf("%s: no application given for its moniker", FullName(rs.GetKind(), rs.GetName()))
+		return nil, invalidf("%s: no application given for its moniker", cloud.FullName(rs.GetKind(), rs.GetName()))
 	}
 	obj, err := normalize(rs.Object)
 	if err != nil {
-		return nil, invalidf("%s: %v", FullName(rs.GetKind(), rs.GetName()), err)
+		return nil, invalidf("%s: %v", cloud.FullName(rs.GetKind(), rs.GetName()), err)
 	}
 	base := rs.GetName()
 	if b, _, ok := SplitVersion(base); ok {
@@ -45,7 +45,7 @@ func ServerGroupManifest(rs *unstructured.Unstructured, app, cluster string, seq
 		delete(md, f)
 	}
 	if cluster == "" {
-		cluster = FullName("ReplicaSet", base)
+		cluster = cloud.FullName("ReplicaSet", base)
 	}
 	info := stampInfo{
 		app: app, cluster: cluster, forceMoniker: true,

@@ -5,27 +5,18 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-)
 
-// Status is how far a resource's rollout has come. Done and Failed are never both true; with
-// neither, the rollout is still under way and worth checking again.
-type Status struct {
-	// Done means the resource is rolled out and serving as asked.
-	Done bool `json:"done"`
-	// Failed means it will not get there without someone changing something.
-	Failed bool `json:"failed"`
-	// Message says where the rollout stands in words a person can act on.
-	Message string `json:"message"`
-}
+	"github.com/gennaker/gennaker/cloud"
+)
 
 // RolloutStatus judges the rollout of an object as read from the API server. Workloads are judged
 // the way kubectl rollout status judges them; a PersistentVolumeClaim is done once bound; a Pod
 // once ready or succeeded; anything else once it exists.
-func RolloutStatus(obj *unstructured.Unstructured) Status {
+func RolloutStatus(obj *unstructured.Unstructured) cloud.Health {
 	if obj == nil {
-		return Status{Message: "not found"}
+		return cloud.Health{Message: "not found"}
 	}
-	r := reader{obj: obj.Object, name: FullName(obj.GetKind(), obj.GetName())}
+	r := reader{obj: obj.Object, name: cloud.FullName(obj.GetKind(), obj.GetName())}
 	if obj.GetDeletionTimestamp() != nil {
 		return r.waiting("being deleted")
 	}
@@ -55,16 +46,16 @@ type reader struct {
 	name string
 }
 
-func (r reader) done(parts ...string) Status {
-	return Status{Done: true, Message: r.name + ": " + strings.Join(parts, "; ")}
+func (r reader) done(parts ...string) cloud.Health {
+	return cloud.Health{Done: true, Message: r.name + ": " + strings.Join(parts, "; ")}
 }
 
-func (r reader) waiting(parts ...string) Status {
-	return Status{Message: r.name + ": " + strings.Join(parts, "; ")}
+func (r reader) waiting(parts ...string) cloud.Health {
+	return cloud.Health{Message: r.name + ": " + strings.Join(parts, "; ")}
 }
 
-func (r reader) failed(parts ...string) Status {
-	return Status{Failed: true, Message: r.name + ": " + strings.Join(parts, "; ")}
+func (r reader) failed(parts ...string) cloud.Health {
+	return cloud.Health{Failed: true, Message: r.name + ": " + strings.Join(parts, "; ")}
 }
 
 func (r reader) int(fields ...string) int64 {
@@ -127,7 +118,7 @@ func describeCondition(what string, c condition) string {
 	return what
 }
 
-func (r reader) deployment() Status {
+func (r reader) deployment() cloud.Health {
 	if msg, stale := r.stale(); stale {
 		return r.waiting(msg)
 	}
@@ -154,7 +145,7 @@ func (r reader) deployment() Status {
 	return r.waiting(append([]string{summary, why}, r.replicaFailure()...)...)
 }
 
-func (r reader) replicaSet() Status {
+func (r reader) replicaSet() cloud.Health {
 	if msg, stale := r.stale(); stale {
 		return r.waiting(msg)
 	}
@@ -175,7 +166,7 @@ func (r reader) replicaSet() Status {
 	return r.waiting(append([]string{summary, why}, r.replicaFailure()...)...)
 }
 
-func (r reader) statefulSet() Status {
+func (r reader) statefulSet() cloud.Health {
 	if msg, stale := r.stale(); stale {
 		return r.waiting(msg)
 	}
@@ -203,7 +194,7 @@ func (r reader) statefulSet() Status {
 	return r.done(summary)
 }
 
-func (r reader) daemonSet() Status {
+func (r reader) daemonSet() cloud.Health {
 	if msg, stale := r.stale(); stale {
 		return r.waiting(msg)
 	}
@@ -219,7 +210,7 @@ func (r reader) daemonSet() Status {
 	return r.done(summary)
 }
 
-func (r reader) job() Status {
+func (r reader) job() cloud.Health {
 	succeeded, active, failedPods := r.int("status", "succeeded"), r.int("status", "active"), r.int("status", "failed")
 	backoffLimit := int64(6) // the API server's default
 	if n, ok := intAt(r.obj, "spec", "backoffLimit"); ok {
@@ -250,7 +241,7 @@ func (r reader) job() Status {
 	return r.waiting(counts)
 }
 
-func (r reader) pod() Status {
+func (r reader) pod() cloud.Health {
 	phase := stringAt(r.obj, "status", "phase")
 	switch phase {
 	case "Failed":
@@ -302,7 +293,7 @@ func phaseOr(phase string) string {
 	return phase
 }
 
-func (r reader) persistentVolumeClaim() Status {
+func (r reader) persistentVolumeClaim() cloud.Health {
 	volume := stringAt(r.obj, "spec", "volumeName")
 	switch phase := stringAt(r.obj, "status", "phase"); phase {
 	case "Bound":

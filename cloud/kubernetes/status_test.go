@@ -1,12 +1,16 @@
 package kubernetes
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/gennaker/gennaker/cloud"
+)
 
 func TestRolloutStatus(t *testing.T) {
 	tests := []struct {
 		name   string
 		object string
-		want   Status
+		want   cloud.Health
 	}{
 		// Deployments.
 		{"deployment rolled out", `apiVersion: apps/v1
@@ -22,36 +26,36 @@ status:
   conditions:
   - {type: Available, status: "True", reason: MinimumReplicasAvailable, message: Deployment has minimum availability.}
   - {type: Progressing, status: "True", reason: NewReplicaSetAvailable, message: ReplicaSet "web-7d4f9c" has successfully progressed.}`,
-			Status{Done: true, Message: "deployment web: 3 of 3 replicas available"}},
+			cloud.Health{Done: true, Message: "deployment web: 3 of 3 replicas available"}},
 		{"deployment just created", `apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web, generation: 1}
 spec: {replicas: 3}`,
-			Status{Message: "deployment web: waiting for the controller to pick up the change (generation 1, observed 0)"}},
+			cloud.Health{Message: "deployment web: waiting for the controller to pick up the change (generation 1, observed 0)"}},
 		{"deployment change not yet observed", `apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web, generation: 3}
 spec: {replicas: 3}
 status: {observedGeneration: 2, replicas: 3, updatedReplicas: 3, availableReplicas: 3}`,
-			Status{Message: "deployment web: waiting for the controller to pick up the change (generation 3, observed 2)"}},
+			cloud.Health{Message: "deployment web: waiting for the controller to pick up the change (generation 3, observed 2)"}},
 		{"deployment updating", `apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web, generation: 3}
 spec: {replicas: 3}
 status: {observedGeneration: 3, replicas: 4, updatedReplicas: 1, readyReplicas: 3, availableReplicas: 2}`,
-			Status{Message: "deployment web: 2 of 3 replicas available; 1 of 3 replicas updated"}},
+			cloud.Health{Message: "deployment web: 2 of 3 replicas available; 1 of 3 replicas updated"}},
 		{"deployment old replicas terminating", `apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web, generation: 3}
 spec: {replicas: 3}
 status: {observedGeneration: 3, replicas: 4, updatedReplicas: 3, readyReplicas: 3, availableReplicas: 3}`,
-			Status{Message: "deployment web: 3 of 3 replicas available; 1 old replicas still terminating"}},
+			cloud.Health{Message: "deployment web: 3 of 3 replicas available; 1 old replicas still terminating"}},
 		{"deployment updated but not available", `apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web, generation: 3}
 spec: {replicas: 3}
 status: {observedGeneration: 3, replicas: 3, updatedReplicas: 3, readyReplicas: 2, availableReplicas: 1}`,
-			Status{Message: "deployment web: 1 of 3 replicas available; waiting for 2 updated replicas to become available"}},
+			cloud.Health{Message: "deployment web: 1 of 3 replicas available; waiting for 2 updated replicas to become available"}},
 		{"deployment progress deadline exceeded", `apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web, generation: 3}
@@ -66,7 +70,7 @@ status:
   conditions:
   - {type: Available, status: "False", reason: MinimumReplicasUnavailable, message: Deployment does not have minimum availability.}
   - {type: Progressing, status: "False", reason: ProgressDeadlineExceeded, message: ReplicaSet "web-7d4" has timed out progressing.}`,
-			Status{Failed: true, Message: `deployment web: 1 of 3 replicas available; progress deadline exceeded: ReplicaSet "web-7d4" has timed out progressing`}},
+			cloud.Health{Failed: true, Message: `deployment web: 1 of 3 replicas available; progress deadline exceeded: ReplicaSet "web-7d4" has timed out progressing`}},
 		{"deployment paused", `apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web, generation: 4}
@@ -78,7 +82,7 @@ status:
   availableReplicas: 2
   conditions:
   - {type: Progressing, status: Unknown, reason: DeploymentPaused, message: Deployment is paused}`,
-			Status{Message: "deployment web: 2 of 2 replicas available; the rollout is paused; resume it to continue"}},
+			cloud.Health{Message: "deployment web: 2 of 2 replicas available; the rollout is paused; resume it to continue"}},
 		{"deployment over quota", `apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web, generation: 1}
@@ -90,19 +94,19 @@ status:
   availableReplicas: 1
   conditions:
   - {type: ReplicaFailure, status: "True", reason: FailedCreate, message: 'pods "web-7d4-x2x" is forbidden: exceeded quota: compute, requested: cpu=2, used: cpu=3, limited: cpu=4'}`,
-			Status{Message: `deployment web: 1 of 2 replicas available; 1 of 2 replicas updated; cannot create pods: FailedCreate: pods "web-7d4-x2x" is forbidden: exceeded quota: compute, requested: cpu=2, used: cpu=3, limited: cpu=4`}},
+			cloud.Health{Message: `deployment web: 1 of 2 replicas available; 1 of 2 replicas updated; cannot create pods: FailedCreate: pods "web-7d4-x2x" is forbidden: exceeded quota: compute, requested: cpu=2, used: cpu=3, limited: cpu=4`}},
 		{"deployment scaled to zero", `apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web, generation: 5}
 spec: {replicas: 0}
 status: {observedGeneration: 5}`,
-			Status{Done: true, Message: "deployment web: 0 of 0 replicas available"}},
+			cloud.Health{Done: true, Message: "deployment web: 0 of 0 replicas available"}},
 		{"deployment being deleted", `apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web, generation: 5, deletionTimestamp: "2025-03-01T10:00:00Z"}
 spec: {replicas: 1}
 status: {observedGeneration: 5, replicas: 1, updatedReplicas: 1, availableReplicas: 1}`,
-			Status{Message: "deployment web: being deleted"}},
+			cloud.Health{Message: "deployment web: being deleted"}},
 
 		// ReplicaSets.
 		{"replica set ready", `apiVersion: apps/v1
@@ -110,36 +114,36 @@ kind: ReplicaSet
 metadata: {name: web-v003, generation: 1}
 spec: {replicas: 3}
 status: {observedGeneration: 1, replicas: 3, fullyLabeledReplicas: 3, readyReplicas: 3, availableReplicas: 3}`,
-			Status{Done: true, Message: "replicaSet web-v003: 3 of 3 replicas available"}},
+			cloud.Health{Done: true, Message: "replicaSet web-v003: 3 of 3 replicas available"}},
 		{"replica set starting", `apiVersion: apps/v1
 kind: ReplicaSet
 metadata: {name: web-v003, generation: 1}
 spec: {replicas: 3}
 status: {observedGeneration: 1, replicas: 3, readyReplicas: 1, availableReplicas: 1}`,
-			Status{Message: "replicaSet web-v003: 1 of 3 replicas available; 1 of 3 replicas ready"}},
+			cloud.Health{Message: "replicaSet web-v003: 1 of 3 replicas available; 1 of 3 replicas ready"}},
 		{"replica set ready but within minReadySeconds", `apiVersion: apps/v1
 kind: ReplicaSet
 metadata: {name: web-v003, generation: 1}
 spec: {replicas: 3, minReadySeconds: 30}
 status: {observedGeneration: 1, replicas: 3, readyReplicas: 3, availableReplicas: 1}`,
-			Status{Message: "replicaSet web-v003: 1 of 3 replicas available; waiting for 2 ready replicas to become available"}},
+			cloud.Health{Message: "replicaSet web-v003: 1 of 3 replicas available; waiting for 2 ready replicas to become available"}},
 		{"replica set scaling down", `apiVersion: apps/v1
 kind: ReplicaSet
 metadata: {name: web-v003, generation: 2}
 spec: {replicas: 1}
 status: {observedGeneration: 2, replicas: 3, readyReplicas: 3, availableReplicas: 3}`,
-			Status{Message: "replicaSet web-v003: 3 of 1 replicas available; 2 extra replicas still terminating"}},
+			cloud.Health{Message: "replicaSet web-v003: 3 of 1 replicas available; 2 extra replicas still terminating"}},
 		{"replica set with the default of one replica", `apiVersion: apps/v1
 kind: ReplicaSet
 metadata: {name: web-v003, generation: 1}
 status: {observedGeneration: 1, replicas: 1, readyReplicas: 1, availableReplicas: 1}`,
-			Status{Done: true, Message: "replicaSet web-v003: 1 of 1 replicas available"}},
+			cloud.Health{Done: true, Message: "replicaSet web-v003: 1 of 1 replicas available"}},
 		{"replica set not yet observed", `apiVersion: apps/v1
 kind: ReplicaSet
 metadata: {name: web-v003, generation: 2}
 spec: {replicas: 3}
 status: {observedGeneration: 1, replicas: 3, readyReplicas: 3, availableReplicas: 3}`,
-			Status{Message: "replicaSet web-v003: waiting for the controller to pick up the change (generation 2, observed 1)"}},
+			cloud.Health{Message: "replicaSet web-v003: waiting for the controller to pick up the change (generation 2, observed 1)"}},
 
 		// StatefulSets.
 		{"stateful set rolled out", `apiVersion: apps/v1
@@ -147,60 +151,60 @@ kind: StatefulSet
 metadata: {name: db, generation: 2}
 spec: {replicas: 3, updateStrategy: {type: RollingUpdate}}
 status: {observedGeneration: 2, replicas: 3, readyReplicas: 3, currentReplicas: 3, updatedReplicas: 3, currentRevision: db-7c9d, updateRevision: db-7c9d}`,
-			Status{Done: true, Message: "statefulSet db: 3 of 3 replicas ready"}},
+			cloud.Health{Done: true, Message: "statefulSet db: 3 of 3 replicas ready"}},
 		{"stateful set rolling", `apiVersion: apps/v1
 kind: StatefulSet
 metadata: {name: db, generation: 3}
 spec: {replicas: 3, updateStrategy: {type: RollingUpdate}}
 status: {observedGeneration: 3, replicas: 3, readyReplicas: 3, currentReplicas: 2, updatedReplicas: 1, currentRevision: db-7c9d, updateRevision: db-5f6b}`,
-			Status{Message: "statefulSet db: 3 of 3 replicas ready; 1 of 3 replicas updated to revision db-5f6b"}},
+			cloud.Health{Message: "statefulSet db: 3 of 3 replicas ready; 1 of 3 replicas updated to revision db-5f6b"}},
 		{"stateful set not ready", `apiVersion: apps/v1
 kind: StatefulSet
 metadata: {name: db, generation: 1}
 spec: {replicas: 3}
 status: {observedGeneration: 1, replicas: 2, readyReplicas: 1, currentRevision: db-7c9d, updateRevision: db-7c9d}`,
-			Status{Message: "statefulSet db: 1 of 3 replicas ready"}},
+			cloud.Health{Message: "statefulSet db: 1 of 3 replicas ready"}},
 		{"stateful set on delete", `apiVersion: apps/v1
 kind: StatefulSet
 metadata: {name: db, generation: 3}
 spec: {replicas: 3, updateStrategy: {type: OnDelete}}
 status: {observedGeneration: 3, replicas: 3, readyReplicas: 3, updatedReplicas: 0, currentRevision: db-7c9d, updateRevision: db-5f6b}`,
-			Status{Done: true, Message: "statefulSet db: 3 of 3 replicas ready; update strategy OnDelete: pods are updated only when deleted"}},
+			cloud.Health{Done: true, Message: "statefulSet db: 3 of 3 replicas ready; update strategy OnDelete: pods are updated only when deleted"}},
 		{"stateful set partition reached", `apiVersion: apps/v1
 kind: StatefulSet
 metadata: {name: db, generation: 3}
 spec: {replicas: 3, updateStrategy: {type: RollingUpdate, rollingUpdate: {partition: 2}}}
 status: {observedGeneration: 3, replicas: 3, readyReplicas: 3, updatedReplicas: 1, currentRevision: db-7c9d, updateRevision: db-5f6b}`,
-			Status{Done: true, Message: "statefulSet db: 3 of 3 replicas ready; 1 replicas above partition 2 updated"}},
+			cloud.Health{Done: true, Message: "statefulSet db: 3 of 3 replicas ready; 1 replicas above partition 2 updated"}},
 		{"stateful set partition pending", `apiVersion: apps/v1
 kind: StatefulSet
 metadata: {name: db, generation: 3}
 spec: {replicas: 3, updateStrategy: {type: RollingUpdate, rollingUpdate: {partition: 1}}}
 status: {observedGeneration: 3, replicas: 3, readyReplicas: 3, updatedReplicas: 1, currentRevision: db-7c9d, updateRevision: db-5f6b}`,
-			Status{Message: "statefulSet db: 3 of 3 replicas ready; 1 of 2 replicas above partition 1 updated"}},
+			cloud.Health{Message: "statefulSet db: 3 of 3 replicas ready; 1 of 2 replicas above partition 1 updated"}},
 
 		// DaemonSets.
 		{"daemon set rolled out", `apiVersion: apps/v1
 kind: DaemonSet
 metadata: {name: agent, generation: 2}
 status: {observedGeneration: 2, desiredNumberScheduled: 3, currentNumberScheduled: 3, updatedNumberScheduled: 3, numberReady: 3, numberAvailable: 3}`,
-			Status{Done: true, Message: "daemonSet agent: available on 3 of 3 nodes"}},
+			cloud.Health{Done: true, Message: "daemonSet agent: available on 3 of 3 nodes"}},
 		{"daemon set updating", `apiVersion: apps/v1
 kind: DaemonSet
 metadata: {name: agent, generation: 3}
 status: {observedGeneration: 3, desiredNumberScheduled: 3, updatedNumberScheduled: 1, numberReady: 3, numberAvailable: 3}`,
-			Status{Message: "daemonSet agent: available on 3 of 3 nodes; updated on 1 of 3 nodes"}},
+			cloud.Health{Message: "daemonSet agent: available on 3 of 3 nodes; updated on 1 of 3 nodes"}},
 		{"daemon set unavailable", `apiVersion: apps/v1
 kind: DaemonSet
 metadata: {name: agent, generation: 3}
 status: {observedGeneration: 3, desiredNumberScheduled: 3, updatedNumberScheduled: 3, numberReady: 2, numberAvailable: 2, numberUnavailable: 1}`,
-			Status{Message: "daemonSet agent: available on 2 of 3 nodes"}},
+			cloud.Health{Message: "daemonSet agent: available on 2 of 3 nodes"}},
 		{"daemon set on delete", `apiVersion: apps/v1
 kind: DaemonSet
 metadata: {name: agent, generation: 3}
 spec: {updateStrategy: {type: OnDelete}}
 status: {observedGeneration: 3, desiredNumberScheduled: 3, updatedNumberScheduled: 0, numberAvailable: 3}`,
-			Status{Done: true, Message: "daemonSet agent: available on 3 of 3 nodes"}},
+			cloud.Health{Done: true, Message: "daemonSet agent: available on 3 of 3 nodes"}},
 
 		// Jobs.
 		{"job complete", `apiVersion: batch/v1
@@ -212,7 +216,7 @@ status:
   conditions:
   - {type: SuccessCriteriaMet, status: "True", reason: CompletionsReached}
   - {type: Complete, status: "True", reason: CompletionsReached}`,
-			Status{Done: true, Message: "job migrate: 1 of 1 completions"}},
+			cloud.Health{Done: true, Message: "job migrate: 1 of 1 completions"}},
 		{"job out of retries", `apiVersion: batch/v1
 kind: Job
 metadata: {name: migrate}
@@ -222,7 +226,7 @@ status:
   conditions:
   - {type: FailureTarget, status: "True", reason: BackoffLimitExceeded, message: Job has reached the specified backoff limit}
   - {type: Failed, status: "True", reason: BackoffLimitExceeded, message: Job has reached the specified backoff limit}`,
-			Status{Failed: true, Message: "job migrate: failed: BackoffLimitExceeded: Job has reached the specified backoff limit; 0 of 1 completions, 0 active, 7 failed (backoff limit 6)"}},
+			cloud.Health{Failed: true, Message: "job migrate: failed: BackoffLimitExceeded: Job has reached the specified backoff limit; 0 of 1 completions, 0 active, 7 failed (backoff limit 6)"}},
 		{"job past its deadline", `apiVersion: batch/v1
 kind: Job
 metadata: {name: migrate}
@@ -231,7 +235,7 @@ status:
   failed: 1
   conditions:
   - {type: Failed, status: "True", reason: DeadlineExceeded, message: Job was active longer than specified deadline}`,
-			Status{Failed: true, Message: "job migrate: failed: DeadlineExceeded: Job was active longer than specified deadline; 0 succeeded, 0 active, 1 failed (backoff limit 6)"}},
+			cloud.Health{Failed: true, Message: "job migrate: failed: DeadlineExceeded: Job was active longer than specified deadline; 0 succeeded, 0 active, 1 failed (backoff limit 6)"}},
 		{"job failing, pods terminating", `apiVersion: batch/v1
 kind: Job
 metadata: {name: migrate}
@@ -240,19 +244,19 @@ status:
   failed: 1
   conditions:
   - {type: FailureTarget, status: "True", reason: BackoffLimitExceeded, message: Job has reached the specified backoff limit}`,
-			Status{Failed: true, Message: "job migrate: failed: BackoffLimitExceeded: Job has reached the specified backoff limit; 0 of 1 completions, 0 active, 1 failed (backoff limit 0)"}},
+			cloud.Health{Failed: true, Message: "job migrate: failed: BackoffLimitExceeded: Job has reached the specified backoff limit; 0 of 1 completions, 0 active, 1 failed (backoff limit 0)"}},
 		{"job running with retries", `apiVersion: batch/v1
 kind: Job
 metadata: {name: migrate}
 spec: {completions: 1, backoffLimit: 3}
 status: {active: 1, failed: 2}`,
-			Status{Message: "job migrate: 0 of 1 completions, 1 active, 2 failed (backoff limit 3)"}},
+			cloud.Health{Message: "job migrate: 0 of 1 completions, 1 active, 2 failed (backoff limit 3)"}},
 		{"job over its backoff limit before the condition", `apiVersion: batch/v1
 kind: Job
 metadata: {name: migrate}
 spec: {completions: 1, backoffLimit: 1}
 status: {failed: 2}`,
-			Status{Failed: true, Message: "job migrate: failed: 2 pods failed, more than the backoff limit of 1; 0 of 1 completions, 0 active, 2 failed (backoff limit 1)"}},
+			cloud.Health{Failed: true, Message: "job migrate: failed: 2 pods failed, more than the backoff limit of 1; 0 of 1 completions, 0 active, 2 failed (backoff limit 1)"}},
 		{"job suspended", `apiVersion: batch/v1
 kind: Job
 metadata: {name: migrate}
@@ -260,7 +264,7 @@ spec: {completions: 2, suspend: true}
 status:
   conditions:
   - {type: Suspended, status: "True", reason: JobSuspended, message: Job suspended}`,
-			Status{Message: "job migrate: 0 of 2 completions, 0 active, 0 failed (backoff limit 6); the job is suspended; unsuspend it to continue"}},
+			cloud.Health{Message: "job migrate: 0 of 2 completions, 0 active, 0 failed (backoff limit 6); the job is suspended; unsuspend it to continue"}},
 
 		// Pods.
 		{"pod ready", `apiVersion: v1
@@ -270,17 +274,17 @@ status:
   phase: Running
   conditions:
   - {type: Ready, status: "True"}`,
-			Status{Done: true, Message: "pod debug-v000: ready"}},
+			cloud.Health{Done: true, Message: "pod debug-v000: ready"}},
 		{"pod completed", `apiVersion: v1
 kind: Pod
 metadata: {name: once-v000}
 status: {phase: Succeeded}`,
-			Status{Done: true, Message: "pod once-v000: completed"}},
+			cloud.Health{Done: true, Message: "pod once-v000: completed"}},
 		{"pod evicted", `apiVersion: v1
 kind: Pod
 metadata: {name: debug-v000}
 status: {phase: Failed, reason: Evicted, message: "The node was low on resource: memory."}`,
-			Status{Failed: true, Message: "pod debug-v000: failed: Evicted: The node was low on resource: memory"}},
+			cloud.Health{Failed: true, Message: "pod debug-v000: failed: Evicted: The node was low on resource: memory"}},
 		{"pod exited with an error", `apiVersion: v1
 kind: Pod
 metadata: {name: once-v000}
@@ -289,7 +293,7 @@ status:
   containerStatuses:
   - name: main
     state: {terminated: {exitCode: 1, reason: Error}}`,
-			Status{Failed: true, Message: "pod once-v000: failed; container main exited with code 1: Error"}},
+			cloud.Health{Failed: true, Message: "pod once-v000: failed; container main exited with code 1: Error"}},
 		{"pod cannot pull its image", `apiVersion: v1
 kind: Pod
 metadata: {name: debug-v000}
@@ -302,7 +306,7 @@ status:
   - name: web
     ready: false
     state: {waiting: {reason: ImagePullBackOff, message: 'Back-off pulling image "gcr.io/x/web:nope"'}}`,
-			Status{Message: `pod debug-v000: not ready (phase Pending); container web: ImagePullBackOff: Back-off pulling image "gcr.io/x/web:nope"`}},
+			cloud.Health{Message: `pod debug-v000: not ready (phase Pending); container web: ImagePullBackOff: Back-off pulling image "gcr.io/x/web:nope"`}},
 		{"pod unschedulable", `apiVersion: v1
 kind: Pod
 metadata: {name: debug-v000}
@@ -310,7 +314,7 @@ status:
   phase: Pending
   conditions:
   - {type: PodScheduled, status: "False", reason: Unschedulable, message: "0/3 nodes are available: 3 Insufficient cpu."}`,
-			Status{Message: "pod debug-v000: not ready (phase Pending); not scheduled: Unschedulable: 0/3 nodes are available: 3 Insufficient cpu"}},
+			cloud.Health{Message: "pod debug-v000: not ready (phase Pending); not scheduled: Unschedulable: 0/3 nodes are available: 3 Insufficient cpu"}},
 		{"pod crash looping", `apiVersion: v1
 kind: Pod
 metadata: {name: debug-v000}
@@ -323,7 +327,7 @@ status:
     restartCount: 4
     state: {waiting: {reason: CrashLoopBackOff, message: back-off 1m20s restarting failed container=web}}
     lastState: {terminated: {exitCode: 2, reason: Error}}`,
-			Status{Message: "pod debug-v000: not ready (phase Running); container web: CrashLoopBackOff: back-off 1m20s restarting failed container=web"}},
+			cloud.Health{Message: "pod debug-v000: not ready (phase Running); container web: CrashLoopBackOff: back-off 1m20s restarting failed container=web"}},
 		{"pod creating", `apiVersion: v1
 kind: Pod
 metadata: {name: debug-v000}
@@ -331,7 +335,7 @@ status:
   phase: Pending
   containerStatuses:
   - {name: web, state: {waiting: {reason: ContainerCreating}}}`,
-			Status{Message: "pod debug-v000: not ready (phase Pending)"}},
+			cloud.Health{Message: "pod debug-v000: not ready (phase Pending)"}},
 
 		// Claims.
 		{"claim bound", `apiVersion: v1
@@ -339,23 +343,23 @@ kind: PersistentVolumeClaim
 metadata: {name: data}
 spec: {volumeName: pvc-0a1b2c}
 status: {phase: Bound}`,
-			Status{Done: true, Message: "persistentVolumeClaim data: bound to volume pvc-0a1b2c"}},
+			cloud.Health{Done: true, Message: "persistentVolumeClaim data: bound to volume pvc-0a1b2c"}},
 		{"claim pending", `apiVersion: v1
 kind: PersistentVolumeClaim
 metadata: {name: data}
 status: {phase: Pending}`,
-			Status{Message: "persistentVolumeClaim data: not bound yet (phase Pending); a claim whose storage class binds on first use waits for a pod to mount it"}},
+			cloud.Health{Message: "persistentVolumeClaim data: not bound yet (phase Pending); a claim whose storage class binds on first use waits for a pod to mount it"}},
 		{"claim lost", `apiVersion: v1
 kind: PersistentVolumeClaim
 metadata: {name: data}
 spec: {volumeName: pvc-0a1b2c}
 status: {phase: Lost}`,
-			Status{Failed: true, Message: "persistentVolumeClaim data: lost its volume pvc-0a1b2c; the claim must be recreated"}},
+			cloud.Health{Failed: true, Message: "persistentVolumeClaim data: lost its volume pvc-0a1b2c; the claim must be recreated"}},
 
 		// Everything else is done once it exists.
-		{"service", serviceYAML, Status{Done: true, Message: "service web: present"}},
-		{"config map", configMapYAML, Status{Done: true, Message: "configMap web-config: present"}},
-		{"secret", secretYAML, Status{Done: true, Message: "secret web-secret: present"}},
+		{"service", serviceYAML, cloud.Health{Done: true, Message: "service web: present"}},
+		{"config map", configMapYAML, cloud.Health{Done: true, Message: "configMap web-config: present"}},
+		{"secret", secretYAML, cloud.Health{Done: true, Message: "secret web-secret: present"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

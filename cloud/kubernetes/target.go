@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/gennaker/gennaker/cloud"
+	"github.com/gennaker/gennaker/pipeline"
 )
 
 // What a manifest stage works on is named as Spinnaker names it: statically, by "kind name"
@@ -121,7 +122,7 @@ func pickByCriteria(members []clusterMember, criteria string) (clusterMember, er
 		return members[len(members)-1], nil
 	case CriteriaSecondNewest:
 		if len(members) < 2 {
-			return clusterMember{}, fmt.Errorf("it has only one, %s", FullName(members[0].obj.GetKind(), members[0].obj.GetName()))
+			return clusterMember{}, fmt.Errorf("it has only one, %s", cloud.FullName(members[0].obj.GetKind(), members[0].obj.GetName()))
 		}
 		return members[len(members)-2], nil
 	case CriteriaOldest:
@@ -200,7 +201,7 @@ func (p *Provider) listClusterMembers(ctx context.Context, namespace, cluster, a
 // monikerCluster is an object's moniker cluster; one without the annotation is a cluster of its own,
 // as Spinnaker names it.
 func monikerCluster(obj *unstructured.Unstructured) string {
-	return cmp.Or(obj.GetAnnotations()[AnnotationCluster], FullName(obj.GetKind(), obj.GetName()))
+	return cmp.Or(obj.GetAnnotations()[AnnotationCluster], cloud.FullName(obj.GetKind(), obj.GetName()))
 }
 
 func deploymentControlled(obj *unstructured.Unstructured) bool {
@@ -226,11 +227,11 @@ func monikerSequence(sg cloud.ServerGroup) int {
 // (Name the image without tag or digest, Version the tag or digest, Reference the image as
 // written), then the kubernetes/<kind> artifact of the object itself, read from its artifact
 // annotations or, without them, from its kind, name and namespace.
-func ResourceArtifacts(obj *unstructured.Unstructured) []Artifact {
+func ResourceArtifacts(obj *unstructured.Unstructured) []pipeline.Artifact {
 	if obj == nil {
 		return nil
 	}
-	var out []Artifact
+	var out []pipeline.Artifact
 	seen := map[string]bool{}
 	for _, spec := range podSpecs(obj.GetKind(), obj.Object) {
 		for _, list := range []string{"initContainers", "containers"} {
@@ -241,14 +242,14 @@ func ResourceArtifacts(obj *unstructured.Unstructured) []Artifact {
 				}
 				seen[image] = true
 				name := imageName(image)
-				out = append(out, Artifact{
+				out = append(out, pipeline.Artifact{
 					Type: ArtifactTypeDockerImage, Name: name,
 					Version: strings.TrimLeft(strings.TrimPrefix(image, name), ":@"), Reference: image,
 				})
 			}
 		}
 	}
-	self := Artifact{Type: ArtifactTypePrefix + kindName(obj.GetKind()), Name: obj.GetName(), Location: obj.GetNamespace(), Reference: obj.GetName()}
+	self := pipeline.Artifact{Type: ArtifactTypePrefix + kindName(obj.GetKind()), Name: obj.GetName(), Location: obj.GetNamespace(), Reference: obj.GetName()}
 	if a := obj.GetAnnotations(); a[AnnotationArtifactType] != "" {
 		// What deployed it said what it is; an unversioned resource has no version annotation.
 		self.Type, self.Name, self.Location, self.Version = a[AnnotationArtifactType], cmp.Or(a[AnnotationArtifactName], self.Name), a[AnnotationArtifactLocation], a[AnnotationArtifactVersion]

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+
+	"github.com/gennaker/gennaker/cloud"
+	"github.com/gennaker/gennaker/pipeline"
 )
 
 // shopReplicaSet is version of cluster "replicaSet shop" running image with replicas pods; its
@@ -42,9 +45,9 @@ func TestResolveTarget(t *testing.T) {
 	// Three versions asking for 1, 3 and 2 pods, created within the same second or so: the
 	// sequence orders them when creation times tie.
 	for i, replicas := range []int{1, 3, 2} {
-		e.deploy(DeployInput{Application: "shop", Manifests: shopReplicaSet(t, fmt.Sprintf("example.com/shop:%d", i), replicas)})
+		e.deploy(cloud.DeployRequest{Application: "shop", Manifests: shopReplicaSet(t, fmt.Sprintf("example.com/shop:%d", i), replicas)})
 	}
-	e.deploy(DeployInput{Application: "shop", Manifests: simpleDeployment(t, "api", "example.com/api:1", 1)})
+	e.deploy(cloud.DeployRequest{Application: "shop", Manifests: simpleDeployment(t, "api", "example.com/api:1", 1)})
 
 	for _, tt := range []struct{ cluster, criteria, kind, want string }{
 		{"replicaSet shop", CriteriaNewest, "", "ReplicaSet shop-v002"},
@@ -140,7 +143,7 @@ spec:
       - {name: web, image: "gcr.io/x/web:1.2"}
       - {name: proxy, image: envoy}
       - {name: again, image: "gcr.io/x/web:1.2"}`)
-	want := []Artifact{
+	want := []pipeline.Artifact{
 		{Type: "docker/image", Name: "registry:5000/tools/init", Version: "sha256:abc", Reference: "registry:5000/tools/init@sha256:abc"},
 		{Type: "docker/image", Name: "gcr.io/x/web", Version: "1.2", Reference: "gcr.io/x/web:1.2"},
 		{Type: "docker/image", Name: "envoy", Reference: "envoy"},
@@ -153,12 +156,12 @@ spec:
 	// Without artifact annotations, the object's own names say what it is.
 	for _, tt := range []struct {
 		text string
-		want Artifact
+		want pipeline.Artifact
 	}{
-		{"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg-v012, namespace: qa}", Artifact{Type: "kubernetes/configMap", Name: "cfg", Location: "qa", Version: "v012", Reference: "cfg-v012"}},
-		{"apiVersion: v1\nkind: Namespace\nmetadata: {name: qa}", Artifact{Type: "kubernetes/namespace", Name: "qa", Reference: "qa"}},
+		{"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg-v012, namespace: qa}", pipeline.Artifact{Type: "kubernetes/configMap", Name: "cfg", Location: "qa", Version: "v012", Reference: "cfg-v012"}},
+		{"apiVersion: v1\nkind: Namespace\nmetadata: {name: qa}", pipeline.Artifact{Type: "kubernetes/namespace", Name: "qa", Reference: "qa"}},
 	} {
-		if got := ResourceArtifacts(object(t, tt.text)); !reflect.DeepEqual(got, []Artifact{tt.want}) {
+		if got := ResourceArtifacts(object(t, tt.text)); !reflect.DeepEqual(got, []pipeline.Artifact{tt.want}) {
 			t.Errorf("artifacts of %s: %+v, want %+v", tt.text, got, tt.want)
 		}
 	}

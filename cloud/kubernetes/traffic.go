@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/gennaker/gennaker/cloud"
 )
 
 // Red/black traffic management, as in Spinnaker: a Service selects pods by label; gennaker puts
@@ -19,12 +21,12 @@ func TrafficSelector(service *unstructured.Unstructured) (map[string]string, err
 		return nil, invalidf("no service given")
 	}
 	if service.GetKind() != "Service" {
-		return nil, invalidf("%s: traffic is managed through a Service, not a %s", FullName(service.GetKind(), service.GetName()), service.GetKind())
+		return nil, invalidf("%s: traffic is managed through a Service, not a %s", cloud.FullName(service.GetKind(), service.GetName()), service.GetKind())
 	}
 	selector := stringMapAt(service.Object, "spec", "selector")
 	if len(selector) == 0 {
 		return nil, invalidf("%s has no selector; gennaker moves traffic by adding and removing the labels a Service selects, so the Service must select pods by label",
-			FullName("Service", service.GetName()))
+			cloud.FullName("Service", service.GetName()))
 	}
 	return selector, nil
 }
@@ -38,7 +40,7 @@ func CheckTrafficManagement(workload *unstructured.Unstructured, serviceSelector
 	if workload == nil {
 		return invalidf("no workload given")
 	}
-	name := FullName(workload.GetKind(), workload.GetName())
+	name := cloud.FullName(workload.GetKind(), workload.GetName())
 	if workload.GetKind() != "ReplicaSet" {
 		return invalidf("%s: traffic management (red/black, enable and disable) works only on ReplicaSets; "+
 			"a %s replaces its pods itself and cannot keep an old version ready without traffic. "+
@@ -82,7 +84,7 @@ func EnableTrafficLabels(obj *unstructured.Unstructured, serviceSelector map[str
 	if err != nil {
 		return nil, err
 	}
-	if err := conflicts(FullName(obj.GetKind(), obj.GetName()), stringsOf(labels), serviceSelector); err != nil {
+	if err := conflicts(cloud.FullName(obj.GetKind(), obj.GetName()), stringsOf(labels), serviceSelector); err != nil {
 		return nil, err
 	}
 	for k, v := range serviceSelector {
@@ -130,14 +132,14 @@ func trafficLabels(obj *unstructured.Unstructured) (*unstructured.Unstructured, 
 	}
 	copied, err := normalize(obj.Object)
 	if err != nil {
-		return nil, nil, invalidf("%s: %v", FullName(obj.GetKind(), obj.GetName()), err)
+		return nil, nil, invalidf("%s: %v", cloud.FullName(obj.GetKind(), obj.GetName()), err)
 	}
 	out := &unstructured.Unstructured{Object: copied}
 	if obj.GetKind() == "Pod" {
 		return out, ensureMap(copied, "metadata", "labels"), nil
 	}
 	if mapAt(copied, "spec", "template") == nil {
-		return nil, nil, invalidf("%s has no pod template whose labels could be changed", FullName(obj.GetKind(), obj.GetName()))
+		return nil, nil, invalidf("%s has no pod template whose labels could be changed", cloud.FullName(obj.GetKind(), obj.GetName()))
 	}
 	return out, ensureMap(copied, "spec", "template", "metadata", "labels"), nil
 }
