@@ -587,6 +587,39 @@ func scenarios(now time.Time) []scenario {
 			},
 		},
 		{
+			// A Job run to its end: the local cluster runs no container, so it prints nothing.
+			name: "run-job",
+			config: `{"stages": [
+				{"refId": "0", "type": "deployManifest", "name": "Namespace", "account": "local",
+					"manifests": [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "replay-jobs"}}]},
+				{"refId": "1", "requisiteStageRefIds": ["0"], "type": "runJobManifest", "name": "Migrate", "account": "local", "namespaceOverride": "replay-jobs",
+					"manifest": {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"generateName": "migrate-"},
+						"spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never",
+							"containers": [{"name": "main", "image": "example.com/migrate:1"}]}}}}},
+				{"refId": "2", "requisiteStageRefIds": ["1"], "type": "evaluateVariables", "name": "After",
+					"variables": [{"key": "phase", "value": "${#stage('Migrate').outputs.jobStatus.phase}"}]}
+			]}`,
+			want: "SUCCEEDED",
+			check: func(t *testing.T, e execution) {
+				if got := e.mustStage(t, "2").Outputs["phase"]; got != "Succeeded" {
+					t.Errorf("phase = %v", got)
+				}
+			},
+		},
+		{
+			// Every manifest operation on a Deployment and a ReplicaSet server group of one namespace.
+			name:   "manifest-operations",
+			config: manifestOperationsScenario("replay-ops"),
+			want:   "SUCCEEDED",
+			check: func(t *testing.T, e execution) {
+				for _, s := range e.Stages {
+					if s.Status != "SUCCEEDED" {
+						t.Errorf("stage %s (%s) is %s: %s", s.RefID, s.Type, s.Status, s.Error)
+					}
+				}
+			},
+		},
+		{
 			name: "execution-window-open",
 			config: fmt.Sprintf(`{"stages": [
 				{"refId": "1", "type": "evaluateVariables", "name": "In the window", "restrictExecutionDuringTimeWindow": true,
@@ -745,4 +778,49 @@ func canaryReplicaSetJSON(name, image string) string {
 		panic(err)
 	}
 	return string(b)
+}
+
+// manifestOperationsScenario deploys a Deployment and a ReplicaSet server group taking a Service's
+// traffic into a namespace of the local cluster, then runs every manifest operation on them, one
+// after the other, ending with their deletion (one by name, the rest by label).
+func manifestOperationsScenario(namespace string) string {
+	op := func(ref, requires, typ, fields string) string {
+		return fmt.Sprintf(`{"refId": %q, "requisiteStageRefIds": [%q], "type": %q, "name": %q, "account": "local", "location": %q, %s}`,
+			ref, requires, typ, typ+" "+ref, namespace, fields)
+	}
+	stages := []string{
+		fmt.Sprintf(`{"refId": "0", "type": "deployManifest", "name": "Worker", "account": "local",
+			"manifests": [
+				{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": %[1]q}},
+				{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "worker", "namespace": %[1]q, "labels": {"team": "ops"}}, "spec": {"replicas": 1,
+					"selector": {"matchLabels": {"app": "worker"}},
+					"template": {"metadata": {"labels": {"app": "worker"}}, "spec": {"containers": [{"name": "worker", "image": "example.com/worker:1"}]}}}}
+			]}`, namespace),
+		fmt.Sprintf(`{"refId": "1", "requisiteStageRefIds": ["0"], "type": "deployManifest", "name": "Web", "account": "local",
+			"trafficManagement": {"enabled": true, "options": {"enableTraffic": true, "services": ["service web"], "strategy": "redblack"}},
+			"manifests": [
+				{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": %[1]q}, "spec": {"selector": {"service": "web"}, "ports": [{"port": 80}]}},
+				{"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "web", "namespace": %[1]q}, "spec": {"replicas": 1,
+					"selector": {"matchLabels": {"app": "web"}},
+					"template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}}
+			]}`, namespace),
+		op("2", "1", "scaleManifest", `"manifestName": "deployment worker", "replicas": 2`),
+		op("3", "2", "patchManifest", `"manifestName": "deployment worker", "options": {"mergeStrategy": "strategic"},
+			"patchBody": {"spec": {"template": {"spec": {"containers": [{"name": "worker", "image": "example.com/worker:2"}]}}}}`),
+		op("4", "3", "rollingRestartManifest", `"manifestName": "deployment worker"`),
+		op("5", "4", "undoRolloutManifest", `"manifestName": "deployment worker", "numRevisionsBack": 1`),
+		op("6", "5", "findArtifactsFromResource", `"mode": "dynamic", "cluster": "replicaSet web", "criteria": "newest"`),
+		// A second server group beside the first, so that the first may leave traffic without the
+		// traffic guard refusing.
+		fmt.Sprintf(`{"refId": "7", "requisiteStageRefIds": ["6"], "type": "deployManifest", "name": "Second web", "account": "local",
+			"trafficManagement": {"enabled": true, "options": {"enableTraffic": true, "services": ["service web"], "strategy": "none"}},
+			"manifests": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "web", "namespace": %[1]q}, "spec": {"replicas": 1,
+				"selector": {"matchLabels": {"app": "web"}},
+				"template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx:1.28"}]}}}}]}`, namespace),
+		op("8", "7", "disableManifest", `"manifestName": "replicaSet web-v000"`),
+		op("9", "8", "enableManifest", `"manifestName": "replicaSet web-v000"`),
+		op("10", "9", "deleteManifest", `"manifestName": "replicaSet web-v001", "options": {"cascading": true}`),
+		op("11", "10", "deleteManifest", `"kinds": ["deployment"], "labelSelectors": {"selectors": [{"key": "team", "kind": "EQUALS", "values": ["ops"]}]}`),
+	}
+	return `{"stages": [` + strings.Join(stages, ",\n") + `]}`
 }
