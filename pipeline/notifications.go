@@ -173,18 +173,3 @@ func validateStageNotifications(s Stage, path string, types []string, ps *proble
 		validateNotification(m, joinIndex(f.at("notifications"), i), points, types, ps)
 	}
 }
-
-// JudgmentInputs lists the values of a manual judgment stage's judgmentInputs, the choices a
-// person is offered.
-func JudgmentInputs(stageContext map[string]any) []string {
-	list, _ := stageContext["judgmentInputs"].([]any)
-	var out []string
-	for _, item := range list {
-		if m, ok := item.(map[string]any); ok {
-			if v, ok := m["value"].(string); ok && v != "" {
-				out = append(out, v)
-			}
-		}
-	}
-	return out
-}

@@ -497,3 +497,43 @@ func TestCanaryCancelledStillDeletesItsServerGroups(t *testing.T) {
 		})
 	}
 }
+
+// A stage that leaves scoreThresholds out (or null), as Spinnaker allows, is judged by its canary
+// config's classifier thresholds; with neither, it fails before judging anything.
+func TestCanaryWithoutThresholdsUsesTheConfigs(t *testing.T) {
+	noThresholds := strings.Replace(canaryPipeline("PT10M", "10", "0", ""), `"scoreThresholds": {"pass": "75", "marginal": 50}`, `"scoreThresholds": null`, 1)
+	pass, marginal := 90.0, 40.0
+	for _, tc := range []struct {
+		name       string
+		classifier canary.Classifier
+		want       pipeline.Status
+		why        string
+	}{
+		{"the config's", canary.Classifier{ScoreThresholds: &canary.ScoreThresholds{Pass: &pass, Marginal: &marginal}}, pipeline.StatusTerminal,
+			"final score 80 is marginal: above 40 but below the pass threshold 90"},
+		{"none", canary.Classifier{}, pipeline.StatusTerminal, "no score thresholds: set canaryConfig.scoreThresholds in the stage, or classifier.scoreThresholds in canary config \"web\""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestWorkflowEnvironment()
+			env.RegisterWorkflow(Pipeline)
+			env.RegisterActivity(&activities.Canary{})
+			env.OnActivity("LoadCanaryConfig", mock.Anything, mock.Anything).
+				Return(activities.LoadCanaryConfigResult{Config: canary.Config{Name: "web", Classifier: tc.classifier}, Version: 1}, nil)
+			var judged []activities.JudgeCanaryIntervalInput
+			env.OnActivity("JudgeCanaryInterval", mock.Anything, mock.Anything).Return(
+				func(_ context.Context, in activities.JudgeCanaryIntervalInput) (activities.JudgeCanaryIntervalResult, error) {
+					judged = append(judged, in)
+					return activities.JudgeCanaryIntervalResult{Result: canary.Result{Score: 80, Reason: "scripted"}}, nil
+				})
+			env.ExecuteWorkflow(Pipeline, PipelineInput{Pipeline: decode(t, noThresholds), PipelineVersion: 1, Trigger: pipeline.TriggerInfo{Type: "manual"}})
+			exec := queryRunningExecution(t, env)
+			if s := exec.Stage("1"); s.Status != tc.want || !strings.Contains(s.Error, tc.why) {
+				t.Errorf("status %s, error %q; want %s, %q", s.Status, s.Error, tc.want, tc.why)
+			}
+			if tc.classifier.ScoreThresholds != nil && (len(judged) != 1 || judged[0].Thresholds != (canary.Thresholds{Pass: 90, Marginal: 40})) {
+				t.Errorf("judged with %+v", judged)
+			}
+		})
+	}
+}

@@ -141,3 +141,60 @@ func TestPipelineIDAndCurrentStageExpressions(t *testing.T) {
 		t.Errorf("outputs %v", out)
 	}
 }
+
+// runJobManifest with source artifact runs the one Job the artifact holds, its expressions
+// evaluated as the stage's are; an artifact holding something else fails the stage.
+func TestRunJobManifestFromAnArtifact(t *testing.T) {
+	job := map[string]any{"apiVersion": "batch/v1", "kind": "Job", "metadata": map[string]any{"generateName": "migrate-"},
+		"spec": map[string]any{"template": map[string]any{"spec": map[string]any{"containers": []any{
+			map[string]any{"name": "main", "image": "example.com/migrate:${parameters.env}"}}}}}}
+	stage := stageJSON("1", "runJobManifest", nil, `"account": "local", "source": "artifact",
+		"manifestArtifact": {"type": "http/file", "reference": "https://config.example.com/job.yaml"}`)
+	for _, tc := range []struct {
+		name      string
+		manifests []any
+		want      pipeline.Status
+		check     func(t *testing.T, in activities.StartJobInput, s *pipeline.StageExecution)
+	}{
+		{"one job", []any{job}, pipeline.StatusSucceeded, func(t *testing.T, in activities.StartJobInput, _ *pipeline.StageExecution) {
+			spec, _ := in.Manifest["spec"].(map[string]any)
+			template, _ := spec["template"].(map[string]any)
+			podSpec, _ := template["spec"].(map[string]any)
+			c := podSpec["containers"].([]any)[0].(map[string]any)
+			if c["image"] != "example.com/migrate:prod" {
+				t.Errorf("the job started %v", in.Manifest)
+			}
+		}},
+		{"two manifests", []any{job, job}, pipeline.StatusTerminal, func(t *testing.T, _ activities.StartJobInput, s *pipeline.StageExecution) {
+			if !strings.Contains(s.Error, "the artifact holds 2 manifests; a run-job stage runs exactly one Job") {
+				t.Errorf("error %q", s.Error)
+			}
+		}},
+		{"not a job", []any{map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": "x"}}}, pipeline.StatusTerminal,
+			func(t *testing.T, _ activities.StartJobInput, s *pipeline.StageExecution) {
+				if !strings.Contains(s.Error, `manifest.kind: must be Job, not "ConfigMap"`) {
+					t.Errorf("error %q", s.Error)
+				}
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var started activities.StartJobInput
+			exec, _ := run(t, pipelineJSON(stage), func(env *testsuite.TestWorkflowEnvironment) {
+				env.RegisterActivity(&activities.Artifacts{})
+				env.RegisterActivity(&activities.Kubernetes{})
+				env.OnActivity("FetchManifests", mock.Anything, mock.Anything).Return(activities.FetchManifestsResult{Manifests: tc.manifests}, nil)
+				env.OnActivity("StartJob", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.StartJobInput) (activities.StartJobResult, error) {
+					started = in
+					return activities.StartJobResult{Job: cloud.Resource{APIVersion: "batch/v1", Kind: "Job", Namespace: "default", Name: "migrate-bcdfghjk"}}, nil
+				})
+				env.OnActivity("WaitForManifests", mock.Anything, mock.Anything).Return(activities.WaitForManifestsResult{}, nil)
+				env.OnActivity("CollectJobOutputs", mock.Anything, mock.Anything).Return(activities.CollectJobOutputsResult{}, nil)
+			})
+			s := exec.Stage("1")
+			if s.Status != tc.want {
+				t.Fatalf("status %s (%s), want %s", s.Status, s.Error, tc.want)
+			}
+			tc.check(t, started, s)
+		})
+	}
+}
