@@ -204,15 +204,6 @@ func (f fields) requiredCount(key string, min int64) int64 {
 	return f.count(key, min, 0)
 }
 
-// wholeCount checks a whole number setting of at least min.
-func (f fields) wholeCount(key string, min int64, required bool) {
-	if required {
-		f.requiredCount(key, min)
-		return
-	}
-	f.count(key, min, 0)
-}
-
 // optionalObject returns an object setting and whether it is present as one.
 func (f fields) optionalObject(key string) (map[string]any, bool) {
 	v, ok := f.get(key)
