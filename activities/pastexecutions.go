@@ -2,13 +2,8 @@ package activities
 
 import (
 	"context"
-	"errors"
-	"fmt"
-
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/gennaker/gennaker/pipeline"
-	"github.com/gennaker/gennaker/store"
 )
 
 // ExecutionReader finds the execution of a pipeline that started last; launch.Executions is one.
@@ -48,16 +43,9 @@ type ExecutionArtifactsResult struct {
 // statuses asked for and lists its artifacts: what its stages output, later stages first, then
 // what its trigger brought. No such execution is no error; an unknown pipeline fails for good.
 func (p *PastExecutions) ExecutionArtifacts(ctx context.Context, in ExecutionArtifactsInput) (ExecutionArtifactsResult, error) {
-	rec, err := p.Pipelines.GetByID(ctx, in.Pipeline)
-	if errors.Is(err, store.ErrNotFound) {
-		rec, err = p.Pipelines.Get(ctx, in.Application, in.Pipeline)
-	}
-	if errors.Is(err, store.ErrNotFound) {
-		return ExecutionArtifactsResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("no pipeline %q in application %q", in.Pipeline, in.Application), "PipelineNotFound", err)
-	}
+	rec, err := findPipeline(ctx, p.Pipelines, in.Application, in.Pipeline)
 	if err != nil {
-		return ExecutionArtifactsResult{}, fmt.Errorf("reading pipeline %q: %w", in.Pipeline, err)
+		return ExecutionArtifactsResult{}, err
 	}
 	res := ExecutionArtifactsResult{Pipeline: rec.Application + "/" + rec.Name}
 	exec, found, err := p.Executions.Latest(ctx, rec.Application, rec.Name, in.Statuses, in.Except)

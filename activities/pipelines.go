@@ -37,16 +37,9 @@ type LoadPipelineResult struct {
 
 // LoadPipeline returns the latest version of a saved pipeline, looked up by id first, then by name.
 func (p *Pipelines) LoadPipeline(ctx context.Context, in LoadPipelineInput) (LoadPipelineResult, error) {
-	rec, err := p.Source.GetByID(ctx, in.Pipeline)
-	if errors.Is(err, store.ErrNotFound) {
-		rec, err = p.Source.Get(ctx, in.Application, in.Pipeline)
-	}
-	if errors.Is(err, store.ErrNotFound) {
-		return LoadPipelineResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("no pipeline %q in application %q", in.Pipeline, in.Application), "PipelineNotFound", err)
-	}
+	rec, err := findPipeline(ctx, p.Source, in.Application, in.Pipeline)
 	if err != nil {
-		return LoadPipelineResult{}, fmt.Errorf("reading pipeline %q: %w", in.Pipeline, err)
+		return LoadPipelineResult{}, err
 	}
 	if in.Application != "" && rec.Application != in.Application {
 		return LoadPipelineResult{}, temporal.NewNonRetryableApplicationError(
@@ -58,6 +51,23 @@ func (p *Pipelines) LoadPipeline(ctx context.Context, in LoadPipelineInput) (Loa
 			fmt.Sprintf("saved pipeline %q cannot be read: %v", in.Pipeline, err), "InvalidPipeline", err)
 	}
 	return LoadPipelineResult{Pipeline: cfg, Version: rec.Version}, nil
+}
+
+// findPipeline finds the latest version of a saved pipeline by its id, else by its name in the
+// application; one that does not exist fails the activity for good.
+func findPipeline(ctx context.Context, source PipelineSource, application, idOrName string) (store.Record, error) {
+	rec, err := source.GetByID(ctx, idOrName)
+	if errors.Is(err, store.ErrNotFound) {
+		rec, err = source.Get(ctx, application, idOrName)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Record{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("no pipeline %q in application %q", idOrName, application), "PipelineNotFound", err)
+	}
+	if err != nil {
+		return store.Record{}, fmt.Errorf("reading pipeline %q: %w", idOrName, err)
+	}
+	return rec, nil
 }
 
 // PipelineIDsInput names an application.
