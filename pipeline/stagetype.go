@@ -12,6 +12,7 @@ import (
 // Cloud providers a stage type may work on, with Spinnaker's names for them.
 const (
 	CloudKubernetes = "kubernetes"
+	CloudAWS        = "aws"
 )
 
 // StageType is one stage type gennaker runs: its name as Spinnaker writes it, the cloud provider
@@ -50,6 +51,8 @@ const (
 	RefCanaryConfig = "canaryConfig"
 	// RefMetricsAccount is a metrics source canary analyses read; an unknown one refuses the save.
 	RefMetricsAccount = "metricsAccount"
+	// RefRegion is a region of Reference.Account; one the account lacks refuses the save.
+	RefRegion = "region"
 )
 
 // Reference is one thing a stage's settings name outside the pipeline.
@@ -61,8 +64,10 @@ type Reference struct {
 	Provider string
 	// Application is the application of a pipeline or canary config; empty means the pipeline's own.
 	Application string
-	// Name is the account's, pipeline's (or its id) or canary config's name.
+	// Name is the account's, pipeline's (or its id), canary config's or region's name.
 	Name string
+	// Account is the account of a region.
+	Account string
 }
 
 // registeredStageType is a StageType with its settings' type erased, for the registry.

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -58,6 +59,9 @@ type ValidateOptions struct {
 	// KubernetesAccounts are the Kubernetes accounts the worker knows, for stages that deploy;
 	// nil skips the check.
 	KubernetesAccounts []string
+	// AWSAccounts are the AWS accounts the worker knows, each with its regions, for stages that
+	// deploy to AWS; nil skips the check.
+	AWSAccounts map[string][]string
 	// NotificationTypes are the notification types this gennaker is configured to send (slack
 	// needs a bot token); nil skips the check.
 	NotificationTypes []string
@@ -319,6 +323,11 @@ func checkReference(ref Reference, p Pipeline, stage int, arts artifactScope, op
 		default:
 			ps.add(ref.Path, "unknown account %q; known %s accounts: %s", ref.Name, providerTitle(ref.Provider), strings.Join(known, ", "))
 		}
+	case RefRegion:
+		regions, known := opts.AWSAccounts[ref.Account]
+		if ref.Provider == CloudAWS && known && !slices.Contains(regions, ref.Name) {
+			ps.add(ref.Path, "account %q has no region %q; its regions: %s", ref.Account, ref.Name, strings.Join(regions, ", "))
+		}
 	case RefMetricsAccount:
 		switch {
 		case opts.MetricsAccounts == nil:
@@ -346,6 +355,8 @@ func (o ValidateOptions) accounts(provider string) ([]string, bool) {
 	switch provider {
 	case CloudKubernetes:
 		return o.KubernetesAccounts, o.KubernetesAccounts != nil
+	case CloudAWS:
+		return slices.Sorted(maps.Keys(o.AWSAccounts)), o.AWSAccounts != nil
 	}
 	return nil, false
 }
@@ -355,6 +366,8 @@ func providerTitle(provider string) string {
 	switch provider {
 	case CloudKubernetes:
 		return "Kubernetes"
+	case CloudAWS:
+		return "AWS"
 	}
 	return provider
 }

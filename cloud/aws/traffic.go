@@ -1,0 +1,307 @@
+package aws
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing/types"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+
+	"github.com/gennaker/gennaker/cloud"
+)
+
+// Disabled on AWS means out of traffic by design: the group's Launch, Terminate and
+// AddToLoadBalancer processes suspended, and its instances deregistered from every target group
+// and classic load balancer it is attached to (it stays attached, so enabling registers them
+// again). Suspending AddToLoadBalancer alone does not keep instances out: on a capacity change, or
+// after someone resumes processes or registers instances by hand, they come back, so every
+// capacity change of a disabled group deregisters its instances again.
+
+// TrafficRequest changes one server group's traffic.
+type TrafficRequest struct {
+	Region      string `json:"region"`
+	ServerGroup string `json:"serverGroup"`
+	// Percentage, below 100, disables only that share of the group's instances (rounded up),
+	// deregistering them without suspending the group's processes; 0 means 100.
+	Percentage int `json:"percentage,omitempty"`
+	// Guard refuses to take the last server group of the cluster that serves out of service.
+	Guard bool `json:"guard,omitempty"`
+	// RequireUp, when set, is checked right before the first call that moves traffic: the
+	// server group it names must be enabled with at least that many instances up, or nothing is
+	// changed.
+	RequireUp *Requirement `json:"requireUp,omitempty"`
+}
+
+// Requirement is a server group that must be serving before another is taken out of traffic.
+type Requirement struct {
+	ServerGroup string `json:"serverGroup"`
+	Up          int    `json:"up"`
+}
+
+// TrafficResult says what changed.
+type TrafficResult struct {
+	// Instances are the instances registered or deregistered.
+	Instances []string `json:"instances"`
+	// Missing means there was no such server group: nothing to do.
+	Missing bool `json:"missing,omitempty"`
+}
+
+// Disable takes a server group out of its load balancers' traffic (or a share of its instances).
+// A group that does not exist, or is being deleted, is left alone.
+func (p *Provider) Disable(ctx context.Context, in TrafficRequest) (TrafficResult, error) {
+	c, err := p.clients(ctx, in.Region)
+	if err != nil {
+		return TrafficResult{}, err
+	}
+	g, ok, err := describeGroup(ctx, c, in.ServerGroup)
+	if err != nil || !ok {
+		return TrafficResult{Missing: !ok, Instances: []string{}}, err
+	}
+	if err := p.checkRemoval(ctx, c, g, in, "disable"); err != nil {
+		return TrafficResult{}, err
+	}
+	pct := in.Percentage
+	if pct <= 0 || pct >= 100 {
+		pct = 100
+		if err := suspend(ctx, c, g.name, disableProcesses); err != nil {
+			return TrafficResult{}, err
+		}
+	}
+	ids := g.instanceIDs()
+	slices.Sort(ids)
+	if pct < 100 {
+		ids = ids[:int(math.Ceil(float64(len(ids))*float64(pct)/100))]
+	}
+	if err := deregister(ctx, c, g, ids); err != nil {
+		return TrafficResult{}, err
+	}
+	return TrafficResult{Instances: nonNil(ids)}, nil
+}
+
+// Enable puts a server group back into its load balancers' traffic: its processes resumed and its
+// instances registered again.
+func (p *Provider) Enable(ctx context.Context, in TrafficRequest) (TrafficResult, error) {
+	c, err := p.clients(ctx, in.Region)
+	if err != nil {
+		return TrafficResult{}, err
+	}
+	g, ok, err := describeGroup(ctx, c, in.ServerGroup)
+	if err != nil {
+		return TrafficResult{}, err
+	}
+	if !ok {
+		return TrafficResult{}, fmt.Errorf("%w: no server group %s in %s", ErrNotFound, in.ServerGroup, in.Region)
+	}
+	if _, err := c.asg.ResumeProcesses(ctx, &autoscaling.ResumeProcessesInput{
+		AutoScalingGroupName: awssdk.String(g.name), ScalingProcesses: disableProcesses,
+	}); err != nil {
+		return TrafficResult{}, wrap(err, "resume processes of %s", g.name)
+	}
+	ids := g.instanceIDs()
+	slices.Sort(ids)
+	if err := register(ctx, c, g, ids); err != nil {
+		return TrafficResult{}, err
+	}
+	return TrafficResult{Instances: nonNil(ids)}, nil
+}
+
+// checkRemoval is the check before taking a group out of service: the requirement the caller
+// makes, then the traffic guard.
+func (p *Provider) checkRemoval(ctx context.Context, c *clients, g serverGroup, in TrafficRequest, action string) error {
+	if r := in.RequireUp; r != nil {
+		h, err := p.Health(ctx, c.region, r.ServerGroup)
+		if err != nil {
+			return err
+		}
+		switch {
+		case h.Missing:
+			return invalidf("%s was not %sd: server group %s, which was to take its traffic, is gone", g.name, action, r.ServerGroup)
+		case h.Disabled:
+			return invalidf("%s was not %sd: server group %s, which was to take its traffic, is disabled", g.name, action, r.ServerGroup)
+		case h.Up < r.Up:
+			return invalidf("%s was not %sd: server group %s, which was to take its traffic, has %d of the %d instances up it needs (%s)",
+				g.name, action, r.ServerGroup, h.Up, r.Up, strings.Join(h.NotUp(5), "; "))
+		}
+	}
+	if !in.Guard {
+		return nil
+	}
+	return p.guard(ctx, c, g, action)
+}
+
+// guard refuses to take a serving group out of service when no other enabled group of its cluster
+// in the region has an instance up: as Spinnaker's traffic guards, but for every cluster.
+func (p *Provider) guard(ctx context.Context, c *clients, g serverGroup, action string) error {
+	own, err := readHealth(ctx, c, g)
+	if err != nil {
+		return err
+	}
+	if own.TakingTraffic() == 0 || g.moniker.Cluster == "" {
+		return nil
+	}
+	others, err := clusterGroups(ctx, c, g.moniker.Cluster)
+	if err != nil {
+		return err
+	}
+	for _, o := range others {
+		if o.name == g.name || o.disabled() {
+			continue
+		}
+		h, err := readHealth(ctx, c, o)
+		if err != nil {
+			return err
+		}
+		if h.Up > 0 {
+			return nil
+		}
+	}
+	return &guardError{msg: fmt.Sprintf("refused by the traffic guard: %s cannot %s %s, the last server group of cluster %s in %s that serves traffic; "+
+		"enable another server group of the cluster first", p.account.Name, action, g.name, g.moniker.Cluster, c.region)}
+}
+
+func suspend(ctx context.Context, c *clients, group string, processes []string) error {
+	_, err := c.asg.SuspendProcesses(ctx, &autoscaling.SuspendProcessesInput{AutoScalingGroupName: awssdk.String(group), ScalingProcesses: processes})
+	return wrap(err, "suspend processes of %s", group)
+}
+
+// deregister takes instances out of every target group and classic load balancer of the group.
+// Instances a load balancer does not know are fine.
+func deregister(ctx context.Context, c *clients, g serverGroup, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	for _, arn := range g.targetGroups {
+		for chunk := range chunks(ids, 100) {
+			_, err := c.elbv2.DeregisterTargets(ctx, &elasticloadbalancingv2.DeregisterTargetsInput{TargetGroupArn: awssdk.String(arn), Targets: targets(chunk)})
+			if err != nil && apiCode(err) != "InvalidTarget" {
+				return wrap(err, "deregister %s from target group %s", g.name, targetGroupName(arn))
+			}
+		}
+	}
+	for _, lb := range g.loadBalancers {
+		_, err := c.elb.DeregisterInstancesFromLoadBalancer(ctx, &elasticloadbalancing.DeregisterInstancesFromLoadBalancerInput{
+			LoadBalancerName: awssdk.String(lb), Instances: elbInstances(ids)})
+		if err != nil && apiCode(err) != "InvalidInstance" {
+			return wrap(err, "deregister %s from load balancer %s", g.name, lb)
+		}
+	}
+	return nil
+}
+
+// register puts the group's running instances into its target groups and load balancers.
+func register(ctx context.Context, c *clients, g serverGroup, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	states, err := ec2States(ctx, c, ids)
+	if err != nil {
+		return err
+	}
+	var running []string
+	for _, id := range ids {
+		if s := states[id]; s == "running" || s == "pending" {
+			running = append(running, id)
+		}
+	}
+	if len(running) == 0 {
+		return nil
+	}
+	for _, arn := range g.targetGroups {
+		for chunk := range chunks(running, 100) {
+			if _, err := c.elbv2.RegisterTargets(ctx, &elasticloadbalancingv2.RegisterTargetsInput{TargetGroupArn: awssdk.String(arn), Targets: targets(chunk)}); err != nil {
+				return wrap(err, "register %s in target group %s", g.name, targetGroupName(arn))
+			}
+		}
+	}
+	for _, lb := range g.loadBalancers {
+		if _, err := c.elb.RegisterInstancesWithLoadBalancer(ctx, &elasticloadbalancing.RegisterInstancesWithLoadBalancerInput{
+			LoadBalancerName: awssdk.String(lb), Instances: elbInstances(running)}); err != nil {
+			return wrap(err, "register %s in load balancer %s", g.name, lb)
+		}
+	}
+	return nil
+}
+
+func targets(ids []string) []elbv2types.TargetDescription {
+	out := make([]elbv2types.TargetDescription, len(ids))
+	for i, id := range ids {
+		out[i] = elbv2types.TargetDescription{Id: awssdk.String(id)}
+	}
+	return out
+}
+
+func elbInstances(ids []string) []elbtypes.Instance {
+	out := make([]elbtypes.Instance, len(ids))
+	for i, id := range ids {
+		out[i] = elbtypes.Instance{InstanceId: awssdk.String(id)}
+	}
+	return out
+}
+
+func nonNil(ids []string) []string {
+	if ids == nil {
+		return []string{}
+	}
+	return ids
+}
+
+// ResizeRequest sets a server group's size.
+type ResizeRequest struct {
+	Region      string         `json:"region"`
+	ServerGroup string         `json:"serverGroup"`
+	Capacity    cloud.Capacity `json:"capacity"`
+	// Guard refuses to scale the last serving server group of the cluster to 0.
+	Guard bool `json:"guard,omitempty"`
+}
+
+// Resize sets a server group's size. A disabled group's instances are deregistered again after
+// the change, so that a group out of traffic stays out of it however it is sized.
+func (p *Provider) Resize(ctx context.Context, in ResizeRequest) error {
+	c, err := p.clients(ctx, in.Region)
+	if err != nil {
+		return err
+	}
+	if err := in.Capacity.Check(); err != nil {
+		return invalidf("resize %s: %v", in.ServerGroup, err)
+	}
+	g, ok, err := describeGroup(ctx, c, in.ServerGroup)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: no server group %s in %s", ErrNotFound, in.ServerGroup, in.Region)
+	}
+	if in.Guard && in.Capacity.Desired == 0 {
+		if err := p.guard(ctx, c, g, "scale to 0"); err != nil {
+			return err
+		}
+	}
+	return resizeGroup(ctx, c, g.name, in.Capacity, g.disabled())
+}
+
+// resizeGroup sets the sizes and, for a disabled group, deregisters its instances again.
+func resizeGroup(ctx context.Context, c *clients, name string, capacity cloud.Capacity, disabled bool) error {
+	if _, err := c.asg.UpdateAutoScalingGroup(ctx, &autoscaling.UpdateAutoScalingGroupInput{
+		AutoScalingGroupName: awssdk.String(name),
+		MinSize:              awssdk.Int32(int32(capacity.Min)),
+		MaxSize:              awssdk.Int32(int32(capacity.Max)),
+		DesiredCapacity:      awssdk.Int32(int32(capacity.Desired)),
+	}); err != nil {
+		return wrap(err, "resize %s to %s", name, capacity)
+	}
+	if !disabled {
+		return nil
+	}
+	g, ok, err := describeGroup(ctx, c, name)
+	if err != nil || !ok {
+		return err
+	}
+	return deregister(ctx, c, g, g.instanceIDs())
+}
