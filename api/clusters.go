@@ -36,14 +36,18 @@ type accountClusters struct {
 }
 
 // listClusters answers GET /applications/:app/clusters: the application's clusters and server
-// groups in every Kubernetes account, or only those ?account= names (repeatable), and only in the
-// namespace ?namespace= names. Accounts are read in parallel, each within accountReadTimeout.
+// groups in every Kubernetes and AWS account, or only those ?account= names (repeatable), and only
+// in the namespace or region ?namespace= (or ?region=) names. Accounts are read in parallel, each
+// within accountReadTimeout.
 func (s *Server) listClusters(c *gin.Context) {
 	app := c.Param("app")
 	namespace := c.Query("namespace")
+	if namespace == "" {
+		namespace = c.Query("region")
+	}
 	if namespace != "" {
 		if errs := validation.IsDNS1123Label(namespace); len(errs) > 0 {
-			abort(c, http.StatusBadRequest, fmt.Sprintf("%q is not a namespace name", namespace), errs...)
+			abort(c, http.StatusBadRequest, fmt.Sprintf("%q is not a namespace or region name", namespace), errs...)
 			return
 		}
 	}
@@ -51,12 +55,15 @@ func (s *Server) listClusters(c *gin.Context) {
 	if s.Kubernetes != nil {
 		known = s.Kubernetes.Names()
 	}
+	if s.AWS != nil {
+		known = append(known, s.AWS.Names()...)
+	}
 	accounts := known
 	if asked := c.QueryArray("account"); len(asked) > 0 {
 		accounts = nil
 		for _, a := range asked {
 			if !slices.Contains(known, a) {
-				abort(c, http.StatusBadRequest, fmt.Sprintf("no Kubernetes account %q is configured; the accounts are: %s", a, listOrNone(known)))
+				abort(c, http.StatusBadRequest, fmt.Sprintf("no account %q is configured; the accounts are: %s", a, listOrNone(known)))
 				return
 			}
 			if !slices.Contains(accounts, a) {
@@ -68,12 +75,12 @@ func (s *Server) listClusters(c *gin.Context) {
 		if namespace != "" {
 			var refused []string
 			for _, a := range accounts {
-				if p, err := s.Kubernetes.Get(a); err == nil && !p.Account().AllowsNamespace(namespace) {
+				if _, allows, err := s.clusterSource(a); err == nil && !allows(namespace) {
 					refused = append(refused, a)
 				}
 			}
 			if len(refused) > 0 {
-				abort(c, http.StatusBadRequest, fmt.Sprintf("namespace %q is not among those Kubernetes account(s) %s may use", namespace, strings.Join(refused, ", ")))
+				abort(c, http.StatusBadRequest, fmt.Sprintf("%q is not among the namespaces or regions account(s) %s may use", namespace, strings.Join(refused, ", ")))
 				return
 			}
 		}
@@ -101,13 +108,13 @@ func (s *Server) listClusters(c *gin.Context) {
 // It returns nil when the account may not use that namespace and so can hold nothing there.
 func (s *Server) accountClusters(ctx context.Context, account, app, namespace string) *accountClusters {
 	out := &accountClusters{Account: account, Clusters: []cloud.Cluster{}}
-	p, err := s.Kubernetes.Get(account)
+	p, allows, err := s.clusterSource(account)
 	if err != nil {
 		s.Logger.Warn("infrastructure view: account unusable", "account", account, "error", err)
 		out.Errors = append(out.Errors, err.Error())
 		return out
 	}
-	if namespace != "" && !p.Account().AllowsNamespace(namespace) {
+	if namespace != "" && !allows(namespace) {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, accountReadTimeout)
@@ -118,14 +125,34 @@ func (s *Server) accountClusters(ctx context.Context, account, app, namespace st
 		out.Errors = append(out.Errors, err.Error())
 		return out
 	}
-	// ServerGroups reads every namespace the account may use; the namespace filter is applied
-	// here so that the provider keeps one way of listing.
+	// ServerGroups reads every namespace (region) the account may use; the filter is applied here
+	// so that each provider keeps one way of listing.
 	for _, cl := range clusters {
 		if namespace == "" || cl.Region == namespace {
 			out.Clusters = append(out.Clusters, cl)
 		}
 	}
 	return out
+}
+
+// clusterSource finds an account's provider, Kubernetes or AWS, and which namespaces or regions it
+// may hold.
+func (s *Server) clusterSource(account string) (cloud.ServerGroupLister, func(string) bool, error) {
+	if s.AWS != nil && slices.Contains(s.AWS.Names(), account) {
+		p, err := s.AWS.Get(account)
+		if err != nil {
+			return nil, nil, err
+		}
+		return p, p.Account().HasRegion, nil
+	}
+	if s.Kubernetes == nil {
+		return nil, nil, fmt.Errorf("no account %q is configured", account)
+	}
+	p, err := s.Kubernetes.Get(account)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, p.Account().AllowsNamespace, nil
 }
 
 func listOrNone(names []string) string {

@@ -46,6 +46,16 @@ func unknownStage(path, typ string) string {
 
 const googlePubsub = `.pubsubSystem: unknown pubsub system "google"; gennaker polls "amazon"`
 
+// notOn is a stage of a type gennaker runs on AWS only, written for another cloud provider.
+func notOn(path, typ, provider string) string {
+	return path + `.cloudProvider: ` + typ + ` on cloud provider "` + provider + `" is not offered`
+}
+
+// deployNotOn is a deploy stage's cluster for a cloud provider gennaker does not deploy clusters to.
+func deployNotOn(path, key, provider string) string {
+	return path + "." + key + ": deploying clusters to " + provider + " "
+}
+
 // corpusOutcomes holds, for every file of the corpus, how its save ends and why. Warnings name
 // pipelines and canary configs the file refers to that are not saved (they belong to the same
 // Spinnaker installation); a save goes through with them.
@@ -59,26 +69,25 @@ var corpusOutcomes = map[string]corpusOutcome{
 	"007-codelab-promote-canary.json":            accepted(1),
 	"008-deck-k8s-bake-and-deploy-manifest.json": refused(notOffered, unknownStage("stages[1]", "bakeManifest")),
 	"009-deck-k8s-deployment.json":               accepted(0),
-	"010-deck-gce-resize-up.json":                refused(notOffered, unknownStage("stages[0]", "resizeServerGroup")),
-	"011-deck-gce-clone.json": refused(notOffered, unknownStage("stages[0]", "deploy"), unknownStage("stages[1]", "findImage"),
-		unknownStage("stages[2]", "deploy")),
-	"012-deck-gce-bake-deploy.json": refused(notOffered, unknownStage("stages[0]", "bake"), unknownStage("stages[1]", "deploy"),
-		unknownStage("stages[2]", "disableServerGroup")),
-	"013-deck-gce-kayenta-shorter-lifetimes.json": refused(notOffered, unknownStage("stages[1]", "findImage"),
+	"010-deck-gce-resize-up.json":                refused(notOffered, notOn("stages[0]", "resizeServerGroup", "gce")),
+	"011-deck-gce-clone.json": refused(notOffered, deployNotOn("stages[0].clusters[0]", "cloudProvider", "gce"),
+		notOn("stages[1]", "findImage", "gce"), deployNotOn("stages[2].clusters[0]", "cloudProvider", "gce")),
+	"012-deck-gce-bake-deploy.json": refused(notOffered, unknownStage("stages[0]", "bake"), deployNotOn("stages[1].clusters[0]", "cloudProvider", "gce"),
+		notOn("stages[2]", "disableServerGroup", "gce")),
+	"013-deck-gce-kayenta-shorter-lifetimes.json": refused(notOffered, notOn("stages[1]", "findImage", "gce"),
 		unknownStage("stages[2]", "cloneServerGroup")),
 	"014-deck-gce-empty-stages.json":           accepted(0),
 	"015-deck-webhook-artifacts.json":          accepted(0),
 	"016-deck-gce-load-balancers.json":         refused(notOffered, unknownStage("stages[0]", "upsertLoadBalancers")),
-	"017-deck-ecs-demo.json":                   refused(notOffered, unknownStage("stages[0]", "deploy")),
-	"018-deck-appengine-deploy-container.json": refused(notOffered, unknownStage("stages[0]", "deploy")),
+	"017-deck-ecs-demo.json":                   refused(notOffered, deployNotOn("stages[0].clusters[0]", "cloudProvider", "ecs")),
+	"018-deck-appengine-deploy-container.json": refused(notOffered, deployNotOn("stages[0].clusters[0]", "cloudProvider", "appengine")),
 	"019-deck-appengine-pubsub-trigger.json":   refused(notOffered, "triggers[0]"+googlePubsub),
 	"020-deck-cf-bake-manifest.json":           refused(notOffered, unknownStage("stages[0]", "bakeCloudFoundryManifest")),
 	"021-deck-simple-wait.json":                accepted(0),
 	"022-orca-aws-bake-deploy.json": refused(notOffered, `notifications[0].type: unknown notification type "email"`,
-		unknownStage("stages[0]", "bake"), unknownStage("stages[1]", "deploy")),
-	"023-orca-mpt-partials-jenkins.json": refused(notOffered, unknownStage("stages[1]", "jenkins"), unknownStage("stages[2]", "jenkins")),
-	"024-orca-mpt-find-image-deploy.json": refused(notOffered, unknownStage("stages[0]", "findImageFromTags"),
-		unknownStage("stages[1]", "deploy")),
+		unknownStage("stages[0]", "bake")),
+	"023-orca-mpt-partials-jenkins.json":     refused(notOffered, unknownStage("stages[1]", "jenkins"), unknownStage("stages[2]", "jenkins")),
+	"024-orca-mpt-find-image-deploy.json":    accepted(0),
 	"025-orca-mpt-depends-on.json":           accepted(0),
 	"026-orca-mpt-stage-injection.json":      accepted(0),
 	"027-spin-cli-save-test.json":            accepted(0),
@@ -93,9 +102,9 @@ var corpusOutcomes = map[string]corpusOutcome{
 	// Spinnaker's first Kubernetes provider deployed with "deploy"; the repository is a placeholder
 	// the tutorial asks to replace, which no registry would have.
 	"036-gke-tutorial-v1-deploy.json": refused(notOffered+"; "+mistake, `triggers[0].repository: "PROJECT/sample-app" is not a repository`,
-		unknownStage("stages[0]", "deploy"), unknownStage("stages[1]", "deploy"), unknownStage("stages[3]", "deploy"),
-		unknownStage("stages[4]", "deploy")),
-	"037-armory-demo-aws-bake-deploy.json": refused(notOffered, unknownStage("stages[0]", "bake"), unknownStage("stages[1]", "deploy")),
+		deployNotOn("stages[0].clusters[0]", "cloudProvider", "kubernetes"), deployNotOn("stages[1].clusters[0]", "cloudProvider", "kubernetes"),
+		deployNotOn("stages[3].clusters[0]", "cloudProvider", "kubernetes"), deployNotOn("stages[4].clusters[0]", "cloudProvider", "kubernetes")),
+	"037-armory-demo-aws-bake-deploy.json": refused(notOffered, unknownStage("stages[0]", "bake")),
 	"038-armory-demo-terraform.json": refused(notOffered, unknownStage("stages[1]", "terraform"), unknownStage("stages[3]", "terraform"),
 		unknownStage("stages[5]", "terraform"), unknownStage("stages[7]", "terraform")),
 	"039-armory-demo-rollback-full.json":    accepted(2),
@@ -110,15 +119,18 @@ var corpusOutcomes = map[string]corpusOutcome{
 	"048-nginx-bake-deploy.json":            refused(notOffered, unknownStage("stages[0]", "bakeManifest")),
 	"049-demo-app-deploy.json":              accepted(0),
 	"050-k8s-v1-workshop-deploy.json": refused(notOffered+"; "+mistake, `triggers[0].repository: "PROJECT/web-server" is not a repository`,
-		unknownStage("stages[0]", "deploy"), unknownStage("stages[1]", "deploy"), unknownStage("stages[5]", "deploy"),
-		unknownStage("stages[6]", "deploy")),
+		deployNotOn("stages[0].clusters[0]", "cloudProvider", "kubernetes"), deployNotOn("stages[1].clusters[0]", "cloudProvider", "kubernetes"),
+		deployNotOn("stages[5].clusters[0]", "cloudProvider", "kubernetes"), deployNotOn("stages[6].clusters[0]", "cloudProvider", "kubernetes")),
 	// The stage names expected artifact ...7f; the pipeline declares ...7g.
 	"051-sample-deploy-manifest.json": refused(mistake, `stages[0].manifestArtifactId: "62108410-5628-469f-810a-38da8cb9b87f" is not the id`),
 	"052-cloud-sql-backup-job.json":   accepted(0),
 	// A git trigger without its source (github, gitlab, bitbucket) never fires; stages without
 	// refIds would all run at once.
+	// Its application, sample-app, cannot be part of a server group's name (Frigga takes no '-'
+	// in an application's name).
 	"053-aws-deploy-wrapped.json": refused(notOffered+"; "+mistake, "triggers[0].source: required", "stages[0].refId: required",
-		unknownStage("stages[0]", "deploy"), "stages[1].refId: required", unknownStage("stages[1]", "deploy")),
+		"stages[0].clusters[0].application: takes letters, digits", "stages[1].refId: required",
+		deployNotOn("stages[1].clusters[0]", "cloudProvider", "azure")),
 	"054-istio-demo.json":        accepted(0),
 	"055-istio-canary-helm.json": refused(notOffered, "triggers[0]"+googlePubsub, unknownStage("stages[0]", "bakeManifest")),
 	// Written by hand: no refIds, deploys without manifests, a strategy Spinnaker does not have.
@@ -134,8 +146,8 @@ var corpusOutcomes = map[string]corpusOutcome{
 	// Expected artifacts without ids, and a deploy from an artifact that names none.
 	"060-helm-s3-bake.json": refused(notOffered+"; "+mistake, "expectedArtifacts[0].id: required", unknownStage("stages[0]", "bakeManifest"),
 		"stages[0].expectedArtifacts[0].id: required", `stages[1].manifestArtifactId: required when source is "artifact"`),
-	"061-ecs-fargate-jenkins.json": refused(notOffered, unknownStage("stages[1]", "jenkins"), unknownStage("stages[2]", "deploy"),
-		unknownStage("stages[4]", "deploy")),
+	"061-ecs-fargate-jenkins.json": refused(notOffered, unknownStage("stages[1]", "jenkins"), deployNotOn("stages[2].clusters[0]", "provider", "ecs"),
+		deployNotOn("stages[4].clusters[0]", "provider", "ecs")),
 	"062-frontendapp.json":             refused(notOffered, "triggers[0]"+googlePubsub),
 	"063-multi-service-31-stages.json": accepted(0),
 	"064-showks-portal-prod.json":      accepted(0),
@@ -147,18 +159,23 @@ var corpusOutcomes = map[string]corpusOutcome{
 	"069-pipeline-stage-composition.json": accepted(0),
 	"070-summit2019-kaniko.json":          refused(notOffered, unknownStage("stages[0]", "kanikoBuild"), unknownStage("stages[3]", "runContainerScript")),
 	"071-gsa-ci-jenkins.json":             refused(notOffered, unknownStage("stages[0]", "jenkins"), unknownStage("stages[1]", "jenkins")),
-	"072-gsa-cd-v1.json": refused(notOffered, unknownStage("stages[0]", "deploy"), unknownStage("stages[1]", "deploy"),
-		unknownStage("stages[5]", "deploy"), unknownStage("stages[6]", "deploy")),
+	"072-gsa-cd-v1.json": refused(notOffered, deployNotOn("stages[0].clusters[0]", "cloudProvider", "kubernetes"),
+		deployNotOn("stages[1].clusters[0]", "cloudProvider", "kubernetes"), deployNotOn("stages[5].clusters[0]", "cloudProvider", "kubernetes"),
+		deployNotOn("stages[6].clusters[0]", "cloudProvider", "kubernetes")),
 	"073-cloud-migration-canary.json": accepted(5),
 	"074-springboot-jenkins-k8s.json": refused(notOffered, unknownStage("stages[0]", "jenkins")),
 	"075-samplek8s-deploy.json":       accepted(0),
 }
 
-// The test's account, as gennaker would have it configured, and the metrics source.
+// The test's account, as gennaker would have it configured, and the metrics source. The account is
+// both a Kubernetes and an AWS account (a configuration would name them apart), with the regions the
+// corpus deploys to.
 const (
 	corpusAccount = "local"
 	corpusMetrics = "prometheus"
 )
+
+var corpusRegions = []string{"eu-west-1", "us-east-1", "us-west-1", "us-west-2"}
 
 // mapAccounts points every account a pipeline names at the test's: a Kubernetes stage's
 // account, a precondition's credentials, a canary's metrics account.
@@ -207,6 +224,7 @@ func TestSpinnakerCorpus(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = st.Close() })
 		srv := httptest.NewServer((&api.Server{Store: st, KubernetesAccounts: []string{corpusAccount},
+			AWSAccounts:       map[string][]string{corpusAccount: corpusRegions},
 			NotificationTypes: []string{"slack"}, MetricsAccounts: []string{corpusMetrics}}).Handler())
 		t.Cleanup(srv.Close)
 		return &testEnv{baseURL: srv.URL}

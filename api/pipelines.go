@@ -93,7 +93,7 @@ func (s *Server) savePipeline(c *gin.Context) {
 	// What the pipeline names that is not saved yet is a warning: pipelines and canary configs are
 	// imported one by one, in any order.
 	refused, warnings := pipeline.SplitWarnings(pipeline.Validate(p, pipeline.ValidateOptions{PipelineExists: s.pipelineExists(c),
-		KubernetesAccounts: s.kubernetesAccounts(), NotificationTypes: s.NotificationTypes, PubsubSubscriptions: s.subscriptions(),
+		KubernetesAccounts: s.kubernetesAccounts(), AWSAccounts: s.awsAccounts(), NotificationTypes: s.NotificationTypes, PubsubSubscriptions: s.subscriptions(),
 		CanaryConfigExists: s.canaryConfigExists(c), MetricsAccounts: s.metricsAccounts()}))
 	problems = append(problems, refused...)
 	if len(problems) > 0 {
@@ -153,6 +153,15 @@ func (s *Server) kubernetesAccounts() []string {
 		return []string{}
 	}
 	return s.KubernetesAccounts
+}
+
+// awsAccounts are the AWS accounts validation accepts; never nil, so an unknown account is always
+// reported.
+func (s *Server) awsAccounts() map[string][]string {
+	if s.AWSAccounts == nil {
+		return map[string][]string{}
+	}
+	return s.AWSAccounts
 }
 
 func (s *Server) subscriptions() []string {

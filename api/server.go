@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/gennaker/gennaker/access"
+	"github.com/gennaker/gennaker/cloud/aws"
 	"github.com/gennaker/gennaker/cloud/kubernetes"
 	"github.com/gennaker/gennaker/launch"
 	"github.com/gennaker/gennaker/notify"
@@ -39,6 +40,11 @@ type Server struct {
 	KubernetesAccounts []string
 	// Kubernetes reads the accounts' clusters for the infrastructure view; nil shows no account.
 	Kubernetes *kubernetes.Providers
+	// AWSAccounts are the AWS accounts deploy stages may name, each with its regions;
+	// validation refuses others.
+	AWSAccounts map[string][]string
+	// AWS reads the AWS accounts' server groups for the infrastructure view; nil shows none.
+	AWS *aws.Providers
 	// NotificationTypes are the notification types this gennaker can send (slack needs a bot
 	// token); validation refuses others. nil skips the check.
 	NotificationTypes []string

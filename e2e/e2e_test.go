@@ -87,6 +87,8 @@ type devProcess struct {
 	dataDir string
 	// uiURL is the Temporal Web UI's base URL printed by the latest start.
 	uiURL                  string
+	// awsURL is the local AWS (moto) the latest start printed; empty when it runs none.
+	awsURL string
 	out                    procout.Buffer
 	cmd                    *exec.Cmd
 	exited                 chan struct{}
@@ -122,6 +124,7 @@ func newDevProcess(t *testing.T) *devProcess {
 // The lines gennaker dev prints once it runs, naming the addresses it listens on.
 var (
 	apiLine = regexp.MustCompile(`(?m)^\s*API:\s+(http://\S+)/api/v1\s*$`)
+	awsLine = regexp.MustCompile(`(?m)^\s*Local AWS \(moto\):\s+(http://[^,\s]+), account`)
 	uiLine  = regexp.MustCompile(`(?m)^\s*Temporal Web UI:\s+(http://\S+)\s*$`)
 )
 
@@ -171,6 +174,9 @@ func (p *devProcess) start() *apiClient {
 				continue
 			}
 			api.base, p.uiURL = apiURL[1], ui[1]
+			if m := awsLine.FindStringSubmatch(printed); m != nil {
+				p.awsURL = m[1]
+			}
 		}
 		resp, err := api.http.Get(api.base + "/readyz")
 		if err == nil {

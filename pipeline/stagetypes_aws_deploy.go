@@ -188,8 +188,17 @@ var (
 // readAWSCluster reads one cluster of a deploy stage.
 func readAWSCluster(f fields) AWSCluster {
 	var c AWSCluster
+	for _, key := range []string{"cloudProvider", "provider"} {
+		if cp := f.trimmed(key); cp != "" && cp != CloudAWS && !hasExpression(cp) {
+			if cp == CloudKubernetes {
+				f.bad(f.at(key), cp, "deploying clusters to kubernetes (Spinnaker's first Kubernetes provider) is not offered: deploy manifests with a deployManifest stage")
+			} else {
+				f.bad(f.at(key), cp, "deploying clusters to %s is not offered; gennaker deploys clusters to aws", cp)
+			}
+			return c
+		}
+	}
 	c.Account, c.where.accountPath = readAWSAccount(f, true)
-	checkAWSProvider(f)
 	c.Application, c.Stack, c.Detail = f.trimmed("application"), f.trimmed("stack"), f.trimmed("freeFormDetails")
 	if c.Detail == "" {
 		c.Detail = f.trimmed("details")

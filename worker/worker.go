@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/gennaker/gennaker/activities"
+	"github.com/gennaker/gennaker/cloud/aws"
 	"github.com/gennaker/gennaker/launch"
 	"github.com/gennaker/gennaker/pubsub/sqs"
 	"github.com/gennaker/gennaker/workflows"
@@ -25,6 +26,8 @@ type Dependencies struct {
 	HTTPClient *http.Client
 	// Kubernetes finds the configured Kubernetes accounts.
 	Kubernetes activities.KubernetesAccounts
+	// AWS finds the configured AWS accounts; nil means none.
+	AWS activities.AWSAccounts
 	// Temporal is the client cluster locks are asked for through; New sets it to the worker's.
 	Temporal client.Client
 	// Downstream finds the pipelines an ended execution's pipeline triggers start; nil: none.
@@ -44,6 +47,11 @@ func Register(r worker.Registry, deps Dependencies) {
 	r.RegisterActivity(&activities.Pipelines{Source: deps.Pipelines})
 	r.RegisterActivity(&activities.Executions{Starter: deps.Starter, Downstream: deps.Downstream})
 	r.RegisterActivity(&activities.Kubernetes{Accounts: deps.Kubernetes})
+	awsAccounts := deps.AWS
+	if awsAccounts == nil {
+		awsAccounts = aws.NewProviders(nil)
+	}
+	r.RegisterActivity(&activities.AWS{Accounts: awsAccounts})
 	r.RegisterActivity(&activities.Artifacts{HTTPClient: deps.HTTPClient})
 	r.RegisterActivity(&activities.Locks{Client: deps.Temporal})
 	r.RegisterActivity(&activities.PastExecutions{Executions: launch.Executions{Client: deps.Temporal}, Pipelines: deps.Pipelines})

@@ -61,6 +61,16 @@ func init() {
 	runs(pipeline.DeleteManifestStageType, runDeleteManifest)
 	runs(pipeline.RollingRestartManifestStageType, runRollingRestartManifest)
 	runs(pipeline.FindArtifactsFromResourceStageType, runFindArtifactsFromResource)
+
+	// AWS (aws_deploy.go, aws_servergroups.go, aws_images.go).
+	runs(pipeline.DeployStageType, runDeploy)
+	runs(pipeline.CreateServerGroupStageType, runDeploy)
+	runs(pipeline.ResizeServerGroupStageType, runResizeServerGroup)
+	runs(pipeline.EnableServerGroupStageType, runEnableServerGroup)
+	runs(pipeline.DisableServerGroupStageType, runDisableServerGroup)
+	runs(pipeline.DestroyServerGroupStageType, runDestroyServerGroup)
+	runs(pipeline.FindImageStageType, runFindImage)
+	runs(pipeline.FindImageFromTagsStageType, runFindImageFromTags)
 }
 
 // runnerFor finds the runner of a stage's type, or says why there is none.

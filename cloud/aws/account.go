@@ -38,7 +38,14 @@ type Account struct {
 	// RateLimit is how many AWS calls a second a worker makes in each of the account's regions;
 	// 0 means DefaultRateLimit. Throttling answers slow the calls down further.
 	RateLimit float64 `json:"rateLimit,omitempty"`
+
+	// StaticCredentials replaces the default chain's credentials: set for the local AWS that
+	// `gennaker dev` runs, whose moto takes any. It cannot be configured.
+	StaticCredentials *StaticCredentials `json:"-"`
 }
+
+// StaticCredentials are an access key, for the local AWS only.
+type StaticCredentials struct{ AccessKeyID, SecretAccessKey string }
 
 // DefaultRateLimit is the calls a second a worker makes per account and region when the account
 // sets no rateLimit: under EC2's and Auto Scaling's default request quotas with room to spare for

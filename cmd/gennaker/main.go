@@ -83,8 +83,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if parts.API && parts.EmbeddedTemporal {
-		fmt.Fprintf(stdout, "gennaker %s is running\n  API:              http://%s/api/v1\n  Temporal Web UI:  %s\n  Temporal gRPC:    %s\nPress Ctrl-C to stop; running executions continue when it starts again.\n",
+		fmt.Fprintf(stdout, "gennaker %s is running\n  API:              http://%s/api/v1\n  Temporal Web UI:  %s\n  Temporal gRPC:    %s\n",
 			version, displayAddress(rt.APIAddress), rt.Config.Temporal.UIURL, rt.Config.Temporal.Address)
+		if rt.LocalAWS != nil {
+			fmt.Fprintf(stdout, "  Local AWS (moto): %s, account %s\n", rt.LocalAWS.URL, app.LocalAWSAccount)
+		}
+		fmt.Fprintf(stdout, "Press Ctrl-C to stop; running executions continue when it starts again.\n")
 	}
 	err = rt.Wait(ctx)
 	logger.Info("stopping")

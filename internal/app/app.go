@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"go.temporal.io/api/enums/v1"
@@ -22,9 +23,11 @@ import (
 	"github.com/gennaker/gennaker/api"
 	"github.com/gennaker/gennaker/canary/metrics/prometheus"
 	"github.com/gennaker/gennaker/canary/sources"
+	"github.com/gennaker/gennaker/cloud/aws"
 	"github.com/gennaker/gennaker/cloud/kubernetes"
 	"github.com/gennaker/gennaker/internal/config"
 	"github.com/gennaker/gennaker/internal/devserver"
+	"github.com/gennaker/gennaker/internal/localaws"
 	"github.com/gennaker/gennaker/internal/localkube"
 	"github.com/gennaker/gennaker/internal/temporalclient"
 	"github.com/gennaker/gennaker/launch"
@@ -48,9 +51,12 @@ type Runtime struct {
 	Config   *config.Config
 	Temporal *devserver.Server // nil unless EmbeddedTemporal
 	// Kube is the local Kubernetes cluster `gennaker dev` runs when no account is configured.
-	Kube   *localkube.Cluster
-	Client client.Client
-	Store  store.Store
+	Kube *localkube.Cluster
+	// LocalAWS is the local AWS (moto) `gennaker dev` runs when no AWS account is configured
+	// and moto_server is installed.
+	LocalAWS *localaws.Server
+	Client   client.Client
+	Store    store.Store
 	// APIAddress is where the API listens, with the real port when :0 was asked for.
 	APIAddress string
 
@@ -97,7 +103,13 @@ func Start(ctx context.Context, cfg *config.Config, parts Parts, logger *slog.Lo
 			return nil, err
 		}
 	}
+	if parts.EmbeddedTemporal && len(cfg.Accounts.AWS) == 0 {
+		if err := rt.startLocalAWS(ctx); err != nil {
+			return nil, err
+		}
+	}
 	providers := kubernetes.NewProviders(cfg.Accounts.Kubernetes)
+	awsProviders := aws.NewProviders(cfg.Accounts.AWS)
 
 	c, err := temporalclient.Dial(ctx, cfg, logger)
 	if err != nil {
@@ -163,6 +175,7 @@ func Start(ctx context.Context, cfg *config.Config, parts Parts, logger *slog.Lo
 			Starter:       launcher,
 			Downstream:    st,
 			Kubernetes:    providers,
+			AWS:           awsProviders,
 			Notifications: notifications,
 			Pubsub: &activities.Pubsub{
 				Queue: func(ctx context.Context, name string) (activities.MessageQueue, error) {
@@ -199,6 +212,8 @@ func Start(ctx context.Context, cfg *config.Config, parts Parts, logger *slog.Lo
 
 			KubernetesAccounts: providers.Names(),
 			Kubernetes:         providers,
+			AWSAccounts:        cfg.Accounts.AWSRegions(),
+			AWS:                awsProviders,
 			NotificationTypes:  cfg.NotificationTypes(),
 			Subscriptions:      cfg.SubscriptionNames(),
 			CanarySourceTypes:  sources.Types(),
@@ -290,6 +305,40 @@ func (rt *Runtime) startLocalKube(ctx context.Context) error {
 		Kubeconfig: cluster.Kubeconfig(),
 	})
 	rt.logger.Info("local Kubernetes cluster started", "account", LocalKubeAccount, "kubeconfig", cluster.Kubeconfig())
+	return nil
+}
+
+// LocalAWSAccount is the account name of the local AWS (moto) `gennaker dev` starts, and
+// LocalAWSRegions its regions.
+const LocalAWSAccount = "aws-local"
+
+// LocalAWSRegions are the regions of the local AWS, each seeded for a first deploy.
+var LocalAWSRegions = []string{"us-east-1", "us-west-2"}
+
+// startLocalAWS starts moto_server, seeds each of LocalAWSRegions with what a first deploy needs
+// (localaws.Seed) and registers it as account "aws-local". Without moto_server gennaker still
+// runs, with no AWS account, and says how to get it.
+func (rt *Runtime) startLocalAWS(ctx context.Context) error {
+	srv, err := localaws.Start(ctx)
+	if errors.Is(err, localaws.ErrNotInstalled) {
+		rt.logger.Warn("no local AWS: moto_server is missing; install it with: pip install 'moto[server]'")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("starting the local AWS: %w", err)
+	}
+	rt.undo = append(rt.undo, srv.Stop)
+	acct := aws.Account{Name: LocalAWSAccount, AccountID: localaws.AccountID, Endpoint: srv.URL,
+		StaticCredentials: &aws.StaticCredentials{AccessKeyID: localaws.AccessKeyID, SecretAccessKey: localaws.SecretAccessKey}}
+	for _, region := range LocalAWSRegions {
+		if _, err := localaws.Seed(ctx, localaws.Config(srv.URL, region)); err != nil {
+			return fmt.Errorf("seeding the local AWS: %w", err)
+		}
+		acct.Regions = append(acct.Regions, aws.Region{Name: region})
+	}
+	rt.Config.Accounts.AWS = append(rt.Config.Accounts.AWS, acct)
+	rt.LocalAWS = srv
+	rt.logger.Info("local AWS (moto) started", "account", LocalAWSAccount, "endpoint", srv.URL, "regions", strings.Join(LocalAWSRegions, ", "))
 	return nil
 }
 

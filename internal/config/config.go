@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/gennaker/gennaker/access"
+	"github.com/gennaker/gennaker/cloud/aws"
 	"github.com/gennaker/gennaker/cloud/kubernetes"
 )
 
@@ -105,6 +106,16 @@ type Temporal struct {
 // Accounts are the cloud accounts pipelines may name. Credentials stay here, never in pipelines.
 type Accounts struct {
 	Kubernetes []kubernetes.Account `json:"kubernetes"`
+	AWS        []aws.Account        `json:"aws"`
+}
+
+// AWSRegions maps each AWS account to its regions, for validation.
+func (a Accounts) AWSRegions() map[string][]string {
+	out := map[string][]string{}
+	for _, acct := range a.AWS {
+		out[acct.Name] = acct.RegionNames()
+	}
+	return out
 }
 
 // KubernetesAccount finds a Kubernetes account by name.
@@ -151,6 +162,16 @@ func (c *Config) validateAccounts(add func(string, ...any)) {
 				add("--accounts: kubernetes account %q: kubeconfig %q: cannot read: %v", a.Name, a.Kubeconfig, err)
 			}
 		}
+	}
+	// Pipelines name accounts without their provider, so a name means one account of any kind.
+	for _, a := range c.Accounts.AWS {
+		if err := a.Validate(); err != nil {
+			add("--accounts: %v", err)
+		}
+		if seen[a.Name] {
+			add("--accounts: account %q is named twice", a.Name)
+		}
+		seen[a.Name] = true
 	}
 }
 
@@ -208,7 +229,7 @@ func register(fs *flag.FlagSet, lookup func(string) (string, bool)) *Config {
 	b.str(&c.Store, "store", "", "pipeline store: file path or sqlite:///path/file.db (default <data-dir>/"+storeFile+")")
 	b.integer(&c.Dev.TemporalPort, "dev-temporal-port", DefaultDevTemporalPort, "`port` of the Temporal frontend run by `gennaker dev` (0 = any free port)")
 	b.integer(&c.Dev.UIPort, "dev-ui-port", DefaultDevUIPort, "`port` of the Temporal Web UI run by `gennaker dev` (0 = any free port, -1 = no UI)")
-	b.str(&c.AccountsFile, "accounts", "", "YAML or JSON `file` of the Kubernetes accounts pipelines may deploy to (dev: a local cluster as account \"local\" when none)")
+	b.str(&c.AccountsFile, "accounts", "", "YAML or JSON `file` of the Kubernetes and AWS accounts pipelines may deploy to (dev: a local cluster as account \"local\" and, with moto_server installed, a local AWS as account \"aws-local\", when none)")
 	b.str(&c.Slack.BotToken, "slack-bot-token", "", "Slack bot `token` (xoxb-…) notifications and judgment messages are posted with")
 	b.str(&c.Slack.SigningSecret, "slack-signing-secret", "", "Slack app signing `secret` that verifies clicks sent to /slack/interactions")
 	b.str(&c.Slack.APIURL, "slack-api-url", "", "Slack Web API base `URL` (default Slack's own)")

@@ -13,16 +13,17 @@ import (
 )
 
 // What Seed makes, by name: a deploy of cluster "web" to subnetType "internal" with security
-// group "web" and target group "web" finds them, and the images web-1.0.0 and web-1.1.0 are there
-// to deploy.
+// group "web" and target group "web" (production, port 80 of load balancer "web") or
+// "web-staging" (port 8080) finds them, and the images web-1.0.0 and web-1.1.0 are there to deploy.
 const (
-	SeedName       = "gennaker-dev"
-	SubnetType     = "internal"
-	SecurityGroup  = "web"
-	TargetGroup    = "web"
-	LoadBalancer   = "web"
-	seedVPCCIDR    = "10.0.0.0/16"
-	imageOwnerNote = "seeded by gennaker dev"
+	SeedName           = "gennaker-dev"
+	SubnetType         = "internal"
+	SecurityGroup      = "web"
+	TargetGroup        = "web"
+	StagingTargetGroup = "web-staging"
+	LoadBalancer       = "web"
+	seedVPCCIDR        = "10.0.0.0/16"
+	imageOwnerNote     = "seeded by gennaker dev"
 )
 
 // SeedImages are the base images Seed makes, oldest first, with the tags findImageFromTags finds
@@ -34,12 +35,13 @@ var SeedImages = []struct{ Name, AppVersion string }{
 
 // Fixture is what Seed made in a region.
 type Fixture struct {
-	Region          string
-	VPC             string
-	Subnets         []string
-	SecurityGroup   string
-	TargetGroupARN  string
-	LoadBalancerARN string
+	Region                string
+	VPC                   string
+	Subnets               []string
+	SecurityGroup         string
+	TargetGroupARN        string
+	StagingTargetGroupARN string
+	LoadBalancerARN       string
 	// Images maps the seeded image names to their ids.
 	Images map[string]string
 }
@@ -61,7 +63,7 @@ func Seed(ctx context.Context, cfg awssdk.Config) (Fixture, error) {
 	if f.SecurityGroup, err = seedSecurityGroup(ctx, e, f.VPC); err != nil {
 		return f, err
 	}
-	if f.TargetGroupARN, f.LoadBalancerARN, err = seedLoadBalancer(ctx, lb, f.VPC, f.Subnets, f.SecurityGroup); err != nil {
+	if f.TargetGroupARN, f.StagingTargetGroupARN, f.LoadBalancerARN, err = seedLoadBalancer(ctx, lb, f.VPC, f.Subnets, f.SecurityGroup); err != nil {
 		return f, err
 	}
 	for _, img := range SeedImages {
@@ -149,35 +151,44 @@ func seedSecurityGroup(ctx context.Context, e *ec2.Client, vpc string) (string, 
 	return awssdk.ToString(sg.GroupId), nil
 }
 
-func seedLoadBalancer(ctx context.Context, lb *elbv2.Client, vpc string, subnets []string, sg string) (string, string, error) {
-	var tgARN string
-	tgs, err := lb.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{Names: []string{TargetGroup}})
-	if err == nil && len(tgs.TargetGroups) > 0 {
-		tgARN = awssdk.ToString(tgs.TargetGroups[0].TargetGroupArn)
-	} else {
-		tg, err := lb.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: awssdk.String(TargetGroup), Protocol: elbv2types.ProtocolEnumHttp,
-			Port: awssdk.Int32(80), VpcId: awssdk.String(vpc), TargetType: elbv2types.TargetTypeEnumInstance})
-		if err != nil {
-			return "", "", fmt.Errorf("seed: create target group %s: %w", TargetGroup, err)
-		}
-		tgARN = awssdk.ToString(tg.TargetGroups[0].TargetGroupArn)
+func seedLoadBalancer(ctx context.Context, lb *elbv2.Client, vpc string, subnets []string, sg string) (prod, staging, lbARN string, err error) {
+	if prod, err = seedTargetGroup(ctx, lb, vpc, TargetGroup); err != nil {
+		return "", "", "", err
+	}
+	if staging, err = seedTargetGroup(ctx, lb, vpc, StagingTargetGroup); err != nil {
+		return "", "", "", err
 	}
 	lbs, err := lb.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{Names: []string{LoadBalancer}})
 	if err == nil && len(lbs.LoadBalancers) > 0 {
-		return tgARN, awssdk.ToString(lbs.LoadBalancers[0].LoadBalancerArn), nil
+		return prod, staging, awssdk.ToString(lbs.LoadBalancers[0].LoadBalancerArn), nil
 	}
 	created, err := lb.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{Name: awssdk.String(LoadBalancer), Subnets: subnets,
 		SecurityGroups: []string{sg}, Scheme: elbv2types.LoadBalancerSchemeEnumInternal, Type: elbv2types.LoadBalancerTypeEnumApplication})
 	if err != nil {
-		return "", "", fmt.Errorf("seed: create load balancer %s: %w", LoadBalancer, err)
+		return "", "", "", fmt.Errorf("seed: create load balancer %s: %w", LoadBalancer, err)
 	}
-	lbARN := awssdk.ToString(created.LoadBalancers[0].LoadBalancerArn)
-	_, err = lb.CreateListener(ctx, &elbv2.CreateListenerInput{LoadBalancerArn: awssdk.String(lbARN), Protocol: elbv2types.ProtocolEnumHttp,
-		Port: awssdk.Int32(80), DefaultActions: []elbv2types.Action{{Type: elbv2types.ActionTypeEnumForward, TargetGroupArn: awssdk.String(tgARN)}}})
+	lbARN = awssdk.ToString(created.LoadBalancers[0].LoadBalancerArn)
+	for port, tg := range map[int32]string{80: prod, 8080: staging} {
+		_, err = lb.CreateListener(ctx, &elbv2.CreateListenerInput{LoadBalancerArn: awssdk.String(lbARN), Protocol: elbv2types.ProtocolEnumHttp,
+			Port: awssdk.Int32(port), DefaultActions: []elbv2types.Action{{Type: elbv2types.ActionTypeEnumForward, TargetGroupArn: awssdk.String(tg)}}})
+		if err != nil {
+			return "", "", "", fmt.Errorf("seed: create listener %d of %s: %w", port, LoadBalancer, err)
+		}
+	}
+	return prod, staging, lbARN, nil
+}
+
+func seedTargetGroup(ctx context.Context, lb *elbv2.Client, vpc, name string) (string, error) {
+	tgs, err := lb.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{Names: []string{name}})
+	if err == nil && len(tgs.TargetGroups) > 0 {
+		return awssdk.ToString(tgs.TargetGroups[0].TargetGroupArn), nil
+	}
+	tg, err := lb.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: awssdk.String(name), Protocol: elbv2types.ProtocolEnumHttp,
+		Port: awssdk.Int32(80), VpcId: awssdk.String(vpc), TargetType: elbv2types.TargetTypeEnumInstance})
 	if err != nil {
-		return "", "", fmt.Errorf("seed: create the listener of %s: %w", LoadBalancer, err)
+		return "", fmt.Errorf("seed: create target group %s: %w", name, err)
 	}
-	return tgARN, lbARN, nil
+	return awssdk.ToString(tg.TargetGroups[0].TargetGroupArn), nil
 }
 
 // seedImage makes an image as a bake would: an instance of one of moto's own images, imaged.

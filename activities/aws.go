@@ -1,0 +1,339 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/gennaker/gennaker/cloud"
+	"github.com/gennaker/gennaker/cloud/aws"
+	"github.com/gennaker/gennaker/pipeline"
+)
+
+// AWSAccounts finds the provider of a named AWS account; *aws.Providers is one.
+type AWSAccounts interface {
+	Get(account string) (*aws.Provider, error)
+	Names() []string
+}
+
+// AWS runs the AWS stages' work against the configured accounts. Each activity is one short
+// step a workflow may repeat safely; waits are the workflow's, between reads.
+type AWS struct {
+	Accounts AWSAccounts
+}
+
+// classifyAWS makes errors that retrying cannot cure non-retryable, keeping their words.
+func classifyAWS(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, aws.ErrTrafficGuard):
+		return temporal.NewNonRetryableApplicationError(err.Error(), "TrafficGuard", nil)
+	case errors.Is(err, aws.ErrInvalid):
+		return temporal.NewNonRetryableApplicationError(err.Error(), "InvalidAWSRequest", nil)
+	case errors.Is(err, aws.ErrNotFound):
+		return temporal.NewNonRetryableApplicationError(err.Error(), "NotFound", nil)
+	}
+	return err
+}
+
+func (a *AWS) provider(account string) (*aws.Provider, error) {
+	p, err := a.Accounts.Get(account)
+	return p, classifyAWS(err)
+}
+
+// ServerGroupRef names one server group of an AWS account.
+type ServerGroupRef struct {
+	Account     string `json:"account"`
+	Region      string `json:"region"`
+	ServerGroup string `json:"serverGroup"`
+}
+
+// AWSServerGroupNameInput asks for the name of a deploy's new server group.
+type AWSServerGroupNameInput struct {
+	Account        string `json:"account"`
+	Region         string `json:"region"`
+	Cluster        string `json:"cluster"`
+	Sequence       *int   `json:"sequence,omitempty"`
+	IgnoreSequence bool   `json:"ignoreSequence,omitempty"`
+	Execution      string `json:"execution"`
+	Stage          string `json:"stage"`
+}
+
+// AWSServerGroupNameResult is the name.
+type AWSServerGroupNameResult struct {
+	Name string `json:"name"`
+}
+
+// AWSServerGroupName names a deploy's new server group; the stage holds the cluster's lock.
+func (a *AWS) AWSServerGroupName(ctx context.Context, in AWSServerGroupNameInput) (AWSServerGroupNameResult, error) {
+	p, err := a.provider(in.Account)
+	if err != nil {
+		return AWSServerGroupNameResult{}, err
+	}
+	name, err := p.NextServerGroupName(ctx, aws.NameRequest{Region: in.Region, Cluster: in.Cluster, Sequence: in.Sequence,
+		IgnoreSequence: in.IgnoreSequence, Owner: aws.Owner{Execution: in.Execution, Stage: in.Stage}})
+	return AWSServerGroupNameResult{Name: name}, classifyAWS(err)
+}
+
+// AWSCreateServerGroupInput is one server group a deploy creates.
+type AWSCreateServerGroupInput struct {
+	Account     string              `json:"account"`
+	Region      string              `json:"region"`
+	Name        string              `json:"name"`
+	Application string              `json:"application"`
+	Cluster     pipeline.AWSCluster `json:"cluster"`
+	Image       string              `json:"image"`
+	Capacity    pipeline.Capacity   `json:"capacity"`
+	Source      string              `json:"source,omitempty"`
+	Execution   string              `json:"execution"`
+	Stage       string              `json:"stage"`
+}
+
+// AWSCreateServerGroupResult is the server group created, or adopted after a retry.
+type AWSCreateServerGroupResult struct {
+	ServerGroup    string            `json:"serverGroup"`
+	LaunchTemplate string            `json:"launchTemplate"`
+	ImageID        string            `json:"imageId"`
+	ImageName      string            `json:"imageName,omitempty"`
+	Capacity       pipeline.Capacity `json:"capacity"`
+	Adopted        bool              `json:"adopted,omitempty"`
+}
+
+// AWSCreateServerGroup creates a server group; a retry adopts what an earlier attempt created.
+func (a *AWS) AWSCreateServerGroup(ctx context.Context, in AWSCreateServerGroupInput) (AWSCreateServerGroupResult, error) {
+	p, err := a.provider(in.Account)
+	if err != nil {
+		return AWSCreateServerGroupResult{}, err
+	}
+	res, err := p.CreateServerGroup(ctx, aws.CreateRequest{Region: in.Region, Name: in.Name, Application: in.Application, Cluster: in.Cluster,
+		ImageID: in.Image, Capacity: in.Capacity, Source: in.Source, Owner: aws.Owner{Execution: in.Execution, Stage: in.Stage}})
+	if err != nil {
+		return AWSCreateServerGroupResult{}, classifyAWS(err)
+	}
+	return AWSCreateServerGroupResult{ServerGroup: res.ServerGroup, LaunchTemplate: res.LaunchTemplate, ImageID: res.ImageID,
+		ImageName: res.ImageName, Capacity: res.Capacity, Adopted: res.Adopted}, nil
+}
+
+// AWSClusterInput names a cluster in a region of an account.
+type AWSClusterInput struct {
+	Account string `json:"account"`
+	Region  string `json:"region"`
+	Cluster string `json:"cluster"`
+}
+
+// AWSClusterResult lists the cluster's server groups, newest first.
+type AWSClusterResult struct {
+	ServerGroups []cloud.ServerGroup `json:"serverGroups"`
+}
+
+// AWSClusterServerGroups reads a cluster's server groups with their health.
+func (a *AWS) AWSClusterServerGroups(ctx context.Context, in AWSClusterInput) (AWSClusterResult, error) {
+	p, err := a.provider(in.Account)
+	if err != nil {
+		return AWSClusterResult{}, err
+	}
+	groups, err := p.ClusterServerGroups(ctx, in.Region, in.Cluster)
+	if groups == nil {
+		groups = []cloud.ServerGroup{}
+	}
+	return AWSClusterResult{ServerGroups: groups}, classifyAWS(err)
+}
+
+// AWSHealthResult is one read of a server group's health.
+type AWSHealthResult struct {
+	Health cloud.ServerGroupHealth `json:"health"`
+}
+
+// AWSServerGroupHealth reads a server group's health once.
+func (a *AWS) AWSServerGroupHealth(ctx context.Context, in ServerGroupRef) (AWSHealthResult, error) {
+	p, err := a.provider(in.Account)
+	if err != nil {
+		return AWSHealthResult{}, err
+	}
+	h, err := p.Health(ctx, in.Region, in.ServerGroup)
+	return AWSHealthResult{Health: h}, classifyAWS(err)
+}
+
+// AWSTrafficInput changes a server group's traffic.
+type AWSTrafficInput struct {
+	ServerGroupRef
+	// Percentage, below 100, disables that share of the group's instances only.
+	Percentage int `json:"percentage,omitempty"`
+	// Guard refuses to take the cluster's last serving server group out of service.
+	Guard bool `json:"guard,omitempty"`
+	// RequireUp is checked right before the first call that moves traffic.
+	RequireUp *ServingRequirement `json:"requireUp,omitempty"`
+}
+
+// ServingRequirement is a server group that must serve with at least Up instances up before
+// another is taken out of service.
+type ServingRequirement struct {
+	ServerGroup string `json:"serverGroup"`
+	Up          int    `json:"up"`
+}
+
+func (r *ServingRequirement) provider() *aws.Requirement {
+	if r == nil {
+		return nil
+	}
+	return &aws.Requirement{ServerGroup: r.ServerGroup, Up: r.Up}
+}
+
+// AWSTrafficResult lists the instances registered or deregistered.
+type AWSTrafficResult struct {
+	Instances []string `json:"instances"`
+	Missing   bool     `json:"missing,omitempty"`
+}
+
+// AWSDisableServerGroup takes a server group (or a share of its instances) out of traffic.
+func (a *AWS) AWSDisableServerGroup(ctx context.Context, in AWSTrafficInput) (AWSTrafficResult, error) {
+	p, err := a.provider(in.Account)
+	if err != nil {
+		return AWSTrafficResult{}, err
+	}
+	res, err := p.Disable(ctx, aws.TrafficRequest{Region: in.Region, ServerGroup: in.ServerGroup, Percentage: in.Percentage,
+		Guard: in.Guard, RequireUp: in.RequireUp.provider()})
+	return AWSTrafficResult{Instances: res.Instances, Missing: res.Missing}, classifyAWS(err)
+}
+
+// AWSEnableServerGroup puts a server group back into traffic.
+func (a *AWS) AWSEnableServerGroup(ctx context.Context, in AWSTrafficInput) (AWSTrafficResult, error) {
+	p, err := a.provider(in.Account)
+	if err != nil {
+		return AWSTrafficResult{}, err
+	}
+	res, err := p.Enable(ctx, aws.TrafficRequest{Region: in.Region, ServerGroup: in.ServerGroup})
+	return AWSTrafficResult{Instances: res.Instances}, classifyAWS(err)
+}
+
+// AWSResizeInput sets a server group's size.
+type AWSResizeInput struct {
+	ServerGroupRef
+	Capacity pipeline.Capacity `json:"capacity"`
+	Guard    bool              `json:"guard,omitempty"`
+}
+
+// AWSResizeServerGroup sets a server group's size.
+func (a *AWS) AWSResizeServerGroup(ctx context.Context, in AWSResizeInput) error {
+	p, err := a.provider(in.Account)
+	if err != nil {
+		return err
+	}
+	return classifyAWS(p.Resize(ctx, aws.ResizeRequest{Region: in.Region, ServerGroup: in.ServerGroup, Capacity: in.Capacity, Guard: in.Guard}))
+}
+
+// AWSDestroyInput deletes a server group.
+type AWSDestroyInput struct {
+	ServerGroupRef
+	SkipDisable bool                `json:"skipDisable,omitempty"`
+	Guard       bool                `json:"guard,omitempty"`
+	RequireUp   *ServingRequirement `json:"requireUp,omitempty"`
+}
+
+// AWSDestroyServerGroup deletes a server group, its instances and launch template.
+func (a *AWS) AWSDestroyServerGroup(ctx context.Context, in AWSDestroyInput) (AWSTrafficResult, error) {
+	p, err := a.provider(in.Account)
+	if err != nil {
+		return AWSTrafficResult{}, err
+	}
+	res, err := p.Destroy(ctx, aws.DestroyRequest{Region: in.Region, ServerGroup: in.ServerGroup, SkipDisable: in.SkipDisable,
+		Guard: in.Guard, RequireUp: in.RequireUp.provider()})
+	return AWSTrafficResult{Instances: res.Instances, Missing: res.Missing}, classifyAWS(err)
+}
+
+// AWSTargetInput asks which server group a Spinnaker target picks.
+type AWSTargetInput struct {
+	AWSClusterInput
+	Target string `json:"target"`
+}
+
+// AWSTargetResult is the server group picked.
+type AWSTargetResult struct {
+	ServerGroup string `json:"serverGroup"`
+}
+
+// AWSResolveTarget picks the server group a target names in a cluster.
+func (a *AWS) AWSResolveTarget(ctx context.Context, in AWSTargetInput) (AWSTargetResult, error) {
+	p, err := a.provider(in.Account)
+	if err != nil {
+		return AWSTargetResult{}, err
+	}
+	name, err := p.ResolveTarget(ctx, in.Region, in.Cluster, in.Target)
+	return AWSTargetResult{ServerGroup: name}, classifyAWS(err)
+}
+
+// AWSFindImageFromTagsInput asks for the newest image of a package with some tags in a region.
+type AWSFindImageFromTagsInput struct {
+	// Account is where to look; empty looks in every account that has the region.
+	Account     string            `json:"account,omitempty"`
+	Region      string            `json:"region"`
+	PackageName string            `json:"packageName"`
+	Tags        map[string]string `json:"tags"`
+	Owner       string            `json:"owner,omitempty"`
+}
+
+// AWSImageResult is the image found, if any.
+type AWSImageResult struct {
+	Image *cloud.Image `json:"image,omitempty"`
+	// Account is the account it was found in.
+	Account string `json:"account,omitempty"`
+}
+
+// AWSFindImageFromTags finds the newest image of a package with the tags; none found is no error.
+func (a *AWS) AWSFindImageFromTags(ctx context.Context, in AWSFindImageFromTagsInput) (AWSImageResult, error) {
+	accounts := []string{in.Account}
+	if in.Account == "" {
+		accounts = a.Accounts.Names()
+	}
+	var best AWSImageResult
+	looked := false
+	for _, name := range accounts {
+		p, err := a.provider(name)
+		if err != nil {
+			return AWSImageResult{}, err
+		}
+		if !p.Account().HasRegion(in.Region) {
+			if in.Account != "" {
+				return AWSImageResult{}, classifyAWS(fmt.Errorf("%w: aws account %s has no region %s", aws.ErrInvalid, name, in.Region))
+			}
+			continue
+		}
+		looked = true
+		img, ok, err := p.FindImageFromTags(ctx, in.Region, in.PackageName, in.Tags, in.Owner)
+		if err != nil {
+			return AWSImageResult{}, classifyAWS(err)
+		}
+		if ok && (best.Image == nil || img.Created > best.Image.Created) {
+			best = AWSImageResult{Image: &img, Account: name}
+		}
+	}
+	if !looked {
+		return AWSImageResult{}, classifyAWS(fmt.Errorf("%w: no AWS account has region %s (accounts: %v)", aws.ErrInvalid, in.Region, slices.Clone(accounts)))
+	}
+	return best, nil
+}
+
+// AWSClusterImageInput asks for the image a cluster's server groups run in a region.
+type AWSClusterImageInput struct {
+	AWSClusterInput
+	OnlyEnabled bool   `json:"onlyEnabled"`
+	Strategy    string `json:"strategy"`
+	Pattern     string `json:"pattern,omitempty"`
+}
+
+// AWSClusterImage finds the image a cluster runs; a cluster without server groups is no error.
+func (a *AWS) AWSClusterImage(ctx context.Context, in AWSClusterImageInput) (AWSImageResult, error) {
+	p, err := a.provider(in.Account)
+	if err != nil {
+		return AWSImageResult{}, err
+	}
+	img, ok, err := p.ClusterImage(ctx, in.Region, in.Cluster, in.OnlyEnabled, in.Strategy, in.Pattern)
+	if err != nil || !ok {
+		return AWSImageResult{}, classifyAWS(err)
+	}
+	return AWSImageResult{Image: &img, Account: in.Account}, nil
+}
