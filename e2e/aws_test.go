@@ -253,13 +253,16 @@ func TestAWSReleaseAndRollback(t *testing.T) {
 		if c.Name != "web-prod" {
 			continue
 		}
-		current := c.ServerGroups[0]
+		if len(c.ServerGroups) != 2 {
+			t.Fatalf("production in the view: %+v", c.ServerGroups)
+		}
+		current := c.ServerGroups[1] // oldest first
 		if current.Name != "web-prod-v002" || current.ImageName != "web-1.1.0" || !strings.HasPrefix(current.ImageID, "ami-") ||
 			!strings.HasSuffix(current.LaunchTemplate, ":1") || current.Capacity["desired"] != 3 || current.Ready != 3 || current.Instances != 3 ||
 			!current.TakingTraffic || current.Disabled || current.CreatedByExecution == "" {
 			t.Errorf("current production server group in the view: %+v", current)
 		}
-		if previous := c.ServerGroups[1]; previous.TakingTraffic || !previous.Disabled {
+		if previous := c.ServerGroups[0]; previous.TakingTraffic || !previous.Disabled {
 			t.Errorf("previous production server group in the view: %+v", previous)
 		}
 	}

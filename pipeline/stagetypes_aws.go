@@ -40,7 +40,9 @@ func (c Capacity) Check() error {
 }
 
 // String writes the capacity as min/desired/max.
-func (c Capacity) String() string { return fmt.Sprintf("%d/%d/%d (min/desired/max)", c.Min, c.Desired, c.Max) }
+func (c Capacity) String() string {
+	return fmt.Sprintf("%d/%d/%d (min/desired/max)", c.Min, c.Desired, c.Max)
+}
 
 // readCapacity reads a {min, desired, max} object; absent sizes are def's.
 func readCapacity(f fields, key string, def Capacity) (Capacity, bool) {

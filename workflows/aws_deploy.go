@@ -83,13 +83,13 @@ type awsDeploy struct {
 	report  map[string]any
 	publish func()
 
-	created  string // the new server group, once created
-	target   int    // instances that must be up
+	created string // the new server group, once created
+	target  int    // instances that must be up
 	// lastHealth is the new server group's latest health read while it came up; up says
 	// whether it did.
 	lastHealth *cloud.ServerGroupHealth
 	up         bool
-	disabled []string
+	disabled   []string
 	// restoreMin is the source's minimum size pinned to its desired size while the new server
 	// group comes up, restored however the deploy ends.
 	restoreMin *activities.AWSResizeInput
@@ -225,7 +225,9 @@ func (d *awsDeploy) unpin(ctx workflow.Context) {
 func (d *awsDeploy) strategy(ctx workflow.Context, before []cloud.ServerGroup) error {
 	c := d.c
 	d.target = pipeline.HealthyTarget(d.report["capacity"].(pipeline.Capacity).Desired, c.TargetHealthyDeployPercentage)
-	up := func(h cloud.ServerGroupHealth) bool { return h.Up >= d.target && (c.StartDisabled || h.Disabled == false) }
+	up := func(h cloud.ServerGroupHealth) bool {
+		return h.Up >= d.target && (c.StartDisabled || !h.Disabled)
+	}
 	_, err := healthWait{ref: d.ref(d.created), done: up, limit: waitLimit(d.st), goal: "come up",
 		report: func(h cloud.ServerGroupHealth) {
 			d.lastHealth = &h
@@ -411,7 +413,9 @@ func (d *awsDeploy) rollBack(ctx workflow.Context) string {
 			return fmt.Sprintf("rollback failed: could not enable %s again: %s", name, describeErr(err))
 		}
 		_, err := healthWait{ref: d.ref(name), limit: 30 * time.Minute, goal: "come up again",
-			done: func(h cloud.ServerGroupHealth) bool { return h.Up > 0 && h.Up >= pipeline.HealthyTarget(h.Capacity.Desired, 100) }}.await(ctx)
+			done: func(h cloud.ServerGroupHealth) bool {
+				return h.Up > 0 && h.Up >= pipeline.HealthyTarget(h.Capacity.Desired, 100)
+			}}.await(ctx)
 		if err != nil {
 			return fmt.Sprintf("rollback failed: %s was enabled again but %s", name, describeErr(err))
 		}

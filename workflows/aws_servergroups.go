@@ -94,7 +94,9 @@ func runResizeServerGroup(ctx workflow.Context, _ *interpreter, st *stageRun, s 
 		}
 		target := pipeline.HealthyTarget(capacity.Desired, s.TargetHealthyDeployPercentage)
 		_, err = healthWait{ref: ref, limit: waitLimit(st), goal: "reach its new size",
-			done:   func(h cloud.ServerGroupHealth) bool { return len(h.Instances) == capacity.Desired && (h.Up >= target || h.Disabled) },
+			done: func(h cloud.ServerGroupHealth) bool {
+				return len(h.Instances) == capacity.Desired && (h.Up >= target || h.Disabled)
+			},
 			report: func(h cloud.ServerGroupHealth) { report["health"] = healthReport(h, target) }}.await(ctx)
 		return err
 	})

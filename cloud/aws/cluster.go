@@ -48,6 +48,7 @@ func (p *Provider) ServerGroups(ctx context.Context, application string) ([]clou
 		if err != nil {
 			return nil, err
 		}
+		slices.Reverse(described) // oldest first, as the view lists server groups
 		byCluster := map[string]int{}
 		for _, sg := range described {
 			i, ok := byCluster[sg.Moniker.Cluster]

@@ -2,7 +2,6 @@ package aws
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
@@ -258,12 +257,4 @@ func (p *Provider) Health(ctx context.Context, region, name string) (cloud.Serve
 		return cloud.ServerGroupHealth{Region: region, ServerGroup: name, Missing: true, Instances: []cloud.InstanceHealth{}}, nil
 	}
 	return readHealth(ctx, c, g)
-}
-
-// describeInstance words an instance's health for a message.
-func describeInstance(h cloud.InstanceHealth) string {
-	if h.Up {
-		return h.ID + ": up"
-	}
-	return fmt.Sprintf("%s: %s", h.ID, strings.Join(h.Reasons, "; "))
 }

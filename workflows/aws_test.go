@@ -1,0 +1,376 @@
+package workflows
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/gennaker/gennaker/activities"
+	"github.com/gennaker/gennaker/cloud"
+	"github.com/gennaker/gennaker/pipeline"
+)
+
+// The AWS stages run here on Temporal's test suite against a fake AWS in memory: the activities
+// are mocked by functions on fakeAWS, which keeps the server groups and logs every call. These
+// tests are about what the workflows ask for and in which order; the activities themselves are
+// tested against moto.
+
+// fakeGroup is one server group of the fake.
+type fakeGroup struct {
+	name     string
+	capacity pipeline.Capacity
+	disabled bool
+	// upAfter is how many health reads the group needs before its instances are up; -1: never.
+	upAfter int
+	reads   int
+}
+
+// fakeAWS is a fake AWS account holding one region's server groups, newest last.
+type fakeAWS struct {
+	t      *testing.T
+	mu     sync.Mutex
+	groups []*fakeGroup
+	log    []string
+	// newUpAfter is upAfter for the groups deploys create.
+	newUpAfter int
+	image      string
+}
+
+func newFakeAWS(t *testing.T, groups ...*fakeGroup) *fakeAWS {
+	return &fakeAWS{t: t, groups: groups, image: "ami-123"}
+}
+
+func (f *fakeAWS) group(name string) *fakeGroup {
+	for _, g := range f.groups {
+		if g.name == name {
+			return g
+		}
+	}
+	return nil
+}
+
+func (f *fakeAWS) record(format string, args ...any) {
+	f.log = append(f.log, fmt.Sprintf(format, args...))
+}
+
+func (f *fakeAWS) up(g *fakeGroup) int {
+	if g.disabled || g.upAfter < 0 || g.reads < g.upAfter {
+		return 0
+	}
+	return g.capacity.Desired
+}
+
+func (f *fakeAWS) health(g *fakeGroup) cloud.ServerGroupHealth {
+	h := cloud.ServerGroupHealth{Region: "us-east-1", ServerGroup: g.name, Capacity: g.capacity, Disabled: g.disabled}
+	up := f.up(g)
+	for i := range g.capacity.Desired {
+		ih := cloud.InstanceHealth{ID: fmt.Sprintf("%s-i%d", g.name, i), Up: i < up, TakingTraffic: i < up}
+		if !ih.Up {
+			ih.Reasons = []string{"target group web: unhealthy (Target.FailedHealthChecks)"}
+		}
+		h.Instances = append(h.Instances, ih)
+	}
+	h.Up = up
+	return h
+}
+
+func fail(msg string) error { return temporal.NewNonRetryableApplicationError(msg, "InvalidAWSRequest", nil) }
+
+// mock registers the fake as every AWS activity of env.
+func (f *fakeAWS) mock(env *testsuite.TestWorkflowEnvironment) {
+	env.RegisterActivity(&activities.AWS{})
+	grantClusterLocks(env)
+	env.OnActivity("AWSClusterServerGroups", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AWSClusterInput) (activities.AWSClusterResult, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.record("list %s", in.Cluster)
+		res := activities.AWSClusterResult{ServerGroups: []cloud.ServerGroup{}}
+		for i := len(f.groups) - 1; i >= 0; i-- {
+			g := f.groups[i]
+			c := g.capacity
+			res.ServerGroups = append(res.ServerGroups, cloud.ServerGroup{Name: g.name, Capacity: &c, Disabled: g.disabled, TakingTraffic: f.up(g) > 0})
+		}
+		return res, nil
+	})
+	env.OnActivity("AWSServerGroupName", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AWSServerGroupNameInput) (activities.AWSServerGroupNameResult, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return activities.AWSServerGroupNameResult{Name: fmt.Sprintf("%s-v%03d", in.Cluster, len(f.groups))}, nil
+	})
+	env.OnActivity("AWSCreateServerGroup", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AWSCreateServerGroupInput) (activities.AWSCreateServerGroupResult, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.record("create %s image %s capacity %d/%d/%d", in.Name, in.Image, in.Capacity.Min, in.Capacity.Desired, in.Capacity.Max)
+		f.groups = append(f.groups, &fakeGroup{name: in.Name, capacity: in.Capacity, upAfter: f.newUpAfter})
+		return activities.AWSCreateServerGroupResult{ServerGroup: in.Name, LaunchTemplate: in.Name + "-lt:1", ImageID: in.Image, Capacity: in.Capacity}, nil
+	})
+	env.OnActivity("AWSServerGroupHealth", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ServerGroupRef) (activities.AWSHealthResult, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		g := f.group(in.ServerGroup)
+		if g == nil {
+			return activities.AWSHealthResult{Health: cloud.ServerGroupHealth{ServerGroup: in.ServerGroup, Missing: true}}, nil
+		}
+		g.reads++
+		h := f.health(g)
+		f.record("health %s %d up", g.name, h.Up)
+		return activities.AWSHealthResult{Health: h}, nil
+	})
+	env.OnActivity("AWSDisableServerGroup", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AWSTrafficInput) (activities.AWSTrafficResult, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if r := in.RequireUp; r != nil {
+			if req := f.group(r.ServerGroup); req == nil || f.up(req) < r.Up {
+				f.record("refuse disable %s", in.ServerGroup)
+				return activities.AWSTrafficResult{}, fail(in.ServerGroup + " was not disabled: " + r.ServerGroup + " is not up")
+			}
+		}
+		f.record("disable %s", in.ServerGroup)
+		if g := f.group(in.ServerGroup); g != nil {
+			g.disabled = true
+		}
+		return activities.AWSTrafficResult{Instances: []string{}}, nil
+	})
+	env.OnActivity("AWSEnableServerGroup", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AWSTrafficInput) (activities.AWSTrafficResult, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.record("enable %s", in.ServerGroup)
+		if g := f.group(in.ServerGroup); g != nil {
+			g.disabled = false
+		}
+		return activities.AWSTrafficResult{Instances: []string{}}, nil
+	})
+	env.OnActivity("AWSResizeServerGroup", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AWSResizeInput) error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.record("resize %s %d/%d/%d", in.ServerGroup, in.Capacity.Min, in.Capacity.Desired, in.Capacity.Max)
+		if g := f.group(in.ServerGroup); g != nil {
+			g.capacity = in.Capacity
+		}
+		return nil
+	})
+	env.OnActivity("AWSDestroyServerGroup", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AWSDestroyInput) (activities.AWSTrafficResult, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if r := in.RequireUp; r != nil {
+			if req := f.group(r.ServerGroup); req == nil || f.up(req) < r.Up {
+				return activities.AWSTrafficResult{}, fail(in.ServerGroup + " was not destroyed: " + r.ServerGroup + " is not up")
+			}
+		}
+		f.record("destroy %s", in.ServerGroup)
+		f.groups = slices.DeleteFunc(f.groups, func(g *fakeGroup) bool { return g.name == in.ServerGroup })
+		return activities.AWSTrafficResult{Instances: []string{}}, nil
+	})
+	env.OnActivity("AWSResolveTarget", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AWSTargetInput) (activities.AWSTargetResult, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		n := len(f.groups)
+		switch {
+		case n == 0:
+			return activities.AWSTargetResult{}, fail("no server group")
+		case in.Target == pipeline.TargetPrevious && n > 1:
+			return activities.AWSTargetResult{ServerGroup: f.groups[n-2].name}, nil
+		case in.Target == pipeline.TargetOldest && n > 1:
+			return activities.AWSTargetResult{ServerGroup: f.groups[0].name}, nil
+		case in.Target == pipeline.TargetCurrent:
+			return activities.AWSTargetResult{ServerGroup: f.groups[n-1].name}, nil
+		}
+		return activities.AWSTargetResult{}, fail("only one server group")
+	})
+	env.OnActivity("AWSClusterImage", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AWSClusterImageInput) (activities.AWSImageResult, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for i := len(f.groups) - 1; i >= 0; i-- {
+			if g := f.groups[i]; !in.OnlyEnabled || !g.disabled {
+				return activities.AWSImageResult{Image: &cloud.Image{ID: "ami-of-" + g.name, Name: "web-1.0.0", Region: in.Region, ServerGroup: g.name}}, nil
+			}
+		}
+		return activities.AWSImageResult{}, nil
+	})
+	env.OnActivity("AWSFindImageFromTags", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AWSFindImageFromTagsInput) (activities.AWSImageResult, error) {
+		if f.image == "" {
+			return activities.AWSImageResult{}, nil
+		}
+		return activities.AWSImageResult{Image: &cloud.Image{ID: f.image, Name: "web-1.1.0", Region: in.Region}, Account: "aws"}, nil
+	})
+}
+
+// logged returns the calls made, leaving out the reads.
+func (f *fakeAWS) changes() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.DeleteFunc(slices.Clone(f.log), func(s string) bool { return strings.HasPrefix(s, "list ") || strings.HasPrefix(s, "health ") })
+}
+
+// awsCluster is a deploy stage's cluster of web in us-east-1 with extra settings.
+func awsDeployStage(ref string, extra string) string {
+	return stageJSON(ref, "deploy", nil, `"clusters": [{"account": "aws", "application": "web", "stack": "prod",
+		"availabilityZones": {"us-east-1": ["us-east-1a"]}, "instanceType": "t3.micro", "amiName": "ami-web",
+		"capacity": {"min": 1, "desired": 2, "max": 4}`+extra+`}]`)
+}
+
+func runAWS(t *testing.T, f *fakeAWS, config string) pipeline.Execution {
+	t.Helper()
+	exec, _ := run(t, config, f.mock)
+	return exec
+}
+
+func TestAWSRedBlackDisablesTheOldGroupOnlyOnceTheNewOneIsUp(t *testing.T) {
+	f := newFakeAWS(t, &fakeGroup{name: "web-prod-v000", capacity: pipeline.Capacity{Min: 1, Desired: 2, Max: 4}})
+	f.newUpAfter = 3 // the new group needs three reads to come up
+	exec := runAWS(t, f, pipelineJSON(awsDeployStage("1", `, "strategy": "redblack"`)))
+	wantStatuses(t, exec, map[string]pipeline.Status{"1": pipeline.StatusSucceeded})
+	want := []string{
+		"resize web-prod-v000 2/2/4", // the source's minimum pinned while the new group comes up
+		"create web-prod-v001 image ami-web capacity 1/2/4",
+		"resize web-prod-v000 1/2/4", // and restored once it is up
+		"disable web-prod-v000",
+	}
+	if got := f.changes(); !slices.Equal(got, want) {
+		t.Errorf("calls\n got %q\nwant %q", got, want)
+	}
+	// The disable came after a read showing the new group up.
+	iUp, iDisable := slices.Index(f.log, "health web-prod-v001 2 up"), slices.Index(f.log, "disable web-prod-v000")
+	if iUp < 0 || iDisable < iUp {
+		t.Errorf("the old group was disabled before the new one was seen up: %q", f.log)
+	}
+	out := exec.Stage("1").Outputs
+	if groups, _ := out["deploy.server.groups"].(map[string]any); fmt.Sprint(groups["us-east-1"]) != "[web-prod-v001]" || out["deploy.account.name"] != "aws" {
+		t.Errorf("outputs %v", out)
+	}
+	d := out["deployments"].([]any)[0].(map[string]any)
+	if d["source"] != "web-prod-v000" || fmt.Sprint(d["disabled"]) != "[web-prod-v000]" || d["health"].(map[string]any)["up"] != float64(2) {
+		t.Errorf("deployment report %v", d)
+	}
+}
+
+func TestAWSRedBlackShrinksAndScalesDown(t *testing.T) {
+	f := newFakeAWS(t,
+		&fakeGroup{name: "web-prod-v000", capacity: pipeline.Capacity{Min: 2, Desired: 2, Max: 2}, disabled: true},
+		&fakeGroup{name: "web-prod-v001", capacity: pipeline.Capacity{Min: 2, Desired: 2, Max: 2}})
+	exec := runAWS(t, f, pipelineJSON(awsDeployStage("1", `, "strategy": "redblack", "maxRemainingAsgs": 2, "scaleDown": true`)))
+	wantStatuses(t, exec, map[string]pipeline.Status{"1": pipeline.StatusSucceeded})
+	want := []string{"create web-prod-v002 image ami-web capacity 1/2/4", "disable web-prod-v001", "destroy web-prod-v000", "resize web-prod-v001 0/0/0"}
+	if got := f.changes(); !slices.Equal(got, want) {
+		t.Errorf("calls\n got %q\nwant %q", got, want)
+	}
+}
+
+func TestAWSHighlanderDestroysTheOthersOnceTheNewGroupIsUp(t *testing.T) {
+	f := newFakeAWS(t,
+		&fakeGroup{name: "web-prod-v000", capacity: pipeline.Capacity{Min: 1, Desired: 1, Max: 1}, disabled: true},
+		&fakeGroup{name: "web-prod-v001", capacity: pipeline.Capacity{Min: 2, Desired: 2, Max: 2}})
+	exec := runAWS(t, f, pipelineJSON(awsDeployStage("1", `, "strategy": "highlander", "useSourceCapacity": true`)))
+	wantStatuses(t, exec, map[string]pipeline.Status{"1": pipeline.StatusSucceeded})
+	want := []string{"create web-prod-v002 image ami-web capacity 2/2/2", "destroy web-prod-v001", "destroy web-prod-v000"}
+	if got := f.changes(); !slices.Equal(got, want) {
+		t.Errorf("calls\n got %q\nwant %q", got, want)
+	}
+}
+
+func TestAWSDeployThatNeverComesUpRollsBackWithoutTouchingTheOldGroup(t *testing.T) {
+	f := newFakeAWS(t, &fakeGroup{name: "web-prod-v000", capacity: pipeline.Capacity{Min: 1, Desired: 2, Max: 4}})
+	f.newUpAfter = -1
+	exec := runAWS(t, f, pipelineJSON(stageJSON("1", "deploy", nil, `"stageTimeoutMs": 600000, "clusters": [{"account": "aws", "application": "web",
+		"stack": "prod", "region": "us-east-1", "instanceType": "t3.micro", "amiName": "ami-web", "capacity": {"min": 1, "desired": 2, "max": 4},
+		"strategy": "redblack", "rollback": {"onFailure": true, "destroyLatest": true}}]`)))
+	wantStatuses(t, exec, map[string]pipeline.Status{"1": pipeline.StatusTerminal})
+	msg := exec.Stage("1").Error
+	for _, want := range []string{"stage timed out after 10m0s", "web-prod-v001 did not come up in time: 0 of 2 instances up",
+		"Target.FailedHealthChecks", "rolled back: disabled web-prod-v001, destroyed web-prod-v001"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not say %q", msg, want)
+		}
+	}
+	// The source's minimum stays pinned through the rollback, and is restored after it.
+	want := []string{"resize web-prod-v000 2/2/4", "create web-prod-v001 image ami-web capacity 1/2/4",
+		"disable web-prod-v001", "destroy web-prod-v001", "resize web-prod-v000 1/2/4"}
+	if got := f.changes(); !slices.Equal(got, want) {
+		t.Errorf("calls\n got %q\nwant %q", got, want)
+	}
+	if g := f.group("web-prod-v000"); g.disabled || g.capacity.Min != 1 {
+		t.Errorf("the old group after the failed deploy: %+v", g)
+	}
+}
+
+func TestAWSDeployTakesTheImageAnUpstreamStageFound(t *testing.T) {
+	f := newFakeAWS(t)
+	find := stageJSON("1", "findImageFromTags", nil, `"packageName": "web", "tags": {"release": "stable"}, "regions": ["us-east-1"]`)
+	deploy := stageJSON("2", "deploy", []string{"1"}, `"clusters": [{"account": "aws", "application": "web", "region": "us-east-1",
+		"instanceType": "t3.micro"}]`)
+	exec := runAWS(t, f, pipelineJSON(find, deploy))
+	wantStatuses(t, exec, map[string]pipeline.Status{"1": pipeline.StatusSucceeded, "2": pipeline.StatusSucceeded})
+	if got := f.changes(); !slices.Equal(got, []string{"create web-v000 image ami-123 capacity 1/1/1"}) {
+		t.Errorf("calls %q", got)
+	}
+	details := exec.Stage("1").Outputs["deploymentDetails"].([]any)[0].(map[string]any)
+	if details["imageId"] != "ami-123" || details["region"] != "us-east-1" || details["imageName"] != "web-1.1.0" {
+		t.Errorf("deploymentDetails %v", details)
+	}
+
+	// Without an image from the cluster or upstream, the stage says what to do.
+	f = newFakeAWS(t)
+	exec = runAWS(t, f, pipelineJSON(stageJSON("1", "deploy", nil, `"clusters": [{"account": "aws", "application": "web",
+		"region": "eu-west-1", "instanceType": "t3.micro"}]`)))
+	if msg := exec.Stage("1").Error; !strings.Contains(msg, "no image to deploy in eu-west-1") {
+		t.Errorf("error %q", msg)
+	}
+}
+
+func TestAWSServerGroupStages(t *testing.T) {
+	groups := func() []*fakeGroup {
+		return []*fakeGroup{
+			{name: "web-prod-v000", capacity: pipeline.Capacity{Min: 2, Desired: 2, Max: 4}, disabled: true},
+			{name: "web-prod-v001", capacity: pipeline.Capacity{Min: 2, Desired: 2, Max: 4}},
+		}
+	}
+	target := `"credentials": "aws", "cluster": "web-prod", "regions": ["us-east-1"]`
+	tests := []struct {
+		name, stage string
+		want        []string
+	}{
+		{"enable the previous", stageJSON("1", "enableServerGroup", nil, target+`, "target": "ancestor_asg_dynamic"`), []string{"enable web-prod-v000"}},
+		{"disable the current", stageJSON("1", "disableServerGroup", nil, target), []string{"disable web-prod-v001"}},
+		{"destroy the oldest", stageJSON("1", "destroyServerGroup", nil, target+`, "target": "oldest_asg_dynamic"`), []string{"destroy web-prod-v000"}},
+		{"resize up by half", stageJSON("1", "resizeServerGroup", nil, target+`, "action": "scale_up", "resizeType": "pct", "scalePct": 50`),
+			[]string{"resize web-prod-v001 3/3/6"}},
+		{"resize to a size", stageJSON("1", "resizeServerGroup", nil, target+`, "capacity": {"desired": 3}`), []string{"resize web-prod-v001 2/3/4"}},
+		{"by name", stageJSON("1", "disableServerGroup", nil, `"credentials": "aws", "serverGroupName": "web-prod-v000", "regions": ["us-east-1"]`),
+			[]string{"disable web-prod-v000"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeAWS(t, groups()...)
+			exec := runAWS(t, f, pipelineJSON(tt.stage))
+			if s := exec.Stage("1"); s.Status != pipeline.StatusSucceeded {
+				t.Fatalf("%s: %s", s.Status, s.Error)
+			}
+			if got := f.changes(); !slices.Equal(got, tt.want) {
+				t.Errorf("calls %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestAWSCreateServerGroupWithTheImageOfAnotherCluster(t *testing.T) {
+	f := newFakeAWS(t, &fakeGroup{name: "web-staging-v003", capacity: pipeline.Capacity{Min: 1, Desired: 1, Max: 1}})
+	find := stageJSON("1", "findImage", nil, `"credentials": "aws", "cluster": "web-staging", "regions": ["us-east-1"]`)
+	create := stageJSON("2", "createServerGroup", []string{"1"}, `"account": "aws", "application": "web", "stack": "prod",
+		"availabilityZones": {"us-east-1": ["us-east-1a"]}, "instanceType": "t3.micro", "capacity": {"min": 2, "desired": 2, "max": 2}`)
+	exec := runAWS(t, f, pipelineJSON(find, create))
+	wantStatuses(t, exec, map[string]pipeline.Status{"1": pipeline.StatusSucceeded, "2": pipeline.StatusSucceeded})
+	if got := f.changes(); !slices.Equal(got, []string{"create web-prod-v001 image ami-of-web-staging-v003 capacity 2/2/2"}) {
+		t.Errorf("calls %q", got)
+	}
+	details := exec.Stage("1").Outputs["deploymentDetails"].([]any)[0].(map[string]any)
+	if details["sourceServerGroup"] != "web-staging-v003" {
+		t.Errorf("deploymentDetails %v", details)
+	}
+}
