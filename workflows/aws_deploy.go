@@ -177,6 +177,24 @@ func sourceServerGroup(groups []cloud.ServerGroup) *cloud.ServerGroup {
 	return nil
 }
 
+// runningOutOfTraffic counts the instances that would be up but for their load balancers: in
+// service and running, only not (yet) registered or healthy there.
+func runningOutOfTraffic(h cloud.ServerGroupHealth) int {
+	n := 0
+	for _, i := range h.Instances {
+		ok := true
+		for _, r := range i.Reasons {
+			if !strings.HasPrefix(r, "target group ") && !strings.HasPrefix(r, "load balancer ") {
+				ok = false
+			}
+		}
+		if ok {
+			n++
+		}
+	}
+	return n
+}
+
 // pin keeps red/black's source from scaling in while the new server group comes up: its minimum
 // is raised to its desired size, and lowered back once the new one is up, or the deploy failed.
 func (d *awsDeploy) pin(ctx workflow.Context, source *cloud.ServerGroup) error {
@@ -226,7 +244,11 @@ func (d *awsDeploy) strategy(ctx workflow.Context, before []cloud.ServerGroup) e
 	c := d.c
 	d.target = pipeline.HealthyTarget(d.report["capacity"].(pipeline.Capacity).Desired, c.TargetHealthyDeployPercentage)
 	up := func(h cloud.ServerGroupHealth) bool {
-		return h.Up >= d.target && (c.StartDisabled || !h.Disabled)
+		if c.StartDisabled {
+			// Out of its load balancers by design: its instances need only be running.
+			return runningOutOfTraffic(h) >= d.target
+		}
+		return h.Up >= d.target && !h.Disabled
 	}
 	_, err := healthWait{ref: d.ref(d.created), done: up, limit: waitLimit(d.st), goal: "come up",
 		report: func(h cloud.ServerGroupHealth) {

@@ -374,3 +374,13 @@ func TestAWSCreateServerGroupWithTheImageOfAnotherCluster(t *testing.T) {
 		t.Errorf("deploymentDetails %v", details)
 	}
 }
+
+func TestAWSDeployStartingDisabledLeavesTheClusterAsItWas(t *testing.T) {
+	f := newFakeAWS(t, &fakeGroup{name: "web-prod-v000", capacity: pipeline.Capacity{Min: 2, Desired: 2, Max: 2}})
+	f.newUpAfter = -1 // out of traffic, its instances never count as up
+	exec := runAWS(t, f, pipelineJSON(awsDeployStage("1", `, "strategy": "redblack", "startDisabled": true`)))
+	wantStatuses(t, exec, map[string]pipeline.Status{"1": pipeline.StatusSucceeded})
+	if got := f.changes(); !slices.Equal(got, []string{"create web-prod-v001 image ami-web capacity 1/2/4"}) {
+		t.Errorf("calls %q", got)
+	}
+}
