@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"go.temporal.io/api/enums/v1"
@@ -28,6 +30,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/gennaker/gennaker/internal/app"
+	"github.com/gennaker/gennaker/internal/awsfault"
 	"github.com/gennaker/gennaker/internal/config"
 	"github.com/gennaker/gennaker/internal/mototest"
 	"github.com/gennaker/gennaker/internal/procout"
@@ -103,10 +106,14 @@ func TestRecordHistories(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// AWS deploys go to moto through the fault proxy, which reports the targets of target group
+	// replay-broken as failing their health checks, so that a deploy can fail and roll back.
+	accountsFile := recordAWSAccount(t, moto)
+
 	fs := flag.NewFlagSet("record", flag.ContinueOnError)
 	cfg, err := config.Load(fs, []string{"--data-dir", t.TempDir(), "--http-address", "127.0.0.1:0", "--dev-temporal-port", "0", "--dev-ui-port", "-1",
 		"--slack-bot-token", slackToken, "--slack-api-url", ws.srv.GetAPIURL(), "--notifications", notificationsFile,
-		"--prometheus-url", prom.URL(), "--pubsub", pubsubFile})
+		"--prometheus-url", prom.URL(), "--pubsub", pubsubFile, "--accounts", accountsFile})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,6 +157,37 @@ func TestRecordHistories(t *testing.T) {
 			recordPubsub(t, a, rec, moto, aws.ToString(queue.QueueUrl))
 		})
 	})
+}
+
+// recordAWSAccount seeds moto, adds target group replay-broken, whose targets the fault proxy in
+// front of moto reports unhealthy, and writes an accounts file with that proxy as AWS account
+// aws-replay.
+func recordAWSAccount(t *testing.T, moto *mototest.Server) string {
+	fixture := moto.Seed(t, "us-east-1")
+	lb := elasticloadbalancingv2.NewFromConfig(moto.Config("us-east-1"))
+	if _, err := lb.CreateTargetGroup(t.Context(), &elasticloadbalancingv2.CreateTargetGroupInput{Name: aws.String("replay-broken"),
+		Protocol: elbv2types.ProtocolEnumHttp, Port: aws.Int32(80), VpcId: aws.String(fixture.VPC)}); err != nil {
+		t.Fatal(err)
+	}
+	proxy := awsfault.New(moto.URL, 11)
+	t.Cleanup(proxy.Close)
+	proxy.SetTargetHealth(func(tg, instance string, poll int, state string) (string, string, string, bool) {
+		if strings.Contains(tg, ":targetgroup/replay-broken/") && state == "healthy" {
+			return "unhealthy", "Target.FailedHealthChecks", "Health checks failed", true
+		}
+		return "", "", "", false
+	})
+	file := filepath.Join(t.TempDir(), "accounts.yaml")
+	if err := os.WriteFile(file, []byte(fmt.Sprintf("aws:\n- name: aws-replay\n  endpoint: %s\n  regions:\n  - name: us-east-1\n", proxy.URL)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// awsReplayCluster is a deploy cluster of application replay on account aws-replay.
+func awsReplayCluster(stack, extra string) string {
+	return `{"account": "aws-replay", "application": "replay", "stack": "` + stack + `", "availabilityZones": {"us-east-1": ["us-east-1a"]},
+		"subnetType": "internal", "instanceType": "t3.micro", "securityGroups": ["web"], "capacity": {"min": 1, "desired": 2, "max": 3}` + extra + `}`
 }
 
 // runScenario saves, starts and drives one scenario's execution, checks how it ended and records it.
@@ -561,6 +599,56 @@ func scenarios(now time.Time) []scenario {
 			want:   "TERMINAL",
 			check: func(t *testing.T, e execution) {
 				if s := e.mustStage(t, "2"); !strings.Contains(s.Error, "rolled back from replicaSet web-v001 to replicaSet web-v000") {
+					t.Errorf("stage 2 error %q", s.Error)
+				}
+			},
+		},
+		{
+			// Every AWS stage on one cluster: an image found by its tags, a first deploy, a
+			// red/black one (which scales the first down), a resize, and a rollback by hand (the
+			// previous group sized and enabled, the current one disabled), then the current destroyed.
+			name: "aws-redblack",
+			config: `{"stages": [
+				{"refId": "1", "type": "findImageFromTags", "name": "Find", "packageName": "web", "tags": {"release": "stable"}, "regions": ["us-east-1"]},
+				{"refId": "2", "requisiteStageRefIds": ["1"], "type": "deploy", "name": "First", "clusters": [` + awsReplayCluster("rb", `, "targetGroups": ["web"]`) + `]},
+				{"refId": "3", "requisiteStageRefIds": ["2"], "type": "deploy", "name": "Red/black", "clusters": [` +
+				awsReplayCluster("rb", `, "targetGroups": ["web"], "strategy": "redblack", "maxRemainingAsgs": 2, "scaleDown": true`) + `]},
+				{"refId": "4", "requisiteStageRefIds": ["3"], "type": "resizeServerGroup", "name": "Grow", "credentials": "aws-replay",
+					"cluster": "replay-rb", "regions": ["us-east-1"], "action": "scale_up", "scaleNum": 1},
+				{"refId": "5", "requisiteStageRefIds": ["4"], "type": "resizeServerGroup", "name": "Size previous", "credentials": "aws-replay",
+					"cluster": "replay-rb", "regions": ["us-east-1"], "target": "ancestor_asg_dynamic", "capacity": {"min": 1, "desired": 2, "max": 3}},
+				{"refId": "6", "requisiteStageRefIds": ["5"], "type": "enableServerGroup", "name": "Enable previous", "credentials": "aws-replay",
+					"cluster": "replay-rb", "regions": ["us-east-1"], "target": "ancestor_asg_dynamic"},
+				{"refId": "7", "requisiteStageRefIds": ["6"], "type": "disableServerGroup", "name": "Disable current", "credentials": "aws-replay",
+					"cluster": "replay-rb", "regions": ["us-east-1"]},
+				{"refId": "8", "requisiteStageRefIds": ["7"], "type": "destroyServerGroup", "name": "Destroy current", "credentials": "aws-replay",
+					"cluster": "replay-rb", "regions": ["us-east-1"]}
+			]}`,
+			want: "SUCCEEDED",
+			check: func(t *testing.T, e execution) {
+				if got := deployedIn(t, e, "3"); got != "replay-rb-v001" {
+					t.Errorf("red/black deployed %s", got)
+				}
+				if d := e.mustStage(t, "3").Outputs["deployments"].([]any)[0].(map[string]any); fmt.Sprint(d["disabled"]) != "[replay-rb-v000]" {
+					t.Errorf("red/black report %v", d)
+				}
+			},
+			alsoRecord: func(execution) map[string]string {
+				return map[string]string{"aws-cluster-lock": "gennaker-lock/aws-replay/us-east-1/replay-rb"}
+			},
+		},
+		{
+			// A red/black deploy whose instances never pass their health checks, rolled back.
+			name: "aws-rollback-on-failure",
+			config: `{"stages": [
+				{"refId": "1", "type": "deploy", "name": "First", "clusters": [` + awsReplayCluster("broken", `, "amiName": "web-1.0.0", "targetGroups": ["web"]`) + `]},
+				{"refId": "2", "requisiteStageRefIds": ["1"], "type": "deploy", "name": "Red/black", "stageTimeoutMs": 20000, "clusters": [` +
+				awsReplayCluster("broken", `, "amiName": "web-1.1.0", "targetGroups": ["replay-broken"], "strategy": "redblack",
+					"rollback": {"onFailure": true, "destroyLatest": true}`) + `]}
+			]}`,
+			want: "TERMINAL",
+			check: func(t *testing.T, e execution) {
+				if s := e.mustStage(t, "2"); !strings.Contains(s.Error, "rolled back: disabled replay-broken-v001, destroyed replay-broken-v001") {
 					t.Errorf("stage 2 error %q", s.Error)
 				}
 			},
