@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/gennaker/gennaker/cloud"
@@ -40,6 +42,29 @@ func classifyAWS(err error) error {
 	return err
 }
 
+// awsHeartbeat is how often an AWS activity tells Temporal it is alive while its calls run (the
+// SDK may retry one call for a minute or two while AWS throttles), so that a worker dying mid-call
+// is noticed within the workflow's heartbeat timeout rather than its start-to-close timeout.
+const awsHeartbeat = 5 * time.Second
+
+// heartbeating heartbeats until the returned function is called.
+func heartbeating(ctx context.Context) func() {
+	done := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(awsHeartbeat)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				activity.RecordHeartbeat(ctx)
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
 func (a *AWS) provider(account string) (*aws.Provider, error) {
 	p, err := a.Accounts.Get(account)
 	return p, classifyAWS(err)
@@ -70,6 +95,7 @@ type AWSServerGroupNameResult struct {
 
 // AWSServerGroupName names a deploy's new server group; the stage holds the cluster's lock.
 func (a *AWS) AWSServerGroupName(ctx context.Context, in AWSServerGroupNameInput) (AWSServerGroupNameResult, error) {
+	defer heartbeating(ctx)()
 	p, err := a.provider(in.Account)
 	if err != nil {
 		return AWSServerGroupNameResult{}, err
@@ -105,6 +131,7 @@ type AWSCreateServerGroupResult struct {
 
 // AWSCreateServerGroup creates a server group; a retry adopts what an earlier attempt created.
 func (a *AWS) AWSCreateServerGroup(ctx context.Context, in AWSCreateServerGroupInput) (AWSCreateServerGroupResult, error) {
+	defer heartbeating(ctx)()
 	p, err := a.provider(in.Account)
 	if err != nil {
 		return AWSCreateServerGroupResult{}, err
@@ -132,6 +159,7 @@ type AWSClusterResult struct {
 
 // AWSClusterServerGroups reads a cluster's server groups with their health.
 func (a *AWS) AWSClusterServerGroups(ctx context.Context, in AWSClusterInput) (AWSClusterResult, error) {
+	defer heartbeating(ctx)()
 	p, err := a.provider(in.Account)
 	if err != nil {
 		return AWSClusterResult{}, err
@@ -150,6 +178,7 @@ type AWSHealthResult struct {
 
 // AWSServerGroupHealth reads a server group's health once.
 func (a *AWS) AWSServerGroupHealth(ctx context.Context, in ServerGroupRef) (AWSHealthResult, error) {
+	defer heartbeating(ctx)()
 	p, err := a.provider(in.Account)
 	if err != nil {
 		return AWSHealthResult{}, err
@@ -191,6 +220,7 @@ type AWSTrafficResult struct {
 
 // AWSDisableServerGroup takes a server group (or a share of its instances) out of traffic.
 func (a *AWS) AWSDisableServerGroup(ctx context.Context, in AWSTrafficInput) (AWSTrafficResult, error) {
+	defer heartbeating(ctx)()
 	p, err := a.provider(in.Account)
 	if err != nil {
 		return AWSTrafficResult{}, err
@@ -202,6 +232,7 @@ func (a *AWS) AWSDisableServerGroup(ctx context.Context, in AWSTrafficInput) (AW
 
 // AWSEnableServerGroup puts a server group back into traffic.
 func (a *AWS) AWSEnableServerGroup(ctx context.Context, in AWSTrafficInput) (AWSTrafficResult, error) {
+	defer heartbeating(ctx)()
 	p, err := a.provider(in.Account)
 	if err != nil {
 		return AWSTrafficResult{}, err
@@ -219,6 +250,7 @@ type AWSResizeInput struct {
 
 // AWSResizeServerGroup sets a server group's size.
 func (a *AWS) AWSResizeServerGroup(ctx context.Context, in AWSResizeInput) error {
+	defer heartbeating(ctx)()
 	p, err := a.provider(in.Account)
 	if err != nil {
 		return err
@@ -236,6 +268,7 @@ type AWSDestroyInput struct {
 
 // AWSDestroyServerGroup deletes a server group, its instances and launch template.
 func (a *AWS) AWSDestroyServerGroup(ctx context.Context, in AWSDestroyInput) (AWSTrafficResult, error) {
+	defer heartbeating(ctx)()
 	p, err := a.provider(in.Account)
 	if err != nil {
 		return AWSTrafficResult{}, err
@@ -258,6 +291,7 @@ type AWSTargetResult struct {
 
 // AWSResolveTarget picks the server group a target names in a cluster.
 func (a *AWS) AWSResolveTarget(ctx context.Context, in AWSTargetInput) (AWSTargetResult, error) {
+	defer heartbeating(ctx)()
 	p, err := a.provider(in.Account)
 	if err != nil {
 		return AWSTargetResult{}, err
@@ -285,6 +319,7 @@ type AWSImageResult struct {
 
 // AWSFindImageFromTags finds the newest image of a package with the tags; none found is no error.
 func (a *AWS) AWSFindImageFromTags(ctx context.Context, in AWSFindImageFromTagsInput) (AWSImageResult, error) {
+	defer heartbeating(ctx)()
 	accounts := []string{in.Account}
 	if in.Account == "" {
 		accounts = a.Accounts.Names()
@@ -327,6 +362,7 @@ type AWSClusterImageInput struct {
 
 // AWSClusterImage finds the image a cluster runs; a cluster without server groups is no error.
 func (a *AWS) AWSClusterImage(ctx context.Context, in AWSClusterImageInput) (AWSImageResult, error) {
+	defer heartbeating(ctx)()
 	p, err := a.provider(in.Account)
 	if err != nil {
 		return AWSImageResult{}, err

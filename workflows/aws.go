@@ -20,6 +20,8 @@ import (
 func quickAWS(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 3 * time.Minute,
+		// The activities heartbeat while they work: a worker lost mid-call is noticed quickly.
+		HeartbeatTimeout:    20 * time.Second,
 		WaitForCancellation: true,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 30},
 	})

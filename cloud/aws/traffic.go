@@ -64,21 +64,26 @@ func (p *Provider) Disable(ctx context.Context, in TrafficRequest) (TrafficResul
 	if err != nil || !ok {
 		return TrafficResult{Missing: !ok, Instances: []string{}}, err
 	}
-	if err := p.checkRemoval(ctx, c, g, in, "disable"); err != nil {
-		return TrafficResult{}, err
-	}
+	ids := g.instanceIDs()
+	slices.Sort(ids)
 	pct := in.Percentage
 	if pct <= 0 || pct >= 100 {
 		pct = 100
+	}
+	share := int(math.Ceil(float64(len(ids)) * float64(pct) / 100))
+	if share < len(ids) {
+		// Part of the group keeps serving: it is not taken out of service.
+		in.Guard = false
+	}
+	if err := p.checkRemoval(ctx, c, g, in, "disable"); err != nil {
+		return TrafficResult{}, err
+	}
+	if pct == 100 {
 		if err := suspend(ctx, c, g.name, disableProcesses); err != nil {
 			return TrafficResult{}, err
 		}
 	}
-	ids := g.instanceIDs()
-	slices.Sort(ids)
-	if pct < 100 {
-		ids = ids[:int(math.Ceil(float64(len(ids))*float64(pct)/100))]
-	}
+	ids = ids[:share]
 	if err := deregister(ctx, c, g, ids); err != nil {
 		return TrafficResult{}, err
 	}

@@ -37,6 +37,7 @@ type Proxy struct {
 	rng    *rand.Rand
 	health TargetHealthFunc
 	polls  map[string]int
+	hook   func(Call)
 }
 
 // Rule injects faults into the calls it matches.
@@ -100,6 +101,14 @@ func (p *Proxy) SetTargetHealth(f TargetHealthFunc) {
 	p.health, p.polls = f, map[string]int{}
 }
 
+// SetHook makes the proxy call hook with each call moto answered, after moto acted on it and
+// before the caller gets the answer: a test can stop the caller right there, as a crash would.
+func (p *Proxy) SetHook(hook func(Call)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hook = hook
+}
+
 // Calls returns the calls seen so far, in order.
 func (p *Proxy) Calls() []Call {
 	p.mu.Lock()
@@ -146,6 +155,12 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		status, header, respBody = p.forward(r, body)
+		p.mu.Lock()
+		hook := p.hook
+		p.mu.Unlock()
+		if hook != nil {
+			hook(call)
+		}
 		if fault == "drop" {
 			status, respBody = unavailable(call.Service)
 			header = nil
