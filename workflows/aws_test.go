@@ -81,7 +81,9 @@ func (f *fakeAWS) health(g *fakeGroup) cloud.ServerGroupHealth {
 	return h
 }
 
-func fail(msg string) error { return temporal.NewNonRetryableApplicationError(msg, "InvalidAWSRequest", nil) }
+func fail(msg string) error {
+	return temporal.NewNonRetryableApplicationError(msg, "InvalidAWSRequest", nil)
+}
 
 // mock registers the fake as every AWS activity of env.
 func (f *fakeAWS) mock(env *testsuite.TestWorkflowEnvironment) {
