@@ -373,3 +373,67 @@ func (a *AWS) AWSClusterImage(ctx context.Context, in AWSClusterImageInput) (AWS
 	}
 	return AWSImageResult{Image: &img, Account: in.Account}, nil
 }
+
+// AWSScalingProcessesInput suspends or resumes a server group's processes.
+type AWSScalingProcessesInput struct {
+	ServerGroupRef
+	Suspend   bool     `json:"suspend"`
+	Processes []string `json:"processes"`
+}
+
+// AWSScalingProcesses suspends or resumes a server group's processes.
+func (a *AWS) AWSScalingProcesses(ctx context.Context, in AWSScalingProcessesInput) error {
+	defer heartbeating(ctx)()
+	p, err := a.provider(in.Account)
+	if err != nil {
+		return err
+	}
+	return classifyAWS(p.SetProcesses(ctx, in.Region, in.ServerGroup, in.Suspend, in.Processes))
+}
+
+// AWSTagImagesInput tags images of a region.
+type AWSTagImagesInput struct {
+	// Account is where the images are; empty: every account with the region.
+	Account string `json:"account,omitempty"`
+	Region  string `json:"region"`
+	// Images are image ids or names.
+	Images []string          `json:"images"`
+	Tags   map[string]string `json:"tags"`
+}
+
+// AWSTagImagesResult lists the images tagged, with the tags they had before.
+type AWSTagImagesResult struct {
+	Images []cloud.Image `json:"images"`
+}
+
+// AWSTagImages sets tags on images and waits until AWS shows them. Without an account, the images
+// are looked for in every account with the region; each must be found in one.
+func (a *AWS) AWSTagImages(ctx context.Context, in AWSTagImagesInput) (AWSTagImagesResult, error) {
+	defer heartbeating(ctx)()
+	accounts := []string{in.Account}
+	if in.Account == "" {
+		accounts = a.Accounts.Names()
+	}
+	var lastErr error
+	for _, name := range accounts {
+		p, err := a.provider(name)
+		if err != nil {
+			return AWSTagImagesResult{}, err
+		}
+		if !p.Account().HasRegion(in.Region) {
+			continue
+		}
+		images, err := p.TagImages(ctx, in.Region, in.Images, in.Tags)
+		if err == nil {
+			return AWSTagImagesResult{Images: images}, nil
+		}
+		if !errors.Is(err, aws.ErrInvalid) || in.Account != "" {
+			return AWSTagImagesResult{}, classifyAWS(err)
+		}
+		lastErr = err
+	}
+	if lastErr == nil {
+		lastErr = fmt.Errorf("%w: no AWS account has region %s", aws.ErrInvalid, in.Region)
+	}
+	return AWSTagImagesResult{}, classifyAWS(lastErr)
+}

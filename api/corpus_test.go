@@ -87,7 +87,7 @@ var corpusOutcomes = map[string]corpusOutcome{
 	"022-orca-aws-bake-deploy.json": refused(notOffered, `notifications[0].type: unknown notification type "email"`,
 		unknownStage("stages[0]", "bake")),
 	"023-orca-mpt-partials-jenkins.json":     refused(notOffered, unknownStage("stages[1]", "jenkins"), unknownStage("stages[2]", "jenkins")),
-	"024-orca-mpt-find-image-deploy.json":    accepted(0),
+	"024-orca-mpt-find-image-deploy.json":    accepted(1),
 	"025-orca-mpt-depends-on.json":           accepted(0),
 	"026-orca-mpt-stage-injection.json":      accepted(0),
 	"027-spin-cli-save-test.json":            accepted(0),

@@ -38,6 +38,8 @@ var envHelperTypes = map[string]any{
 	"currentStage": (func() (map[string]any, error))(nil),
 	"pipelineId":   (func(string) (string, error))(nil),
 
+	"deployedServerGroups": (func() []any)(nil),
+
 	"triggerResolvedArtifact":       (func(string) (map[string]any, error))(nil),
 	"triggerResolvedArtifactByType": (func(string) (map[string]any, error))(nil),
 }
@@ -62,9 +64,48 @@ func (h helpers) funcs() map[string]any {
 		"currentStage": h.currentStage,
 		"pipelineId":   h.pipelineID,
 
+		"deployedServerGroups": h.deployedServerGroups,
+
 		"triggerResolvedArtifact":       h.triggerResolvedArtifact,
 		"triggerResolvedArtifactByType": h.triggerResolvedArtifactByType,
 	}
+}
+
+// serverGroupKinds are the Kubernetes kinds whose deploys #deployedServerGroups lists.
+var serverGroupKinds = []string{"replicaSet", "deployment", "statefulSet", "daemonSet"}
+
+// deployedServerGroups is Spinnaker's #deployedServerGroups(): the server groups the execution's
+// stages have deployed so far, in stage order, each as {account, region, serverGroup, parentStage,
+// stageName}: AWS deploys' (their deploy.server.groups, by region) and Kubernetes deploys'
+// workloads (their manifestNamesByNamespace, by namespace).
+func (h helpers) deployedServerGroups() []any {
+	out := []any{}
+	for _, s := range h.stages() {
+		outputs, _ := s["outputs"].(map[string]any)
+		if outputs == nil {
+			continue
+		}
+		account, _ := outputs["deploy.account.name"].(string)
+		add := func(region, name string) {
+			out = append(out, map[string]any{"account": account, "region": region, "serverGroup": name,
+				"parentStage": s["refId"], "stageName": s["name"]})
+		}
+		for _, key := range []string{"deploy.server.groups", "manifestNamesByNamespace"} {
+			byRegion, _ := outputs[key].(map[string]any)
+			for _, region := range sortedKeys(byRegion) {
+				names, _ := byRegion[region].([]any)
+				for _, n := range names {
+					name, _ := n.(string)
+					kind, _, hasKind := strings.Cut(name, " ")
+					if name == "" || key == "manifestNamesByNamespace" && (!hasKind || !slices.Contains(serverGroupKinds, kind)) {
+						continue
+					}
+					add(region, name)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // triggerResolvedArtifact is Spinnaker's #triggerResolvedArtifact(name): the artifact named name

@@ -354,3 +354,24 @@ func TestTranslateSelections(t *testing.T) {
 		})
 	}
 }
+
+func TestDeployedServerGroups(t *testing.T) {
+	env := ExprEnv{Execution: &Execution{Application: "web", Stages: []StageExecution{
+		{RefID: "1", Name: "Deploy to AWS", Outputs: map[string]any{"deploy.account.name": "prod",
+			"deploy.server.groups": map[string]any{"us-east-1": []any{"web-prod-v003"}, "eu-west-1": []any{"web-prod-v001"}}}},
+		{RefID: "2", Name: "Deploy manifests", Outputs: map[string]any{"deploy.account.name": "local",
+			"manifestNamesByNamespace": map[string]any{"prod": []any{"configMap web-config-v002", "replicaSet web-v002"}}}},
+		{RefID: "3", Name: "Wait"},
+	}}}
+	got, errs := EvaluateValue("${#deployedServerGroups().![serverGroup + '@' + region + '/' + account]}", env)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	want := []any{"web-prod-v001@eu-west-1/prod", "web-prod-v003@us-east-1/prod", "replicaSet web-v002@prod/local"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	if got, errs := EvaluateValue("${#deployedServerGroups()[0].parentStage}", env); len(errs) > 0 || got != "1" {
+		t.Errorf("parentStage: %v, %v", got, errs)
+	}
+}

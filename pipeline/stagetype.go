@@ -31,6 +31,10 @@ type StageType[T any] struct {
 	// Read reads a stage's settings (its whole object, typed fields included) into T and lists
 	// every problem at its path under path, the stage's own path such as stages[2].
 	Read func(settings map[string]any, path string) (T, []Problem)
+	// Claims, for a type offered on several providers, says whether a stage that names no
+	// cloudProvider is meant for this one; a stage no registration claims runs on Spinnaker's
+	// default, aws.
+	Claims func(settings map[string]any) bool
 }
 
 // Referrer is implemented by stage settings that name things outside the pipeline: accounts,
@@ -76,6 +80,7 @@ type registeredStageType interface {
 	aliases() []string
 	provider() string
 	read(settings map[string]any, path string) (any, []Problem)
+	claims(settings map[string]any) bool
 }
 
 func (t StageType[T]) typeName() string  { return t.Name }
@@ -83,6 +88,9 @@ func (t StageType[T]) aliases() []string { return t.Aliases }
 func (t StageType[T]) provider() string  { return t.CloudProvider }
 func (t StageType[T]) read(settings map[string]any, path string) (any, []Problem) {
 	return t.Read(settings, path)
+}
+func (t StageType[T]) claims(settings map[string]any) bool {
+	return t.Claims != nil && t.Claims(settings)
 }
 
 var stageTypes = struct {
@@ -164,6 +172,18 @@ func stageTypeOf(stageType string, settings map[string]any) (registeredStageType
 	cp, _ := settings["cloudProvider"].(string)
 	if len(regs) == 1 && (cp == "" || hasExpression(cp) || regs[0].provider() == "" || regs[0].provider() == cp) {
 		return regs[0], ""
+	}
+	if cp == "" {
+		for _, t := range regs {
+			if t.claims(settings) {
+				return t, ""
+			}
+		}
+		for _, t := range regs {
+			if t.provider() == CloudAWS {
+				return t, ""
+			}
+		}
 	}
 	if cp == "" || hasExpression(cp) {
 		return nil, fmt.Sprintf("%s runs on %s: say which in cloudProvider", stageType, providerList(regs))

@@ -312,7 +312,7 @@ func readTrafficManagement(tm fields) *TrafficManagement {
 
 // RollbackClusterStageType puts a cluster's previous server group back in service.
 var RollbackClusterStageType = RegisterStageType(StageType[RollbackClusterStage]{
-	Name: StageRollbackCluster, CloudProvider: CloudKubernetes, Read: ReadRollbackClusterStage})
+	Name: StageRollbackCluster, CloudProvider: CloudKubernetes, Read: ReadRollbackClusterStage, Claims: claimsKubernetesCluster})
 
 // RollbackClusterStage is a rollbackCluster stage's settings.
 type RollbackClusterStage struct {

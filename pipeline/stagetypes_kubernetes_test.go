@@ -101,7 +101,7 @@ func TestValidateDeployManifest(t *testing.T) {
 		},
 		{
 			name:  "rollback cluster without a cluster",
-			stage: `{"refId": "1", "type": "rollbackCluster", "account": "prod"}`,
+			stage: `{"refId": "1", "type": "rollbackCluster", "cloudProvider": "kubernetes", "account": "prod"}`,
 			opts:  ValidateOptions{KubernetesAccounts: []string{"local"}},
 			want:  []string{"stages[0].cluster: required", `stages[0].account: unknown account "prod"`},
 		},

@@ -175,8 +175,15 @@ func readClusterSize(c fields, preProvider, stageProvider string) *ClusterSizePr
 	if cs.CloudProvider == "" {
 		cs.CloudProvider = stageProvider
 	}
-	if cs.CloudProvider != "" && cs.CloudProvider != CloudKubernetes {
-		c.bad(c.at("cloudProvider"), cs.CloudProvider, "clusterSize on cloud provider %q is not offered; gennaker checks the size of %s clusters", cs.CloudProvider, CloudKubernetes)
+	if cs.CloudProvider == "" && !hasExpression(cs.Cluster) {
+		// Spinnaker's default is aws; a Kubernetes cluster is named "kind name".
+		cs.CloudProvider = CloudAWS
+		if claimsKubernetesCluster(c.ctx) {
+			cs.CloudProvider = CloudKubernetes
+		}
+	}
+	if cs.CloudProvider != "" && cs.CloudProvider != CloudKubernetes && cs.CloudProvider != CloudAWS && !hasExpression(cs.CloudProvider) {
+		c.bad(c.at("cloudProvider"), cs.CloudProvider, "clusterSize on cloud provider %q is not offered; gennaker checks the size of kubernetes and aws clusters", cs.CloudProvider)
 	}
 	if len(cs.Regions) == 0 && !holdsExpression(c.ctx["regions"]) {
 		c.ps.add(c.at("regions"), "required: the regions (namespaces) to count the cluster's server groups in")
@@ -192,8 +199,17 @@ func (s CheckPreconditionsStage) References(path string) []Reference {
 	var refs []Reference
 	for _, p := range s.Preconditions {
 		if p.ClusterSize != nil {
-			refs = append(refs, Reference{Path: joinIndex(joinKey(path, "preconditions"), p.index) + ".context.credentials",
-				Kind: RefAccount, Provider: CloudKubernetes, Name: p.ClusterSize.Account})
+			at := joinIndex(joinKey(path, "preconditions"), p.index) + ".context"
+			provider := CloudKubernetes
+			if p.ClusterSize.CloudProvider == CloudAWS {
+				provider = CloudAWS
+			}
+			refs = append(refs, Reference{Path: at + ".credentials", Kind: RefAccount, Provider: provider, Name: p.ClusterSize.Account})
+			for i, r := range p.ClusterSize.Regions {
+				if provider == CloudAWS {
+					refs = append(refs, Reference{Path: joinIndex(at+".regions", i), Kind: RefRegion, Provider: CloudAWS, Account: p.ClusterSize.Account, Name: r})
+				}
+			}
 		}
 	}
 	return refs

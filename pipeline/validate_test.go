@@ -462,13 +462,15 @@ func TestRegisterStageType(t *testing.T) {
 	}
 }
 
-// A stage type offered on several cloud providers is chosen by the stage's cloudProvider, and one
-// that names a provider the type is not offered on is refused, saying which it runs on.
+// A stage type offered on several cloud providers is chosen by the stage's cloudProvider; without
+// one, by the registration that claims the stage, else Spinnaker's default, aws. One that names a
+// provider the type is not offered on is refused, saying which it runs on.
 func TestStageTypeDispatchesOnCloudProvider(t *testing.T) {
 	read := func(settings map[string]any, path string) (testOnlySettings, []Problem) {
 		return testOnlySettings{}, nil
 	}
-	RegisterStageType(StageType[testOnlySettings]{Name: "testOnlyResize", CloudProvider: "kubernetes", Read: read})
+	RegisterStageType(StageType[testOnlySettings]{Name: "testOnlyResize", CloudProvider: "kubernetes", Read: read,
+		Claims: func(settings map[string]any) bool { return settings["location"] != nil }})
 	RegisterStageType(StageType[testOnlySettings]{Name: "testOnlyResize", CloudProvider: "aws", Read: read})
 	t.Cleanup(func() {
 		stageTypes.Lock()
@@ -478,7 +480,7 @@ func TestStageTypeDispatchesOnCloudProvider(t *testing.T) {
 	for _, tc := range []struct{ provider, want, wantErr string }{
 		{"aws", "aws", ""},
 		{"kubernetes", "kubernetes", ""},
-		{"", "", "testOnlyResize runs on aws, kubernetes: say which in cloudProvider"},
+		{"", "aws", ""},
 		{"titus", "", `testOnlyResize on cloud provider "titus" is not offered; gennaker runs testOnlyResize on aws, kubernetes`},
 	} {
 		settings := map[string]any{}
@@ -489,6 +491,9 @@ func TestStageTypeDispatchesOnCloudProvider(t *testing.T) {
 		if got.CloudProvider != tc.want || fmt.Sprint(err) != tc.wantErr && !(err == nil && tc.wantErr == "") {
 			t.Errorf("cloudProvider %q: got %+v, %v; want %q, %q", tc.provider, got, err, tc.want, tc.wantErr)
 		}
+	}
+	if got, err := ResolveStageType("testOnlyResize", map[string]any{"location": "prod"}); err != nil || got.CloudProvider != "kubernetes" {
+		t.Errorf("a stage the kubernetes registration claims: %+v, %v", got, err)
 	}
 	if _, err := ResolveStageType("runJob", map[string]any{"cloudProvider": "titus"}); err == nil ||
 		err.Error() != `runJob on cloud provider "titus" is not offered; gennaker runs runJob on kubernetes` {

@@ -97,7 +97,8 @@ func (f *fakeAWS) mock(env *testsuite.TestWorkflowEnvironment) {
 		for i := len(f.groups) - 1; i >= 0; i-- {
 			g := f.groups[i]
 			c := g.capacity
-			res.ServerGroups = append(res.ServerGroups, cloud.ServerGroup{Name: g.name, Capacity: &c, Disabled: g.disabled, TakingTraffic: f.up(g) > 0})
+			res.ServerGroups = append(res.ServerGroups, cloud.ServerGroup{Name: g.name, Capacity: &c, Disabled: g.disabled,
+				TakingTraffic: f.up(g) > 0, Ready: f.up(g), Instances: c.Desired})
 		}
 		return res, nil
 	})
@@ -185,6 +186,26 @@ func (f *fakeAWS) mock(env *testsuite.TestWorkflowEnvironment) {
 			return activities.AWSTargetResult{ServerGroup: f.groups[n-1].name}, nil
 		}
 		return activities.AWSTargetResult{}, fail("only one server group")
+	})
+	env.OnActivity("AWSScalingProcesses", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AWSScalingProcessesInput) error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		verb := "resume"
+		if in.Suspend {
+			verb = "suspend"
+		}
+		f.record("%s %s %s", verb, in.ServerGroup, strings.Join(in.Processes, ","))
+		return nil
+	})
+	env.OnActivity("AWSTagImages", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AWSTagImagesInput) (activities.AWSTagImagesResult, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.record("tag %s in %s with %v", strings.Join(in.Images, ","), in.Region, in.Tags)
+		var res activities.AWSTagImagesResult
+		for _, id := range in.Images {
+			res.Images = append(res.Images, cloud.Image{ID: id, Name: "web-1.1.0", Region: in.Region, Tags: map[string]string{"release": "candidate"}})
+		}
+		return res, nil
 	})
 	env.OnActivity("AWSClusterImage", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AWSClusterImageInput) (activities.AWSImageResult, error) {
 		f.mu.Lock()
@@ -384,5 +405,100 @@ func TestAWSDeployStartingDisabledLeavesTheClusterAsItWas(t *testing.T) {
 	wantStatuses(t, exec, map[string]pipeline.Status{"1": pipeline.StatusSucceeded})
 	if got := f.changes(); !slices.Equal(got, []string{"create web-prod-v001 image ami-web capacity 1/2/4"}) {
 		t.Errorf("calls %q", got)
+	}
+}
+
+func TestAWSRollbacksRestoreBeforeTheyDisable(t *testing.T) {
+	groups := func() []*fakeGroup {
+		return []*fakeGroup{
+			{name: "web-prod-v000", capacity: pipeline.Capacity{Min: 1, Desired: 1, Max: 4}, disabled: true},
+			{name: "web-prod-v001", capacity: pipeline.Capacity{Min: 2, Desired: 3, Max: 4}},
+		}
+	}
+	// The previous group is sized to the larger of the two with its minimum pinned, enabled and
+	// waited for; the current one is disabled only then; the minimum goes back last.
+	want := []string{"resize web-prod-v000 3/3/4", "enable web-prod-v000", "disable web-prod-v001", "resize web-prod-v000 1/3/4"}
+	for _, stage := range []string{
+		stageJSON("1", "rollbackCluster", nil, `"credentials": "aws", "cluster": "web-prod", "regions": ["us-east-1"]`),
+		stageJSON("1", "rollbackServerGroup", nil, `"credentials": "aws", "regions": ["us-east-1"], "rollbackType": "EXPLICIT",
+			"rollbackContext": {"rollbackServerGroupName": "web-prod-v001", "restoreServerGroupName": "web-prod-v000"}`),
+	} {
+		f := newFakeAWS(t, groups()...)
+		exec := runAWS(t, f, pipelineJSON(stage))
+		if s := exec.Stage("1"); s.Status != pipeline.StatusSucceeded {
+			t.Fatalf("%s: %s", s.Status, s.Error)
+		}
+		if got := f.changes(); !slices.Equal(got, want) {
+			t.Errorf("calls\n got %q\nwant %q", got, want)
+		}
+	}
+
+	// A cluster with one server group has nothing to roll back to: the region is skipped.
+	f := newFakeAWS(t, &fakeGroup{name: "web-prod-v000", capacity: pipeline.Capacity{Min: 1, Desired: 1, Max: 1}})
+	exec := runAWS(t, f, pipelineJSON(stageJSON("1", "rollbackCluster", nil, `"credentials": "aws", "cluster": "web-prod", "regions": ["us-east-1"]`)))
+	report := exec.Stage("1").Outputs["rollbacks"].([]any)[0].(map[string]any)
+	if len(f.changes()) != 0 || !strings.Contains(fmt.Sprint(report["skipped"]), "none to roll back to") {
+		t.Errorf("rolling back a single server group: %q, %v", f.changes(), report)
+	}
+}
+
+func TestAWSClusterStages(t *testing.T) {
+	groups := func() []*fakeGroup {
+		return []*fakeGroup{
+			{name: "web-prod-v000", capacity: pipeline.Capacity{Min: 2, Desired: 2, Max: 2}, disabled: true},
+			{name: "web-prod-v001", capacity: pipeline.Capacity{Min: 2, Desired: 2, Max: 2}, disabled: true},
+			{name: "web-prod-v002", capacity: pipeline.Capacity{Min: 2, Desired: 2, Max: 2}},
+			{name: "web-prod-v003", capacity: pipeline.Capacity{Min: 2, Desired: 2, Max: 2}},
+		}
+	}
+	cluster := `"credentials": "aws", "cluster": "web-prod", "regions": ["us-east-1"]`
+	tests := []struct {
+		name, config string
+		want         []string
+	}{
+		{"shrink to two, keeping what serves", pipelineJSON(stageJSON("1", "shrinkCluster", nil, cluster+`, "shrinkToSize": 2`)),
+			[]string{"destroy web-prod-v001", "destroy web-prod-v000"}},
+		{"shrink to three", pipelineJSON(stageJSON("1", "shrinkCluster", nil, cluster+`, "shrinkToSize": 3`)),
+			[]string{"destroy web-prod-v000"}},
+		{"disable all but the newest", pipelineJSON(stageJSON("1", "disableCluster", nil, cluster+`, "remainingEnabledServerGroups": 1`)),
+			[]string{"disable web-prod-v002"}},
+		{"scale down the disabled", pipelineJSON(stageJSON("1", "scaleDownCluster", nil, cluster+`, "remainingFullSizeServerGroups": 1`)),
+			[]string{"resize web-prod-v001 0/0/0", "resize web-prod-v000 0/0/0"}},
+		{"suspend processes", pipelineJSON(stageJSON("1", "modifyAwsScalingProcess", nil, cluster+`, "action": "suspend", "processes": ["AZRebalance"]`)),
+			[]string{"suspend web-prod-v003 AZRebalance"}},
+		// A deploy's cleanup leaves alone the server group the deploy made.
+		{"after a deploy", pipelineJSON(
+			awsDeployStage("1", ""),
+			stageJSON("2", "disableCluster", []string{"1"}, cluster+`, "remainingEnabledServerGroups": 0`)),
+			[]string{"create web-prod-v004 image ami-web capacity 1/2/4", "disable web-prod-v003", "disable web-prod-v002"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeAWS(t, groups()...)
+			exec := runAWS(t, f, tt.config)
+			for _, s := range exec.Stages {
+				if s.Status != pipeline.StatusSucceeded {
+					t.Fatalf("stage %s: %s: %s", s.RefID, s.Status, s.Error)
+				}
+			}
+			if got := f.changes(); !slices.Equal(got, tt.want) {
+				t.Errorf("calls %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestAWSUpsertImageTagsTagsWhatUpstreamFound(t *testing.T) {
+	f := newFakeAWS(t)
+	find := stageJSON("1", "findImageFromTags", nil, `"packageName": "web", "tags": {"release": "candidate"}, "regions": ["us-east-1"]`)
+	tag := stageJSON("2", "upsertImageTags", []string{"1"}, `"cloudProvider": "aws", "tags": {"release": "stable"}`)
+	exec := runAWS(t, f, pipelineJSON(find, tag))
+	wantStatuses(t, exec, map[string]pipeline.Status{"1": pipeline.StatusSucceeded, "2": pipeline.StatusSucceeded})
+	if got := f.changes(); !slices.Equal(got, []string{"tag ami-123 in us-east-1 with map[release:stable]"}) {
+		t.Errorf("calls %q", got)
+	}
+	out := exec.Stage("2").Outputs
+	if fmt.Sprint(out["targets"]) != "[map[imageId:ami-123 imageName:web-1.1.0 region:us-east-1]]" || fmt.Sprint(out["originalTags"]) != "map[ami-123:map[release:candidate]]" {
+		t.Errorf("outputs %v", out)
 	}
 }

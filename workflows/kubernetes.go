@@ -358,12 +358,27 @@ func (r *interpreter) checkClusterSize(ctx workflow.Context, i int, c pipeline.C
 	if app == "" {
 		app = r.exec.Application
 	}
-	var k8s *activities.Kubernetes
 	var res activities.ClusterServerGroupsResult
-	if err := workflow.ExecuteActivity(quickKubernetes(ctx), k8s.ClusterServerGroups, activities.ClusterServerGroupsInput{
-		Account: c.Account, Application: app, Cluster: c.Cluster, Regions: c.Regions,
-	}).Get(ctx, &res); err != nil {
-		return "", err
+	if c.CloudProvider == pipeline.CloudAWS {
+		res.ByRegion = map[string][]activities.ServerGroupSummary{}
+		for _, region := range c.Regions {
+			groups, err := awsCall[activities.AWSClusterInput, activities.AWSClusterResult](ctx, awsCluster,
+				activities.AWSClusterInput{Account: c.Account, Region: region, Cluster: c.Cluster})
+			if err != nil {
+				return "", err
+			}
+			res.ByRegion[region] = []activities.ServerGroupSummary{}
+			for _, g := range groups.ServerGroups {
+				res.ByRegion[region] = append(res.ByRegion[region], activities.ServerGroupSummary{Name: g.Name, TakingTraffic: !g.Disabled})
+			}
+		}
+	} else {
+		var k8s *activities.Kubernetes
+		if err := workflow.ExecuteActivity(quickKubernetes(ctx), k8s.ClusterServerGroups, activities.ClusterServerGroupsInput{
+			Account: c.Account, Application: app, Cluster: c.Cluster, Regions: c.Regions,
+		}).Get(ctx, &res); err != nil {
+			return "", err
+		}
 	}
 	var failures []string
 	for _, region := range c.Regions {

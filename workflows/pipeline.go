@@ -526,19 +526,7 @@ func (r *interpreter) loadPipelineIDs() error {
 func (r *interpreter) stageEnv(st *stageRun) pipeline.ExprEnv {
 	env := r.exprEnv()
 	env.Stage = st.view
-	ancestors := map[string]bool{}
-	queue := append([]string(nil), st.cfg.RequisiteStageRefIDs...)
-	for len(queue) > 0 {
-		ref := queue[0]
-		queue = queue[1:]
-		if ancestors[ref] {
-			continue
-		}
-		ancestors[ref] = true
-		if up, ok := r.stages[ref]; ok {
-			queue = append(queue, up.cfg.RequisiteStageRefIDs...)
-		}
-	}
+	ancestors := r.ancestors(st)
 	vars := map[string]any{}
 	// In config order, so that when two ancestors set the same name the result is the same on replay.
 	for _, s := range r.in.Pipeline.Stages {

@@ -62,7 +62,7 @@ func init() {
 	runs(pipeline.RollingRestartManifestStageType, runRollingRestartManifest)
 	runs(pipeline.FindArtifactsFromResourceStageType, runFindArtifactsFromResource)
 
-	// AWS (aws_deploy.go, aws_servergroups.go, aws_images.go).
+	// AWS (aws_deploy.go, aws_servergroups.go, aws_images.go, aws_cluster.go).
 	runs(pipeline.DeployStageType, runDeploy)
 	runs(pipeline.CreateServerGroupStageType, runDeploy)
 	runs(pipeline.ResizeServerGroupStageType, runResizeServerGroup)
@@ -71,6 +71,13 @@ func init() {
 	runs(pipeline.DestroyServerGroupStageType, runDestroyServerGroup)
 	runs(pipeline.FindImageStageType, runFindImage)
 	runs(pipeline.FindImageFromTagsStageType, runFindImageFromTags)
+	runs(pipeline.AWSRollbackClusterStageType, runAWSRollbackCluster)
+	runs(pipeline.RollbackServerGroupStageType, runRollbackServerGroup)
+	runs(pipeline.ShrinkClusterStageType, runClusterStage)
+	runs(pipeline.DisableClusterStageType, runClusterStage)
+	runs(pipeline.ScaleDownClusterStageType, runClusterStage)
+	runs(pipeline.ModifyAWSScalingProcessStageType, runModifyScalingProcess)
+	runs(pipeline.UpsertImageTagsStageType, runUpsertImageTags)
 }
 
 // runnerFor finds the runner of a stage's type, or says why there is none.

@@ -2,9 +2,11 @@ package aws
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -199,4 +201,66 @@ func launchTemplateImage(ctx context.Context, c *clients, g serverGroup) (string
 		}
 	}
 	return "", invalidf("the launch template of server group %s names no image", g.name)
+}
+
+// TagImages sets tags on images (ids or names, the newest of a name) and waits until AWS shows
+// them, returning each image with the tags it had before. Tags a bake sets are never overwritten:
+// the caller leaves them out.
+func (p *Provider) TagImages(ctx context.Context, region string, images []string, tags map[string]string) ([]cloud.Image, error) {
+	c, err := p.clients(ctx, region)
+	if err != nil {
+		return nil, err
+	}
+	var found []image
+	for _, idOrName := range images {
+		img, err := findImage(ctx, c, idOrName)
+		if err != nil {
+			return nil, err
+		}
+		found = append(found, img)
+	}
+	var ids []string
+	for _, img := range found {
+		ids = append(ids, img.id)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var ec2Tags []ec2types.Tag
+	for _, k := range sortedKeys(tags) {
+		ec2Tags = append(ec2Tags, ec2types.Tag{Key: awssdk.String(k), Value: awssdk.String(tags[k])})
+	}
+	if _, err := c.ec2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: ids, Tags: ec2Tags}); err != nil {
+		return nil, wrap(err, "tag images %s in %s", strings.Join(ids, ", "), region)
+	}
+	// Tags may take a moment to show; the caller waits no longer than a read or two.
+	for attempt := 0; ; attempt++ {
+		out, err := c.ec2.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: ids})
+		if err != nil {
+			return nil, wrap(err, "read the tags of images %s", strings.Join(ids, ", "))
+		}
+		visible := len(out.Images) == len(ids)
+		for _, i := range out.Images {
+			img := fromEC2Image(i)
+			for k, v := range tags {
+				visible = visible && img.tags[k] == v
+			}
+		}
+		if visible {
+			break
+		}
+		if attempt == 10 {
+			return nil, fmt.Errorf("the tags of images %s in %s did not show after they were set", strings.Join(ids, ", "), region)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+	out := make([]cloud.Image, len(found))
+	for i, img := range found {
+		out[i] = img.contract(region)
+	}
+	return out, nil
 }

@@ -375,3 +375,37 @@ func TestUnknownRegionAndSubnetTypeAreRefused(t *testing.T) {
 		t.Errorf("unknown image: %v", err)
 	}
 }
+
+func TestScalingProcessesAndImageTags(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	res := e.create(cluster("prod"), "exec-1")
+	if err := e.p.SetProcesses(ctx, region, res.ServerGroup, true, []string{"AZRebalance", "ScheduledActions"}); err != nil {
+		t.Fatal(err)
+	}
+	g, _ := e.group(res.ServerGroup)
+	if !slices.Contains(g.suspended, "AZRebalance") || !slices.Contains(g.suspended, "ScheduledActions") || g.disabled() {
+		t.Errorf("suspended %v", g.suspended)
+	}
+	if err := e.p.SetProcesses(ctx, region, res.ServerGroup, false, []string{"AZRebalance"}); err != nil {
+		t.Fatal(err)
+	}
+	if g, _ = e.group(res.ServerGroup); slices.Contains(g.suspended, "AZRebalance") {
+		t.Errorf("still suspended %v", g.suspended)
+	}
+	if err := e.p.SetProcesses(ctx, region, "web-prod-v999", true, []string{"Launch"}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a missing group: %v", err)
+	}
+
+	tagged, err := e.p.TagImages(ctx, region, []string{"web-1.0.0"}, map[string]string{"release": "retired"})
+	if err != nil || len(tagged) != 1 || tagged[0].Tags["release"] != "stable" {
+		t.Fatalf("tagging: %+v, %v", tagged, err)
+	}
+	img, ok, err := e.p.FindImageFromTags(ctx, region, "web", map[string]string{"release": "stable"}, "")
+	if err != nil || !ok || img.Name != "web-1.1.0" {
+		t.Errorf("the newest stable image after retiring web-1.0.0: %+v, %v, %v", img, ok, err)
+	}
+	if _, ok, _ := e.p.FindImageFromTags(ctx, region, "web", map[string]string{"release": "retired"}, ""); !ok {
+		t.Error("the retired image is not found by its new tag")
+	}
+}

@@ -310,3 +310,22 @@ func resizeGroup(ctx context.Context, c *clients, name string, capacity cloud.Ca
 	}
 	return deregister(ctx, c, g, g.instanceIDs())
 }
+
+// SetProcesses suspends or resumes some of a server group's Auto Scaling processes.
+func (p *Provider) SetProcesses(ctx context.Context, region, name string, suspended bool, processes []string) error {
+	c, err := p.clients(ctx, region)
+	if err != nil {
+		return err
+	}
+	if _, ok, err := describeGroup(ctx, c, name); err != nil || !ok {
+		if err == nil {
+			err = fmt.Errorf("%w: no server group %s in %s", ErrNotFound, name, region)
+		}
+		return err
+	}
+	if suspended {
+		return suspend(ctx, c, name, processes)
+	}
+	_, err = c.asg.ResumeProcesses(ctx, &autoscaling.ResumeProcessesInput{AutoScalingGroupName: awssdk.String(name), ScalingProcesses: processes})
+	return wrap(err, "resume processes of %s", name)
+}
