@@ -77,49 +77,22 @@ type ServerGroupRef struct {
 	ServerGroup string `json:"serverGroup"`
 }
 
-// AWSServerGroupNameInput asks for the name of a deploy's new server group.
-type AWSServerGroupNameInput struct {
-	Account        string `json:"account"`
-	Region         string `json:"region"`
-	Cluster        string `json:"cluster"`
-	Sequence       *int   `json:"sequence,omitempty"`
-	IgnoreSequence bool   `json:"ignoreSequence,omitempty"`
-	Execution      string `json:"execution"`
-	Stage          string `json:"stage"`
-}
-
-// AWSServerGroupNameResult is the name.
-type AWSServerGroupNameResult struct {
-	Name string `json:"name"`
-}
-
-// AWSServerGroupName names a deploy's new server group; the stage holds the cluster's lock.
-func (a *AWS) AWSServerGroupName(ctx context.Context, in AWSServerGroupNameInput) (AWSServerGroupNameResult, error) {
-	defer heartbeating(ctx)()
-	p, err := a.provider(in.Account)
-	if err != nil {
-		return AWSServerGroupNameResult{}, err
-	}
-	name, err := p.NextServerGroupName(ctx, aws.NameRequest{Region: in.Region, Cluster: in.Cluster, Sequence: in.Sequence,
-		IgnoreSequence: in.IgnoreSequence, Owner: aws.Owner{Execution: in.Execution, Stage: in.Stage}})
-	return AWSServerGroupNameResult{Name: name}, classifyAWS(err)
-}
-
-// AWSCreateServerGroupInput is one server group a deploy creates.
+// AWSCreateServerGroupInput is one server group a deploy creates, in a cluster whose lock the
+// stage holds.
 type AWSCreateServerGroupInput struct {
 	Account     string              `json:"account"`
 	Region      string              `json:"region"`
-	Name        string              `json:"name"`
 	Application string              `json:"application"`
 	Cluster     pipeline.AWSCluster `json:"cluster"`
-	Image       string              `json:"image"`
-	Capacity    pipeline.Capacity   `json:"capacity"`
-	Source      string              `json:"source,omitempty"`
-	Execution   string              `json:"execution"`
-	Stage       string              `json:"stage"`
+	// ClusterName is the cluster's Frigga name, such as web-prod.
+	ClusterName string `json:"clusterName"`
+	Image       string `json:"image"`
+	Execution   string `json:"execution"`
+	Stage       string `json:"stage"`
 }
 
-// AWSCreateServerGroupResult is the server group created, or adopted after a retry.
+// AWSCreateServerGroupResult is the server group created, or adopted after a retry, and the
+// cluster's other server groups as they were.
 type AWSCreateServerGroupResult struct {
 	ServerGroup    string            `json:"serverGroup"`
 	LaunchTemplate string            `json:"launchTemplate"`
@@ -127,22 +100,46 @@ type AWSCreateServerGroupResult struct {
 	ImageName      string            `json:"imageName,omitempty"`
 	Capacity       pipeline.Capacity `json:"capacity"`
 	Adopted        bool              `json:"adopted,omitempty"`
+	// Source is the server group the new one replaces: the newest enabled one; empty if none.
+	Source string `json:"source,omitempty"`
+	// Others are the cluster's other server groups, newest first.
+	Others []cloud.ServerGroup `json:"others"`
 }
 
-// AWSCreateServerGroup creates a server group; a retry adopts what an earlier attempt created.
+// AWSCreateServerGroup names and creates a deploy's server group: it reads the cluster, takes the
+// source's size when the cluster says so, names the group (the one this deploy already made, on a
+// retry) and creates it, adopting what an earlier attempt created.
 func (a *AWS) AWSCreateServerGroup(ctx context.Context, in AWSCreateServerGroupInput) (AWSCreateServerGroupResult, error) {
 	defer heartbeating(ctx)()
 	p, err := a.provider(in.Account)
 	if err != nil {
 		return AWSCreateServerGroupResult{}, err
 	}
-	res, err := p.CreateServerGroup(ctx, aws.CreateRequest{Region: in.Region, Name: in.Name, Application: in.Application, Cluster: in.Cluster,
-		ImageID: in.Image, Capacity: in.Capacity, Source: in.Source, Owner: aws.Owner{Execution: in.Execution, Stage: in.Stage}})
+	owner := aws.Owner{Execution: in.Execution, Stage: in.Stage}
+	name, others, err := p.NextServerGroup(ctx, aws.NameRequest{Region: in.Region, Cluster: in.ClusterName, Sequence: in.Cluster.Sequence,
+		IgnoreSequence: in.Cluster.IgnoreSequence, Owner: owner})
 	if err != nil {
 		return AWSCreateServerGroupResult{}, classifyAWS(err)
 	}
-	return AWSCreateServerGroupResult{ServerGroup: res.ServerGroup, LaunchTemplate: res.LaunchTemplate, ImageID: res.ImageID,
-		ImageName: res.ImageName, Capacity: res.Capacity, Adopted: res.Adopted}, nil
+	res := AWSCreateServerGroupResult{Others: others}
+	capacity := in.Cluster.Capacity
+	for _, g := range others {
+		if !g.Disabled {
+			res.Source = g.Name
+			if in.Cluster.UseSourceCapacity && g.Capacity != nil {
+				capacity = *g.Capacity
+			}
+			break
+		}
+	}
+	created, err := p.CreateServerGroup(ctx, aws.CreateRequest{Region: in.Region, Name: name, Application: in.Application, Cluster: in.Cluster,
+		ImageID: in.Image, Capacity: capacity, Source: res.Source, Owner: owner})
+	if err != nil {
+		return AWSCreateServerGroupResult{}, classifyAWS(err)
+	}
+	res.ServerGroup, res.LaunchTemplate, res.ImageID, res.ImageName = created.ServerGroup, created.LaunchTemplate, created.ImageID, created.ImageName
+	res.Capacity, res.Adopted = created.Capacity, created.Adopted
+	return res, nil
 }
 
 // AWSClusterInput names a cluster in a region of an account.
@@ -150,6 +147,9 @@ type AWSClusterInput struct {
 	Account string `json:"account"`
 	Region  string `json:"region"`
 	Cluster string `json:"cluster"`
+	// Health reads, with the server groups, how many instances each has up and whether it
+	// takes traffic.
+	Health bool `json:"health,omitempty"`
 }
 
 // AWSClusterResult lists the cluster's server groups, newest first.
@@ -164,7 +164,7 @@ func (a *AWS) AWSClusterServerGroups(ctx context.Context, in AWSClusterInput) (A
 	if err != nil {
 		return AWSClusterResult{}, err
 	}
-	groups, err := p.ClusterServerGroups(ctx, in.Region, in.Cluster)
+	groups, err := p.ClusterServerGroups(ctx, in.Region, in.Cluster, in.Health)
 	if groups == nil {
 		groups = []cloud.ServerGroup{}
 	}
@@ -216,6 +216,8 @@ func (r *ServingRequirement) provider() *aws.Requirement {
 type AWSTrafficResult struct {
 	Instances []string `json:"instances"`
 	Missing   bool     `json:"missing,omitempty"`
+	// InTraffic counts, after a disable, the instances still in traffic or draining.
+	InTraffic int `json:"inTraffic,omitempty"`
 }
 
 // AWSDisableServerGroup takes a server group (or a share of its instances) out of traffic.
@@ -227,7 +229,7 @@ func (a *AWS) AWSDisableServerGroup(ctx context.Context, in AWSTrafficInput) (AW
 	}
 	res, err := p.Disable(ctx, aws.TrafficRequest{Region: in.Region, ServerGroup: in.ServerGroup, Percentage: in.Percentage,
 		Guard: in.Guard, RequireUp: in.RequireUp.provider()})
-	return AWSTrafficResult{Instances: res.Instances, Missing: res.Missing}, classifyAWS(err)
+	return AWSTrafficResult{Instances: res.Instances, Missing: res.Missing, InTraffic: res.InTraffic}, classifyAWS(err)
 }
 
 // AWSEnableServerGroup puts a server group back into traffic.

@@ -14,6 +14,14 @@
 // `make kube-tools` builds the control plane and kubectl; without them it is skipped. -kubepoll
 // runs gennaker's rollout wait at another status polling interval, to see what the interval costs.
 //
+// BenchmarkAWS compares a red/black deploy stage (three instances behind one target group, on moto
+// through a pass-through proxy) against its floor, the same AWS calls made one after the other with
+// aws-sdk-go-v2: once as moto answers, in milliseconds, and once with 100 ms added to every call of
+// both sides, as AWS's APIs answer. It also counts each side's AWS calls (gennaker's are more:
+// describe-first creates, the new group's health read again right before traffic moves, the old
+// group's read after it is disabled, the cluster read at the end) and the time from the stage's
+// start to its first AWS call. Without moto_server it is skipped.
+//
 // The server runs with two dispatch throttles of the stock dev server turned off (serverTuning),
 // because they would make up most of the floor; -stockserver runs it as shipped.
 //

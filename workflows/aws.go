@@ -44,7 +44,6 @@ func awsCall[In, Out any](ctx workflow.Context, activity func(*activities.AWS) a
 
 // Handles of the AWS activities, for awsCall.
 var (
-	awsName          = func(a *activities.AWS) any { return a.AWSServerGroupName }
 	awsCreate        = func(a *activities.AWS) any { return a.AWSCreateServerGroup }
 	awsCluster       = func(a *activities.AWS) any { return a.AWSClusterServerGroups }
 	awsHealth        = func(a *activities.AWS) any { return a.AWSServerGroupHealth }

@@ -81,8 +81,9 @@ func (b awsRollback) run(ctx workflow.Context) error {
 			return err
 		}
 	}
-	if _, err := awsCall[activities.AWSTrafficInput, activities.AWSTrafficResult](ctx, awsDisable, activities.AWSTrafficInput{
-		ServerGroupRef: b.ref(b.from), Guard: true, RequireUp: &activities.ServingRequirement{ServerGroup: b.to, Up: target}}); err != nil {
+	res, err := awsCall[activities.AWSTrafficInput, activities.AWSTrafficResult](ctx, awsDisable, activities.AWSTrafficInput{
+		ServerGroupRef: b.ref(b.from), Guard: true, RequireUp: &activities.ServingRequirement{ServerGroup: b.to, Up: target}})
+	if err != nil || res.InTraffic == 0 {
 		return err
 	}
 	_, err = healthWait{ref: b.ref(b.from), limit: waitLimit(b.st), goal: "leave its load balancers",
@@ -154,7 +155,7 @@ func runClusterStage(ctx workflow.Context, r *interpreter, st *stageRun, s pipel
 		outputs["clusters"] = reports
 		st.view.Outputs = outputs
 		cluster, err := awsCall[activities.AWSClusterInput, activities.AWSClusterResult](ctx, awsCluster,
-			activities.AWSClusterInput{Account: s.Account, Region: region, Cluster: s.Cluster})
+			activities.AWSClusterInput{Account: s.Account, Region: region, Cluster: s.Cluster, Health: true})
 		if err != nil {
 			return outputs, err
 		}

@@ -117,38 +117,9 @@ func (d *awsDeploy) run(ctx workflow.Context) (err error) {
 	if lock != nil {
 		d.report["clusterLock"] = lock
 	}
-	before, err := awsCall[activities.AWSClusterInput, activities.AWSClusterResult](ctx, awsCluster,
-		activities.AWSClusterInput{Account: c.Account, Region: c.Region, Cluster: d.cluster})
-	if err != nil {
-		return err
-	}
-	source := sourceServerGroup(before.ServerGroups)
-	capacity := c.Capacity
-	if source != nil {
-		d.report["source"] = source.Name
-		if c.UseSourceCapacity && source.Capacity != nil {
-			capacity = *source.Capacity
-		}
-	}
-	d.report["capacity"] = capacity
-	defer func() { d.unpin(ctx) }()
-	if err := d.pin(ctx, source); err != nil {
-		return err
-	}
-
-	name, err := awsCall[activities.AWSServerGroupNameInput, activities.AWSServerGroupNameResult](ctx, awsName, activities.AWSServerGroupNameInput{
-		Account: c.Account, Region: c.Region, Cluster: d.cluster, Sequence: c.Sequence, IgnoreSequence: c.IgnoreSequence,
-		Execution: d.r.exec.ID, Stage: d.st.cfg.RefID})
-	if err != nil {
-		return err
-	}
-	var sourceName string
-	if source != nil {
-		sourceName = source.Name
-	}
 	created, err := awsCall[activities.AWSCreateServerGroupInput, activities.AWSCreateServerGroupResult](ctx, awsCreate, activities.AWSCreateServerGroupInput{
-		Account: c.Account, Region: c.Region, Name: name.Name, Application: d.app, Cluster: c, Image: image, Capacity: capacity,
-		Source: sourceName, Execution: d.r.exec.ID, Stage: d.st.cfg.RefID})
+		Account: c.Account, Region: c.Region, Application: d.app, Cluster: c, ClusterName: d.cluster, Image: image,
+		Execution: d.r.exec.ID, Stage: d.st.cfg.RefID})
 	if err != nil {
 		return err
 	}
@@ -156,23 +127,20 @@ func (d *awsDeploy) run(ctx workflow.Context) (err error) {
 	d.report["serverGroup"] = created.ServerGroup
 	d.report["launchTemplate"] = created.LaunchTemplate
 	d.report["image"] = map[string]any{"id": created.ImageID, "name": created.ImageName}
-	d.publish()
-
-	if err := d.strategy(ctx, before.ServerGroups); err != nil {
-		return d.failed(ctx, err)
+	d.report["capacity"] = created.Capacity
+	if created.Source != "" {
+		d.report["source"] = created.Source
 	}
-	return nil
-}
-
-// sourceServerGroup is the server group a deploy replaces: the newest enabled one, else the newest.
-func sourceServerGroup(groups []cloud.ServerGroup) *cloud.ServerGroup {
-	for i := range groups {
-		if !groups[i].Disabled {
-			return &groups[i]
+	d.publish()
+	// The source keeps its size while the new group comes up (its instances launch meanwhile).
+	defer func() { d.unpin(ctx) }()
+	if i := slices.IndexFunc(created.Others, func(g cloud.ServerGroup) bool { return g.Name == created.Source }); i >= 0 {
+		if err := d.pin(ctx, &created.Others[i]); err != nil {
+			return d.failed(ctx, err)
 		}
 	}
-	if len(groups) > 0 {
-		return &groups[0]
+	if err := d.strategy(ctx, created.Others); err != nil {
+		return d.failed(ctx, err)
 	}
 	return nil
 }
@@ -291,16 +259,21 @@ func (d *awsDeploy) redBlack(ctx workflow.Context, others []cloud.ServerGroup, r
 			return err
 		}
 	}
+	var draining []string
 	for _, g := range enabled {
-		if _, err := awsCall[activities.AWSTrafficInput, activities.AWSTrafficResult](ctx, awsDisable, activities.AWSTrafficInput{
-			ServerGroupRef: d.ref(g.Name), Guard: true, RequireUp: require}); err != nil {
+		res, err := awsCall[activities.AWSTrafficInput, activities.AWSTrafficResult](ctx, awsDisable, activities.AWSTrafficInput{
+			ServerGroupRef: d.ref(g.Name), Guard: true, RequireUp: require})
+		if err != nil {
 			return err
 		}
 		d.disabled = append(d.disabled, g.Name)
 		d.report["disabled"] = d.disabled
 		d.publish()
+		if res.InTraffic > 0 {
+			draining = append(draining, g.Name)
+		}
 	}
-	for _, name := range d.disabled {
+	for _, name := range draining {
 		if err := d.awaitOutOfTraffic(ctx, name); err != nil {
 			return err
 		}
@@ -313,8 +286,9 @@ func (d *awsDeploy) redBlack(ctx workflow.Context, others []cloud.ServerGroup, r
 			if !g.Disabled && !slices.Contains(d.disabled, g.Name) {
 				continue
 			}
+			// Disabled, the group moves no traffic as it goes: the traffic guard is enough.
 			if _, err := awsCall[activities.AWSDestroyInput, activities.AWSTrafficResult](ctx, awsDestroy, activities.AWSDestroyInput{
-				ServerGroupRef: d.ref(g.Name), Guard: true, RequireUp: require}); err != nil {
+				ServerGroupRef: d.ref(g.Name), Guard: true}); err != nil {
 				return err
 			}
 			destroyed = append(destroyed, g.Name)
@@ -381,6 +355,7 @@ func (d *awsDeploy) awaitOutOfTraffic(ctx workflow.Context, name string) error {
 
 // checkEnd reads the cluster once more: after red/black or highlander the new server group must be
 // the only one enabled, and the destroyed ones gone; else the stage fails saying which remain.
+// That the ones disabled left their load balancers was read as they were disabled.
 func (d *awsDeploy) checkEnd(ctx workflow.Context, destroyed []string) error {
 	res, err := awsCall[activities.AWSClusterInput, activities.AWSClusterResult](ctx, awsCluster,
 		activities.AWSClusterInput{Account: d.c.Account, Region: d.c.Region, Cluster: d.cluster})
@@ -396,8 +371,8 @@ func (d *awsDeploy) checkEnd(ctx workflow.Context, destroyed []string) error {
 			}
 		case slices.Contains(destroyed, g.Name):
 			wrong = append(wrong, g.Name+" was destroyed but is still there")
-		case !g.Disabled || g.TakingTraffic:
-			wrong = append(wrong, g.Name+" still takes traffic")
+		case !g.Disabled:
+			wrong = append(wrong, g.Name+" is still enabled")
 		}
 	}
 	if len(wrong) > 0 {

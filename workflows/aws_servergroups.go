@@ -141,7 +141,7 @@ func runDisableServerGroup(ctx workflow.Context, _ *interpreter, st *stageRun, s
 			return err
 		}
 		report["instances"], report["missing"] = res.Instances, res.Missing
-		if res.Missing {
+		if res.Missing || res.InTraffic == 0 {
 			return nil
 		}
 		out := map[string]bool{}

@@ -102,17 +102,27 @@ func (f *fakeAWS) mock(env *testsuite.TestWorkflowEnvironment) {
 		}
 		return res, nil
 	})
-	env.OnActivity("AWSServerGroupName", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AWSServerGroupNameInput) (activities.AWSServerGroupNameResult, error) {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		return activities.AWSServerGroupNameResult{Name: fmt.Sprintf("%s-v%03d", in.Cluster, len(f.groups))}, nil
-	})
 	env.OnActivity("AWSCreateServerGroup", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AWSCreateServerGroupInput) (activities.AWSCreateServerGroupResult, error) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		f.record("create %s image %s capacity %d/%d/%d", in.Name, in.Image, in.Capacity.Min, in.Capacity.Desired, in.Capacity.Max)
-		f.groups = append(f.groups, &fakeGroup{name: in.Name, capacity: in.Capacity, upAfter: f.newUpAfter})
-		return activities.AWSCreateServerGroupResult{ServerGroup: in.Name, LaunchTemplate: in.Name + "-lt:1", ImageID: in.Image, Capacity: in.Capacity}, nil
+		name := fmt.Sprintf("%s-v%03d", in.ClusterName, len(f.groups))
+		res := activities.AWSCreateServerGroupResult{ServerGroup: name, LaunchTemplate: name + "-lt:1", ImageID: in.Image, Others: []cloud.ServerGroup{}}
+		capacity := in.Cluster.Capacity
+		for i := len(f.groups) - 1; i >= 0; i-- {
+			g := f.groups[i]
+			c := g.capacity
+			res.Others = append(res.Others, cloud.ServerGroup{Name: g.name, Capacity: &c, Disabled: g.disabled})
+			if !g.disabled && res.Source == "" {
+				res.Source = g.name
+				if in.Cluster.UseSourceCapacity {
+					capacity = c
+				}
+			}
+		}
+		res.Capacity = capacity
+		f.record("create %s image %s capacity %d/%d/%d", name, in.Image, capacity.Min, capacity.Desired, capacity.Max)
+		f.groups = append(f.groups, &fakeGroup{name: name, capacity: capacity, upAfter: f.newUpAfter})
+		return res, nil
 	})
 	env.OnActivity("AWSServerGroupHealth", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ServerGroupRef) (activities.AWSHealthResult, error) {
 		f.mu.Lock()
@@ -251,8 +261,8 @@ func TestAWSRedBlackDisablesTheOldGroupOnlyOnceTheNewOneIsUp(t *testing.T) {
 	exec := runAWS(t, f, pipelineJSON(awsDeployStage("1", `, "strategy": "redblack"`)))
 	wantStatuses(t, exec, map[string]pipeline.Status{"1": pipeline.StatusSucceeded})
 	want := []string{
-		"resize web-prod-v000 2/2/4", // the source's minimum pinned while the new group comes up
 		"create web-prod-v001 image ami-web capacity 1/2/4",
+		"resize web-prod-v000 2/2/4", // the source's minimum pinned while the new group comes up
 		"resize web-prod-v000 1/2/4", // and restored once it is up
 		"disable web-prod-v000",
 	}
@@ -313,7 +323,7 @@ func TestAWSDeployThatNeverComesUpRollsBackWithoutTouchingTheOldGroup(t *testing
 		}
 	}
 	// The source's minimum stays pinned through the rollback, and is restored after it.
-	want := []string{"resize web-prod-v000 2/2/4", "create web-prod-v001 image ami-web capacity 1/2/4",
+	want := []string{"create web-prod-v001 image ami-web capacity 1/2/4", "resize web-prod-v000 2/2/4",
 		"disable web-prod-v001", "destroy web-prod-v001", "resize web-prod-v000 1/2/4"}
 	if got := f.changes(); !slices.Equal(got, want) {
 		t.Errorf("calls\n got %q\nwant %q", got, want)

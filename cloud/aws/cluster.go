@@ -13,13 +13,15 @@ import (
 
 	"github.com/gennaker/gennaker/cloud"
 	"github.com/gennaker/gennaker/pipeline"
+	"golang.org/x/sync/errgroup"
 )
 
 var _ cloud.ServerGroupLister = (*Provider)(nil)
 
-// ClusterServerGroups lists the server groups of a cluster in a region, newest first, with their
-// health: what deploy strategies and rollbacks choose from.
-func (p *Provider) ClusterServerGroups(ctx context.Context, region, cluster string) ([]cloud.ServerGroup, error) {
+// ClusterServerGroups lists the server groups of a cluster in a region, newest first: what deploy
+// strategies and rollbacks choose from. With health, each says how many instances are up and
+// whether it takes traffic, which costs a read of EC2 and of each load balancer per group.
+func (p *Provider) ClusterServerGroups(ctx context.Context, region, cluster string, health bool) ([]cloud.ServerGroup, error) {
 	c, err := p.clients(ctx, region)
 	if err != nil {
 		return nil, err
@@ -28,7 +30,7 @@ func (p *Provider) ClusterServerGroups(ctx context.Context, region, cluster stri
 	if err != nil {
 		return nil, err
 	}
-	return p.describeAll(ctx, c, groups, false)
+	return p.describeAll(ctx, c, groups, false, health)
 }
 
 // ServerGroups lists an application's server groups in every region of the account, cluster by
@@ -44,7 +46,7 @@ func (p *Provider) ServerGroups(ctx context.Context, application string) ([]clou
 		if err != nil {
 			return nil, err
 		}
-		described, err := p.describeAll(ctx, c, groups, true)
+		described, err := p.describeAll(ctx, c, groups, true, true)
 		if err != nil {
 			return nil, err
 		}
@@ -66,15 +68,18 @@ func (p *Provider) ServerGroups(ctx context.Context, application string) ([]clou
 	return out, nil
 }
 
-// describeAll reads each group's health and, with images, its image name; one call per target
-// group and load balancer per group, and one for all the images.
-func (p *Provider) describeAll(ctx context.Context, c *clients, groups []serverGroup, images bool) ([]cloud.ServerGroup, error) {
+// describeAll describes groups with, when asked, each one's health (one call to EC2 and to each
+// target group and load balancer per group) and image name (one call for all the images).
+func (p *Provider) describeAll(ctx context.Context, c *clients, groups []serverGroup, images, health bool) ([]cloud.ServerGroup, error) {
 	out := make([]cloud.ServerGroup, 0, len(groups))
 	imageOf := map[string]string{}
 	for _, g := range groups {
-		h, err := readHealth(ctx, c, g)
-		if err != nil {
-			return nil, err
+		h := cloud.ServerGroupHealth{Instances: make([]cloud.InstanceHealth, len(g.live()))}
+		if health {
+			var err error
+			if h, err = readHealth(ctx, c, g); err != nil {
+				return nil, err
+			}
 		}
 		capacity := g.capacity
 		sg := cloud.ServerGroup{
@@ -168,14 +173,32 @@ type NameRequest struct {
 // a retry finds one; else the sequence after the most recently created group's, skipping sequences
 // in use, wrapping from 999 to 000. Call it holding the cluster's lock.
 func (p *Provider) NextServerGroupName(ctx context.Context, in NameRequest) (string, error) {
+	name, _, err := p.NextServerGroup(ctx, in)
+	return name, err
+}
+
+// NextServerGroup is NextServerGroupName, with the cluster's other server groups as it read them,
+// newest first, without their health.
+func (p *Provider) NextServerGroup(ctx context.Context, in NameRequest) (string, []cloud.ServerGroup, error) {
 	c, err := p.clients(ctx, in.Region)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	groups, err := clusterGroups(ctx, c, in.Cluster)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
+	name, err := nextName(in, groups)
+	if err != nil {
+		return "", nil, err
+	}
+	others := slices.DeleteFunc(slices.Clone(groups), func(g serverGroup) bool { return g.name == name })
+	described, err := p.describeAll(ctx, c, others, false, false)
+	return name, described, err
+}
+
+// nextName picks the name of a deploy's new server group among the cluster's groups.
+func nextName(in NameRequest, groups []serverGroup) (string, error) {
 	for _, g := range groups {
 		if g.tags[TagOwner] == in.Owner.key() {
 			return g.name, nil
@@ -230,14 +253,14 @@ func (p *Provider) Destroy(ctx context.Context, in DestroyRequest) (TrafficResul
 	if err != nil {
 		return TrafficResult{}, err
 	}
-	g, ok, err := describeGroup(ctx, c, in.ServerGroup)
+	g, ok, required, err := p.readForRemoval(ctx, c, in.ServerGroup, in.RequireUp)
 	if err != nil {
 		return TrafficResult{}, err
 	}
 	if !ok {
 		return TrafficResult{Missing: true, Instances: []string{}}, nil
 	}
-	if err := p.checkRemoval(ctx, c, g, TrafficRequest{Region: in.Region, ServerGroup: in.ServerGroup, Guard: in.Guard, RequireUp: in.RequireUp}, "destroy"); err != nil {
+	if err := p.checkRemoval(ctx, c, g, TrafficRequest{Region: in.Region, ServerGroup: in.ServerGroup, Guard: in.Guard, RequireUp: in.RequireUp}, required, "destroy"); err != nil {
 		return TrafficResult{}, err
 	}
 	if !in.SkipDisable && !g.disabled() {
@@ -254,15 +277,20 @@ func (p *Provider) Destroy(ctx context.Context, in DestroyRequest) (TrafficResul
 	if err != nil && !isNotFound(err) && !strings.Contains(err.Error(), "not found") {
 		return TrafficResult{}, wrap(err, "delete auto scaling group %s", g.name)
 	}
+	var cleanup errgroup.Group
 	if len(ids) > 0 {
 		// ForceDelete terminates the instances; terminating them here too makes sure none is
 		// left running where the group's deletion takes its time.
-		_, err := c.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids})
-		if err != nil && !isNotFound(err) {
-			return TrafficResult{}, wrap(err, "terminate the instances of %s", g.name)
-		}
+		cleanup.Go(func() error {
+			_, err := c.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids})
+			if err != nil && !isNotFound(err) {
+				return wrap(err, "terminate the instances of %s", g.name)
+			}
+			return nil
+		})
 	}
-	return TrafficResult{Instances: nonNil(ids)}, deleteLaunchTemplate(ctx, c, g.name, g.launchTemplate)
+	cleanup.Go(func() error { return deleteLaunchTemplate(ctx, c, g.name, g.launchTemplate) })
+	return TrafficResult{Instances: nonNil(ids)}, cleanup.Wait()
 }
 
 // deleteLaunchTemplate deletes a group's own launch template: one gennaker named after it. A

@@ -15,6 +15,7 @@ import (
 	asgtypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/gennaker/gennaker/pipeline"
 )
@@ -76,33 +77,80 @@ func (p *Provider) CreateServerGroup(ctx context.Context, in CreateRequest) (Cre
 	if err := in.Capacity.Check(); err != nil {
 		return CreateResult{}, invalidf("server group %s: capacity %v", in.Name, err)
 	}
-	existing, exists, err := describeGroup(ctx, c, in.Name)
+	pre, err := p.readPrerequisites(ctx, c, in)
 	if err != nil {
 		return CreateResult{}, err
 	}
-	if exists {
-		if err := checkOwner("auto scaling group "+in.Name, existing.tags, in.Owner); err != nil {
+	if pre.exists {
+		if err := checkOwner("auto scaling group "+in.Name, pre.existing.tags, in.Owner); err != nil {
 			return CreateResult{}, err
 		}
 	}
-	image, err := findImage(ctx, c, in.ImageID)
+	lt, err := p.ensureLaunchTemplate(ctx, c, in, pre)
 	if err != nil {
 		return CreateResult{}, err
 	}
-	lt, err := p.ensureLaunchTemplate(ctx, c, in, image.id)
-	if err != nil {
-		return CreateResult{}, err
-	}
-	if !exists {
-		if err := p.createGroup(ctx, c, in, lt); err != nil {
+	switch {
+	case pre.exists:
+		// A retry: finish what the first attempt may have left half done.
+		if err := finishGroup(ctx, c, in); err != nil {
 			return CreateResult{}, err
 		}
-	}
-	if err := finishGroup(ctx, c, in); err != nil {
-		return CreateResult{}, err
+	case len(startSuspended(in.Cluster)) > 0:
+		// Created empty, its processes suspended, then sized: a group meant to start out of
+		// traffic never takes any.
+		if err := p.createGroup(ctx, c, in, lt, pre, pipeline.Capacity{}); err != nil {
+			return CreateResult{}, err
+		}
+		if err := finishGroup(ctx, c, in); err != nil {
+			return CreateResult{}, err
+		}
+	default:
+		if err := p.createGroup(ctx, c, in, lt, pre, in.Capacity); err != nil {
+			return CreateResult{}, err
+		}
+		if err := enableMetrics(ctx, c, in); err != nil {
+			return CreateResult{}, err
+		}
 	}
 	return CreateResult{Region: in.Region, ServerGroup: in.Name, LaunchTemplate: lt.name + ":" + lt.version,
-		ImageID: image.id, ImageName: image.name, Capacity: in.Capacity, Adopted: exists}, nil
+		ImageID: pre.image.id, ImageName: pre.image.name, Capacity: in.Capacity, Adopted: pre.exists}, nil
+}
+
+// prerequisites are what a create reads before it writes: whether the group and its launch
+// template exist, the image, and the names the cluster gives turned into ids.
+type prerequisites struct {
+	existing       serverGroup
+	exists         bool
+	image          image
+	template       *launchTemplate
+	securityGroups []string
+	zones, subnets []string
+	targetGroups   []string
+	blockDevices   []ec2types.LaunchTemplateBlockDeviceMappingRequest
+}
+
+// readPrerequisites reads them all at once: each answer takes AWS's time, and none needs another.
+func (p *Provider) readPrerequisites(ctx context.Context, c *clients, in CreateRequest) (prerequisites, error) {
+	var pre prerequisites
+	cl := in.Cluster
+	var reads errgroup.Group
+	reads.Go(func() (err error) { pre.existing, pre.exists, err = describeGroup(ctx, c, in.Name); return err })
+	reads.Go(func() (err error) { pre.image, err = findImage(ctx, c, in.ImageID); return err })
+	reads.Go(func() (err error) {
+		pre.template, err = describeLaunchTemplate(ctx, c, launchTemplateName(in))
+		return err
+	})
+	reads.Go(func() (err error) {
+		pre.securityGroups, err = resolveSecurityGroups(ctx, c, append(slices.Clone(p.account.DefaultSecurityGroups), cl.SecurityGroups...))
+		return err
+	})
+	reads.Go(func() (err error) { pre.zones, pre.subnets, err = p.placement(ctx, c, cl); return err })
+	reads.Go(func() (err error) { pre.targetGroups, err = targetGroupARNs(ctx, c, cl.TargetGroups); return err })
+	if len(cl.BlockDevices) == 0 && cl.CopySourceBlockDevices && in.Source != "" {
+		reads.Go(func() (err error) { pre.blockDevices, err = sourceBlockDevices(ctx, c, in.Source); return err })
+	}
+	return pre, reads.Wait()
 }
 
 // checkOwner refuses a resource another deploy (or someone outside gennaker) created.
@@ -149,25 +197,17 @@ func clientToken(parts ...string) string {
 
 // ensureLaunchTemplate finds the group's launch template or creates it, and returns it with the
 // explicit version the group launches (never $Latest, which a later change would move).
-func (p *Provider) ensureLaunchTemplate(ctx context.Context, c *clients, in CreateRequest, imageID string) (launchTemplateRef, error) {
+func (p *Provider) ensureLaunchTemplate(ctx context.Context, c *clients, in CreateRequest, pre prerequisites) (launchTemplateRef, error) {
 	name := launchTemplateName(in)
-	found, err := describeLaunchTemplate(ctx, c, name)
-	if err != nil || found != nil {
-		if found != nil {
-			if err := checkOwner("launch template "+name, found.tags, in.Owner); err != nil {
-				return launchTemplateRef{}, err
-			}
-			return launchTemplateRef{id: found.id, name: name, version: "1"}, nil
+	if found := pre.template; found != nil {
+		if err := checkOwner("launch template "+name, found.tags, in.Owner); err != nil {
+			return launchTemplateRef{}, err
 		}
-		return launchTemplateRef{}, err
-	}
-	data, err := p.launchTemplateData(ctx, c, in, imageID)
-	if err != nil {
-		return launchTemplateRef{}, err
+		return launchTemplateRef{id: found.id, name: name, version: "1"}, nil
 	}
 	out, err := c.ec2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{
 		LaunchTemplateName: awssdk.String(name),
-		LaunchTemplateData: data,
+		LaunchTemplateData: p.launchTemplateData(in, pre),
 		ClientToken:        awssdk.String(clientToken(in.Owner.key(), name)),
 		VersionDescription: awssdk.String("gennaker " + in.Owner.key()),
 		TagSpecifications: []ec2types.TagSpecification{{
@@ -176,12 +216,27 @@ func (p *Provider) ensureLaunchTemplate(ctx context.Context, c *clients, in Crea
 	})
 	if apiCode(err) == "InvalidLaunchTemplateName.AlreadyExistsException" {
 		// The SDK retried a create whose first answer was lost: the template is the one made then.
-		return p.ensureLaunchTemplate(ctx, c, in, imageID)
+		found, derr := describeLaunchTemplate(ctx, c, name)
+		if derr != nil || found == nil {
+			return launchTemplateRef{}, fmt.Errorf("create launch template %s: AWS says it exists but it cannot be read: %w", name, cmpErr(derr, err))
+		}
+		pre.template = found
+		return p.ensureLaunchTemplate(ctx, c, in, pre)
 	}
 	if err != nil {
 		return launchTemplateRef{}, wrap(err, "create launch template %s in %s", name, in.Region)
 	}
 	return launchTemplateRef{id: awssdk.ToString(out.LaunchTemplate.LaunchTemplateId), name: name, version: "1"}, nil
+}
+
+// cmpErr is the first error that is not nil.
+func cmpErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // launchTemplate is a launch template found by name.
@@ -210,18 +265,15 @@ func describeLaunchTemplate(ctx context.Context, c *clients, name string) (*laun
 }
 
 // launchTemplateData is what the instances launch with.
-func (p *Provider) launchTemplateData(ctx context.Context, c *clients, in CreateRequest, imageID string) (*ec2types.RequestLaunchTemplateData, error) {
+func (p *Provider) launchTemplateData(in CreateRequest, pre prerequisites) *ec2types.RequestLaunchTemplateData {
 	cl := in.Cluster
-	groups, err := resolveSecurityGroups(ctx, c, append(slices.Clone(p.account.DefaultSecurityGroups), cl.SecurityGroups...))
-	if err != nil {
-		return nil, err
-	}
+	groups := pre.securityGroups
 	tokens := ec2types.LaunchTemplateHttpTokensStateOptional
 	if cl.RequireIMDSv2 {
 		tokens = ec2types.LaunchTemplateHttpTokensStateRequired
 	}
 	data := &ec2types.RequestLaunchTemplateData{
-		ImageId:      awssdk.String(imageID),
+		ImageId:      awssdk.String(pre.image.id),
 		InstanceType: ec2types.InstanceType(cl.InstanceType),
 		EbsOptimized: awssdk.Bool(cl.EBSOptimized),
 		Monitoring:   &ec2types.LaunchTemplatesMonitoringRequest{Enabled: awssdk.Bool(cl.InstanceMonitoring)},
@@ -250,16 +302,12 @@ func (p *Provider) launchTemplateData(ctx context.Context, c *clients, in Create
 	} else if len(groups) > 0 {
 		data.SecurityGroupIds = groups
 	}
-	switch {
-	case len(cl.BlockDevices) > 0:
+	if len(cl.BlockDevices) > 0 {
 		data.BlockDeviceMappings = blockDeviceMappings(cl.BlockDevices)
-	case cl.CopySourceBlockDevices && in.Source != "":
-		data.BlockDeviceMappings, err = sourceBlockDevices(ctx, c, in.Source)
-		if err != nil {
-			return nil, err
-		}
+	} else {
+		data.BlockDeviceMappings = pre.blockDevices
 	}
-	return data, nil
+	return data
 }
 
 func cmpOr(a, b string) string {
@@ -372,16 +420,9 @@ func resolveSecurityGroups(ctx context.Context, c *clients, groups []string) ([]
 }
 
 // createGroup creates the Auto Scaling group, empty.
-func (p *Provider) createGroup(ctx context.Context, c *clients, in CreateRequest, lt launchTemplateRef) error {
+func (p *Provider) createGroup(ctx context.Context, c *clients, in CreateRequest, lt launchTemplateRef, pre prerequisites, size pipeline.Capacity) error {
 	cl := in.Cluster
-	zones, subnets, err := p.placement(ctx, c, cl)
-	if err != nil {
-		return err
-	}
-	targetGroups, err := targetGroupARNs(ctx, c, cl.TargetGroups)
-	if err != nil {
-		return err
-	}
+	zones, subnets, targetGroups := pre.zones, pre.subnets, pre.targetGroups
 	tags := ownerTags(in)
 	for k, v := range cl.Tags {
 		tags[k] = v
@@ -389,9 +430,9 @@ func (p *Provider) createGroup(ctx context.Context, c *clients, in CreateRequest
 	req := &autoscaling.CreateAutoScalingGroupInput{
 		AutoScalingGroupName:   awssdk.String(in.Name),
 		LaunchTemplate:         &asgtypes.LaunchTemplateSpecification{LaunchTemplateId: awssdk.String(lt.id), Version: awssdk.String(lt.version)},
-		MinSize:                awssdk.Int32(0),
-		MaxSize:                awssdk.Int32(0),
-		DesiredCapacity:        awssdk.Int32(0),
+		MinSize:                awssdk.Int32(int32(size.Min)),
+		MaxSize:                awssdk.Int32(int32(size.Max)),
+		DesiredCapacity:        awssdk.Int32(int32(size.Desired)),
 		LoadBalancerNames:      cl.LoadBalancers,
 		TargetGroupARNs:        targetGroups,
 		HealthCheckType:        awssdk.String(cl.HealthCheckType),
@@ -424,7 +465,7 @@ func (p *Provider) createGroup(ctx context.Context, c *clients, in CreateRequest
 		}
 		req.LifecycleHookSpecificationList = append(req.LifecycleHookSpecificationList, spec)
 	}
-	_, err = c.asg.CreateAutoScalingGroup(ctx, req)
+	_, err := c.asg.CreateAutoScalingGroup(ctx, req)
 	if code := apiCode(err); code == "AlreadyExists" {
 		// The SDK retried a create whose first answer was lost: adopt the group if it is ours.
 		g, ok, derr := describeGroup(ctx, c, in.Name)
@@ -439,29 +480,39 @@ func (p *Provider) createGroup(ctx context.Context, c *clients, in CreateRequest
 	return wrap(err, "create auto scaling group %s in %s", in.Name, in.Region)
 }
 
-// finishGroup suspends the processes the group starts with, turns on its metrics and sizes it.
-// Each step may be repeated safely.
-func finishGroup(ctx context.Context, c *clients, in CreateRequest) error {
-	cl := in.Cluster
+// startSuspended lists the processes a new group starts with suspended.
+func startSuspended(cl pipeline.AWSCluster) []string {
 	suspend := slices.Clone(cl.SuspendedProcesses)
 	if cl.StartDisabled {
 		suspend = append(suspend, disableProcesses...)
 	}
 	slices.Sort(suspend)
-	suspend = slices.Compact(suspend)
-	if len(suspend) > 0 {
+	return slices.Compact(suspend)
+}
+
+// finishGroup suspends the processes the group starts with, turns on its metrics and sizes it.
+// Each step may be repeated safely.
+func finishGroup(ctx context.Context, c *clients, in CreateRequest) error {
+	if suspend := startSuspended(in.Cluster); len(suspend) > 0 {
 		if _, err := c.asg.SuspendProcesses(ctx, &autoscaling.SuspendProcessesInput{AutoScalingGroupName: awssdk.String(in.Name), ScalingProcesses: suspend}); err != nil {
 			return wrap(err, "suspend processes of %s", in.Name)
 		}
 	}
-	if len(cl.EnabledMetrics) > 0 {
-		if _, err := c.asg.EnableMetricsCollection(ctx, &autoscaling.EnableMetricsCollectionInput{
-			AutoScalingGroupName: awssdk.String(in.Name), Granularity: awssdk.String("1Minute"), Metrics: cl.EnabledMetrics,
-		}); err != nil {
-			return wrap(err, "enable metrics of %s", in.Name)
-		}
+	if err := enableMetrics(ctx, c, in); err != nil {
+		return err
 	}
-	return resizeGroup(ctx, c, in.Name, in.Capacity, cl.StartDisabled)
+	return resizeGroup(ctx, c, in.Name, in.Capacity, in.Cluster.StartDisabled)
+}
+
+// enableMetrics turns on the group metrics the cluster asks for.
+func enableMetrics(ctx context.Context, c *clients, in CreateRequest) error {
+	if len(in.Cluster.EnabledMetrics) == 0 {
+		return nil
+	}
+	_, err := c.asg.EnableMetricsCollection(ctx, &autoscaling.EnableMetricsCollectionInput{
+		AutoScalingGroupName: awssdk.String(in.Name), Granularity: awssdk.String("1Minute"), Metrics: in.Cluster.EnabledMetrics,
+	})
+	return wrap(err, "enable metrics of %s", in.Name)
 }
 
 // placement is where the group launches: subnets of the cluster's subnet type (in its zones when

@@ -9,6 +9,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/gennaker/gennaker/cloud"
 )
@@ -108,16 +109,15 @@ func readHealth(ctx context.Context, c *clients, g serverGroup) (cloud.ServerGro
 		h.Instances = []cloud.InstanceHealth{}
 		return h, nil
 	}
-	states, err := ec2States(ctx, c, g.instanceIDs())
-	if err != nil {
-		return h, err
-	}
-	targets, names, err := targetHealth(ctx, c, g.targetGroups)
-	if err != nil {
-		return h, err
-	}
-	balancers, err := balancerHealth(ctx, c, g.loadBalancers)
-	if err != nil {
+	// EC2 and the load balancers are read at once: each answer takes AWS's time.
+	var states map[string]string
+	var targets, balancers map[string]map[string]targetState
+	var names []string
+	var reads errgroup.Group
+	reads.Go(func() (err error) { states, err = ec2States(ctx, c, g.instanceIDs()); return err })
+	reads.Go(func() (err error) { targets, names, err = targetHealth(ctx, c, g.targetGroups); return err })
+	reads.Go(func() (err error) { balancers, err = balancerHealth(ctx, c, g.loadBalancers); return err })
+	if err := reads.Wait(); err != nil {
 		return h, err
 	}
 	for _, inst := range live {
@@ -176,25 +176,35 @@ func ec2States(ctx context.Context, c *clients, ids []string) (map[string]string
 // targetHealth reads each target group's targets, by target group name and instance id; names
 // lists the target group names in the order of arns.
 func targetHealth(ctx context.Context, c *clients, arns []string) (map[string]map[string]targetState, []string, error) {
+	names := make([]string, len(arns))
+	found := make([]map[string]targetState, len(arns))
+	var reads errgroup.Group
+	for i, arn := range arns {
+		names[i] = targetGroupName(arn)
+		reads.Go(func() error {
+			resp, err := c.elbv2.DescribeTargetHealth(ctx, &elasticloadbalancingv2.DescribeTargetHealthInput{TargetGroupArn: awssdk.String(arn)})
+			if err != nil {
+				return wrap(err, "describe the health of target group %s", names[i])
+			}
+			byInstance := map[string]targetState{}
+			for _, d := range resp.TargetHealthDescriptions {
+				if d.Target == nil || d.TargetHealth == nil {
+					continue
+				}
+				byInstance[awssdk.ToString(d.Target.Id)] = targetState{
+					state: string(d.TargetHealth.State), reason: string(d.TargetHealth.Reason), description: awssdk.ToString(d.TargetHealth.Description),
+				}
+			}
+			found[i] = byInstance
+			return nil
+		})
+	}
+	if err := reads.Wait(); err != nil {
+		return nil, nil, err
+	}
 	out := map[string]map[string]targetState{}
-	var names []string
-	for _, arn := range arns {
-		name := targetGroupName(arn)
-		names = append(names, name)
-		resp, err := c.elbv2.DescribeTargetHealth(ctx, &elasticloadbalancingv2.DescribeTargetHealthInput{TargetGroupArn: awssdk.String(arn)})
-		if err != nil {
-			return nil, nil, wrap(err, "describe the health of target group %s", name)
-		}
-		byInstance := map[string]targetState{}
-		for _, d := range resp.TargetHealthDescriptions {
-			if d.Target == nil || d.TargetHealth == nil {
-				continue
-			}
-			byInstance[awssdk.ToString(d.Target.Id)] = targetState{
-				state: string(d.TargetHealth.State), reason: string(d.TargetHealth.Reason), description: awssdk.ToString(d.TargetHealth.Description),
-			}
-		}
-		out[name] = byInstance
+	for i, name := range names {
+		out[name] = found[i]
 	}
 	return out, names, nil
 }

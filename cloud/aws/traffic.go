@@ -15,6 +15,7 @@ import (
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
 	"github.com/gennaker/gennaker/cloud"
+	"golang.org/x/sync/errgroup"
 )
 
 // Disabled on AWS means out of traffic by design: the group's Launch, Terminate and
@@ -49,6 +50,9 @@ type Requirement struct {
 type TrafficResult struct {
 	// Instances are the instances registered or deregistered.
 	Instances []string `json:"instances"`
+	// InTraffic counts, after a disable, the instances load balancers still send requests or
+	// still drain: the caller waits while there are any.
+	InTraffic int `json:"inTraffic,omitempty"`
 	// Missing means there was no such server group: nothing to do.
 	Missing bool `json:"missing,omitempty"`
 }
@@ -60,7 +64,7 @@ func (p *Provider) Disable(ctx context.Context, in TrafficRequest) (TrafficResul
 	if err != nil {
 		return TrafficResult{}, err
 	}
-	g, ok, err := describeGroup(ctx, c, in.ServerGroup)
+	g, ok, required, err := p.readForRemoval(ctx, c, in.ServerGroup, in.RequireUp)
 	if err != nil || !ok {
 		return TrafficResult{Missing: !ok, Instances: []string{}}, err
 	}
@@ -75,7 +79,7 @@ func (p *Provider) Disable(ctx context.Context, in TrafficRequest) (TrafficResul
 		// Part of the group keeps serving: it is not taken out of service.
 		in.Guard = false
 	}
-	if err := p.checkRemoval(ctx, c, g, in, "disable"); err != nil {
+	if err := p.checkRemoval(ctx, c, g, in, required, "disable"); err != nil {
 		return TrafficResult{}, err
 	}
 	if pct == 100 {
@@ -87,7 +91,19 @@ func (p *Provider) Disable(ctx context.Context, in TrafficRequest) (TrafficResul
 	if err := deregister(ctx, c, g, ids); err != nil {
 		return TrafficResult{}, err
 	}
-	return TrafficResult{Instances: nonNil(ids)}, nil
+	res := TrafficResult{Instances: nonNil(ids)}
+	if len(g.targetGroups)+len(g.loadBalancers) > 0 && len(ids) > 0 {
+		h, err := readHealth(ctx, c, g)
+		if err != nil {
+			return TrafficResult{}, err
+		}
+		for _, i := range h.Instances {
+			if slices.Contains(ids, i.ID) && (i.TakingTraffic || i.Draining) {
+				res.InTraffic++
+			}
+		}
+	}
+	return res, nil
 }
 
 // Enable puts a server group back into its load balancers' traffic: its processes resumed and its
@@ -117,14 +133,22 @@ func (p *Provider) Enable(ctx context.Context, in TrafficRequest) (TrafficResult
 	return TrafficResult{Instances: nonNil(ids)}, nil
 }
 
+// readForRemoval reads a group about to be taken out of service and, at the same time, the health
+// of the group required to serve instead, if any.
+func (p *Provider) readForRemoval(ctx context.Context, c *clients, name string, require *Requirement) (g serverGroup, ok bool, required cloud.ServerGroupHealth, err error) {
+	var reads errgroup.Group
+	reads.Go(func() (err error) { g, ok, err = describeGroup(ctx, c, name); return err })
+	if require != nil {
+		reads.Go(func() (err error) { required, err = p.Health(ctx, c.region, require.ServerGroup); return err })
+	}
+	err = reads.Wait()
+	return g, ok, required, err
+}
+
 // checkRemoval is the check before taking a group out of service: the requirement the caller
 // makes, then the traffic guard.
-func (p *Provider) checkRemoval(ctx context.Context, c *clients, g serverGroup, in TrafficRequest, action string) error {
+func (p *Provider) checkRemoval(ctx context.Context, c *clients, g serverGroup, in TrafficRequest, h cloud.ServerGroupHealth, action string) error {
 	if r := in.RequireUp; r != nil {
-		h, err := p.Health(ctx, c.region, r.ServerGroup)
-		if err != nil {
-			return err
-		}
 		switch {
 		case h.Missing:
 			return invalidf("%s was not %sd: server group %s, which was to take its traffic, is gone", g.name, action, r.ServerGroup)
@@ -133,6 +157,9 @@ func (p *Provider) checkRemoval(ctx context.Context, c *clients, g serverGroup, 
 		case h.Up < r.Up:
 			return invalidf("%s was not %sd: server group %s, which was to take its traffic, has %d of the %d instances up it needs (%s)",
 				g.name, action, r.ServerGroup, h.Up, r.Up, strings.Join(h.NotUp(5), "; "))
+		case h.Up > 0:
+			// The cluster keeps a server group that serves: the traffic guard has nothing to add.
+			return nil
 		}
 	}
 	if !in.Guard {
