@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -89,6 +90,12 @@ type AWSCreateServerGroupInput struct {
 	Image       string `json:"image"`
 	Execution   string `json:"execution"`
 	Stage       string `json:"stage"`
+	// StartEmpty creates the group with no instances, its maximum already set: rolling red/black
+	// then grows it in steps to the capacity the result gives.
+	StartEmpty bool `json:"startEmpty,omitempty"`
+	// MaxEnabled, when above 0, refuses to create the group in a cluster with more enabled
+	// server groups than that (rolling red/black's maxInitialAsgs).
+	MaxEnabled int `json:"maxEnabled,omitempty"`
 }
 
 // AWSCreateServerGroupResult is the server group created, or adopted after a retry, and the
@@ -122,6 +129,9 @@ func (a *AWS) AWSCreateServerGroup(ctx context.Context, in AWSCreateServerGroupI
 		return AWSCreateServerGroupResult{}, classifyAWS(err)
 	}
 	res := AWSCreateServerGroupResult{Others: others}
+	if err := checkEnabled(in, others); err != nil {
+		return res, err
+	}
 	capacity := in.Cluster.Capacity
 	for _, g := range others {
 		if !g.Disabled {
@@ -132,14 +142,34 @@ func (a *AWS) AWSCreateServerGroup(ctx context.Context, in AWSCreateServerGroupI
 			break
 		}
 	}
+	initial := capacity
+	if in.StartEmpty {
+		initial = pipeline.Capacity{Max: capacity.Max}
+	}
 	created, err := p.CreateServerGroup(ctx, aws.CreateRequest{Region: in.Region, Name: name, Application: in.Application, Cluster: in.Cluster,
-		ImageID: in.Image, Capacity: capacity, Source: res.Source, Owner: owner})
+		ImageID: in.Image, Capacity: initial, Source: res.Source, Owner: owner})
 	if err != nil {
 		return AWSCreateServerGroupResult{}, classifyAWS(err)
 	}
 	res.ServerGroup, res.LaunchTemplate, res.ImageID, res.ImageName = created.ServerGroup, created.LaunchTemplate, created.ImageID, created.ImageName
-	res.Capacity, res.Adopted = created.Capacity, created.Adopted
+	res.Capacity, res.Adopted = capacity, created.Adopted
 	return res, nil
+}
+
+// checkEnabled refuses a deploy that wants fewer enabled server groups in its cluster than it has.
+func checkEnabled(in AWSCreateServerGroupInput, others []cloud.ServerGroup) error {
+	var enabled []string
+	for _, g := range others {
+		if !g.Disabled {
+			enabled = append(enabled, g.Name)
+		}
+	}
+	if in.MaxEnabled <= 0 || len(enabled) <= in.MaxEnabled {
+		return nil
+	}
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s starts from at most %d enabled server group(s) (maxInitialAsgs), "+
+		"but %s in %s has %d: %s; disable the older ones first (disableCluster) or raise maxInitialAsgs",
+		in.Cluster.Strategy, in.MaxEnabled, in.ClusterName, in.Region, len(enabled), strings.Join(enabled, ", ")), "InvalidAWSRequest", nil)
 }
 
 // AWSClusterInput names a cluster in a region of an account.
@@ -438,4 +468,20 @@ func (a *AWS) AWSTagImages(ctx context.Context, in AWSTagImagesInput) (AWSTagIma
 		lastErr = fmt.Errorf("%w: no AWS account has region %s", aws.ErrInvalid, in.Region)
 	}
 	return AWSTagImagesResult{}, classifyAWS(lastErr)
+}
+
+// AWSCloneSourceResult is a server group read back as the settings that would create it again.
+type AWSCloneSourceResult struct {
+	Source aws.CloneSource `json:"source"`
+}
+
+// AWSReadCloneSource reads a server group for a clone, or for a rollback to its previous image.
+func (a *AWS) AWSReadCloneSource(ctx context.Context, in ServerGroupRef) (AWSCloneSourceResult, error) {
+	defer heartbeating(ctx)()
+	p, err := a.provider(in.Account)
+	if err != nil {
+		return AWSCloneSourceResult{}, err
+	}
+	src, err := p.ReadCloneSource(ctx, in.Region, in.ServerGroup)
+	return AWSCloneSourceResult{Source: src}, classifyAWS(err)
 }

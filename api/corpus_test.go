@@ -75,7 +75,7 @@ var corpusOutcomes = map[string]corpusOutcome{
 	"012-deck-gce-bake-deploy.json": refused(notOffered, unknownStage("stages[0]", "bake"), deployNotOn("stages[1].clusters[0]", "cloudProvider", "gce"),
 		notOn("stages[2]", "disableServerGroup", "gce")),
 	"013-deck-gce-kayenta-shorter-lifetimes.json": refused(notOffered, notOn("stages[1]", "findImage", "gce"),
-		unknownStage("stages[2]", "cloneServerGroup")),
+		notOn("stages[2]", "cloneServerGroup", "gce")),
 	"014-deck-gce-empty-stages.json":           accepted(0),
 	"015-deck-webhook-artifacts.json":          accepted(0),
 	"016-deck-gce-load-balancers.json":         refused(notOffered, unknownStage("stages[0]", "upsertLoadBalancers")),

@@ -32,7 +32,7 @@ func awsThroughProxy(t *testing.T) (*devProcess, *awsfault.Proxy, *awsState) {
 		t.Fatal(err)
 	}
 	p := newDevProcess(t)
-	p.args = append(p.args, "--accounts", accounts)
+	p.args = append(p.args, "--accounts", accounts, "--dev-local-kube=false")
 	for k, v := range moto.Environ() {
 		p.env = append(p.env, k+"="+v)
 	}

@@ -299,13 +299,10 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 	}
 }
 
-// TestAWSDeployThatNeverGetsHealthy deploys through a proxy that makes the new server group's
-// targets fail their health checks: the stage ends TERMINAL within its timeout, saying which
-// instances are not up and why, and rolls back; the server group that served before was never
-// touched.
-func TestAWSDeployThatNeverGetsHealthy(t *testing.T) {
-	skipShort(t)
-	t.Parallel()
+// startBehindProxy starts gennaker dev with the AWS account aws-test: a seeded moto of its own,
+// reached through a fault proxy that records every call.
+func startBehindProxy(t *testing.T) (*apiClient, *awsState, *awsfault.Proxy) {
+	t.Helper()
 	moto := mototest.Start(t)
 	moto.Seed(t, "us-east-1")
 	proxy := awsfault.New(moto.URL, 7)
@@ -315,12 +312,23 @@ func TestAWSDeployThatNeverGetsHealthy(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := newDevProcess(t)
-	p.args = append(p.args, "--accounts", accounts)
+	p.args = append(p.args, "--accounts", accounts, "--dev-local-kube=false")
 	for k, v := range moto.Environ() {
 		p.env = append(p.env, k+"="+v)
 	}
 	api := p.start()
 	aws := newAWSState(t, moto.URL)
+	return api, aws, proxy
+}
+
+// TestAWSDeployThatNeverGetsHealthy deploys through a proxy that makes the new server group's
+// targets fail their health checks: the stage ends TERMINAL within its timeout, saying which
+// instances are not up and why, and rolls back; the server group that served before was never
+// touched.
+func TestAWSDeployThatNeverGetsHealthy(t *testing.T) {
+	skipShort(t)
+	t.Parallel()
+	api, aws, proxy := startBehindProxy(t)
 
 	stage := map[string]any{"refId": "1", "type": "deploy", "name": "Deploy", "stageTimeoutMs": 30000, "clusters": []any{map[string]any{
 		"account": "aws-test", "application": "web", "stack": "prod", "availabilityZones": map[string]any{"us-east-1": []any{"us-east-1a"}},
@@ -362,6 +370,166 @@ func TestAWSDeployThatNeverGetsHealthy(t *testing.T) {
 		if c.Action == "DeregisterTargets" && old[c.Params.Get("Targets.member.1.Id")] {
 			t.Errorf("the failed deploy deregistered web-prod-v000's instance %s", c.Params.Get("Targets.member.1.Id"))
 		}
+	}
+	aws.checkNoOrphans("web-")
+}
+
+// TestAWSRollingRedBlack deploys twice with rolling red/black in two steps, a smoke-test pipeline
+// before each cleanup: the second deploy takes half of the first group's instances out of its
+// target group only once the new group has its first half up, and the rest at the end.
+func TestAWSRollingRedBlack(t *testing.T) {
+	skipShort(t)
+	t.Parallel()
+	api, aws, proxy := startBehindProxy(t)
+	api.savePipeline("web", "smoke", map[string]any{"stages": []any{
+		map[string]any{"refId": "1", "type": "wait", "name": "Smoke test", "waitTime": 1}}})
+	stage := map[string]any{"refId": "1", "type": "deploy", "name": "Deploy", "clusters": []any{map[string]any{
+		"account": "aws-test", "application": "web", "stack": "prod", "availabilityZones": map[string]any{"us-east-1": []any{"us-east-1a"}},
+		"subnetType": "internal", "instanceType": "t3.micro", "securityGroups": []any{"web"}, "targetGroups": []any{"web"},
+		"amiName": "web-1.0.0", "capacity": map[string]any{"min": 2, "desired": 2, "max": 2}, "strategy": "rollingredblack",
+		"targetPercentages": []any{50}, "pipelineBeforeCleanup": map[string]any{"application": "web", "pipelineId": "smoke"},
+		"rollback": map[string]any{"onFailure": true}}}}
+	api.savePipeline("web", "deploy", map[string]any{"stages": []any{stage}})
+	var done execution
+	for i := range 2 {
+		if i == 1 {
+			proxy.ResetCalls()
+		}
+		e := api.startExecution("web", "deploy", nil)
+		if done = api.waitUntilDone(e.ID, 4*time.Minute); done.Status != "SUCCEEDED" {
+			t.Fatalf("deploy %d ended %s: %s", i+1, done.Status, done.describe())
+		}
+	}
+	groups := aws.groups("web-prod-")
+	v0, v1 := groups["web-prod-v000"], groups["web-prod-v001"]
+	if !v0.disabled || v1.disabled || len(v1.instances) != 2 || v1.capacity != [3]int32{2, 2, 2} {
+		t.Fatalf("after the rolling deploy: %+v", groups)
+	}
+	serving := aws.inTraffic("web")
+	if len(serving) != 2 || !serving[v1.instances[0]] || !serving[v1.instances[1]] {
+		t.Errorf("serving %v, want web-prod-v001's %v", serving, v1.instances)
+	}
+	// The calls, in order: the new group grown to one instance, then one old instance out of
+	// the target group, then grown to two, then the whole old group out.
+	var steps []string
+	for _, c := range proxy.Calls() {
+		switch {
+		case c.Action == "UpdateAutoScalingGroup" && c.Params.Get("AutoScalingGroupName") == "web-prod-v001":
+			steps = append(steps, "grow to "+c.Params.Get("DesiredCapacity"))
+		case c.Action == "DeregisterTargets":
+			n := 0
+			for k := range c.Params {
+				if strings.HasPrefix(k, "Targets.member.") && strings.HasSuffix(k, ".Id") {
+					n++
+				}
+			}
+			steps = append(steps, fmt.Sprintf("deregister %d", n))
+		}
+	}
+	// (moto refuses a deregistration naming a target already out, so the last one goes on one
+	// instance at a time.)
+	want := []string{"grow to 1", "deregister 1", "grow to 2"}
+	if len(steps) < 4 || !slices.Equal(steps[:3], want) || slices.ContainsFunc(steps[3:], func(s string) bool { return !strings.HasPrefix(s, "deregister") }) {
+		t.Errorf("steps %q, want %q and then the rest deregistered", steps, want)
+	}
+	// Each step ran the smoke test, and says so.
+	deployment := done.mustStage(t, "1").Outputs["deployments"].([]any)[0].(map[string]any)
+	steps2, _ := deployment["steps"].([]any)
+	if len(steps2) != 2 {
+		t.Fatalf("steps %v", deployment["steps"])
+	}
+	for _, st := range steps2 {
+		step := st.(map[string]any)
+		if smoke, _ := step["pipelineBeforeCleanup"].(map[string]any); step["done"] != true || smoke["status"] != "SUCCEEDED" {
+			t.Errorf("step %v", step)
+		}
+	}
+	aws.checkNoOrphans("web-")
+}
+
+// imageOf is the image a group's running instances launched from; "" when it has none, or they
+// differ.
+func (s *awsState) imageOf(groupName string) string {
+	s.t.Helper()
+	out, err := s.ec2.DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{
+		{Name: awssdk.String("instance-state-name"), Values: []string{"running", "pending"}},
+		{Name: awssdk.String("tag:aws:autoscaling:groupName"), Values: []string{groupName}}}})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	images := map[string]bool{}
+	for _, r := range out.Reservations {
+		for _, i := range r.Instances {
+			images[awssdk.ToString(i.ImageId)] = true
+		}
+	}
+	if len(images) != 1 {
+		return ""
+	}
+	for id := range images {
+		return id
+	}
+	return ""
+}
+
+// TestAWSRollBackToThePreviousImageAndClone deploys twice highlander (the first server group is
+// gone), rolls the second back to the image it replaced, which deploys a copy of it launching the
+// old image, and then clones the result into a canary cluster with one instance.
+func TestAWSRollBackToThePreviousImageAndClone(t *testing.T) {
+	skipShort(t)
+	t.Parallel()
+	api, aws, _ := startBehindProxy(t)
+	images := map[string]string{}
+	for _, name := range []string{"web-1.0.0", "web-1.1.0"} {
+		out, err := aws.ec2.DescribeImages(context.Background(), &ec2.DescribeImagesInput{Filters: []ec2types.Filter{{Name: awssdk.String("name"), Values: []string{name}}}})
+		if err != nil || len(out.Images) != 1 {
+			t.Fatalf("image %s: %v", name, err)
+		}
+		images[name] = awssdk.ToString(out.Images[0].ImageId)
+	}
+	for _, image := range []string{"web-1.0.0", "web-1.1.0"} {
+		stage := map[string]any{"refId": "1", "type": "deploy", "clusters": []any{map[string]any{
+			"account": "aws-test", "application": "web", "stack": "prod", "region": "us-east-1", "subnetType": "internal",
+			"instanceType": "t3.micro", "securityGroups": []any{"web"}, "targetGroups": []any{"web"}, "amiName": image,
+			"capacity": map[string]any{"min": 2, "desired": 2, "max": 2}, "strategy": "highlander"}}}
+		api.savePipeline("web", "deploy "+image, map[string]any{"stages": []any{stage}})
+		e := api.startExecution("web", "deploy "+image, nil)
+		if done := api.waitUntilDone(e.ID, 3*time.Minute); done.Status != "SUCCEEDED" {
+			t.Fatalf("deploy of %s ended %s: %s", image, done.Status, done.describe())
+		}
+	}
+	if names := slices.Sorted(mapKeys(aws.groups("web-"))); !slices.Equal(names, []string{"web-prod-v001"}) {
+		t.Fatalf("before the rollback: groups %v", names)
+	}
+
+	api.savePipeline("web", "rollback", map[string]any{"stages": []any{map[string]any{"refId": "1", "type": "rollbackServerGroup",
+		"credentials": "aws-test", "regions": []any{"us-east-1"}, "rollbackType": "PREVIOUS_IMAGE",
+		"rollbackContext": map[string]any{"rollbackServerGroupName": "web-prod-v001"}}}})
+	e := api.startExecution("web", "rollback", nil)
+	if done := api.waitUntilDone(e.ID, 3*time.Minute); done.Status != "SUCCEEDED" || deployedIn(t, done, "1") != "web-prod-v002" {
+		t.Fatalf("the rollback ended %s: %s", done.Status, done.describe())
+	}
+	groups := aws.groups("web-prod-")
+	if !groups["web-prod-v001"].disabled || groups["web-prod-v002"].disabled || aws.imageOf("web-prod-v002") != images["web-1.0.0"] {
+		t.Errorf("after the rollback: %+v, web-prod-v002 runs %s, want %s", groups, aws.imageOf("web-prod-v002"), images["web-1.0.0"])
+	}
+	serving := aws.inTraffic("web")
+	for _, id := range groups["web-prod-v002"].instances {
+		if !serving[id] {
+			t.Errorf("web-prod-v002's %s is not in traffic: %v", id, serving)
+		}
+	}
+
+	api.savePipeline("web", "canary", map[string]any{"stages": []any{map[string]any{"refId": "1", "type": "cloneServerGroup",
+		"cloudProvider": "aws", "credentials": "aws-test", "region": "us-east-1", "targetCluster": "web-prod", "target": "current_asg_dynamic",
+		"application": "web", "stack": "canary", "freeFormDetails": "", "capacity": map[string]any{"min": 1, "desired": 1, "max": 1}}}})
+	e = api.startExecution("web", "canary", nil)
+	if done := api.waitUntilDone(e.ID, 3*time.Minute); done.Status != "SUCCEEDED" || deployedIn(t, done, "1") != "web-canary-v000" {
+		t.Fatalf("the clone ended %s: %s", done.Status, done.describe())
+	}
+	canary := aws.groups("web-canary-")["web-canary-v000"]
+	if len(canary.instances) != 1 || canary.disabled || aws.imageOf("web-canary-v000") != images["web-1.0.0"] || !aws.inTraffic("web")[canary.instances[0]] {
+		t.Errorf("the clone: %+v running %s", canary, aws.imageOf("web-canary-v000"))
 	}
 	aws.checkNoOrphans("web-")
 }

@@ -99,6 +99,8 @@ type awsPlace struct {
 	accountPath string
 	// regionPaths are the paths of the regions, in order.
 	regionPaths []string
+	// pipelinePath is the path of a pipeline the stage runs, if any.
+	pipelinePath string
 }
 
 // references names an AWS account and the regions of it a stage uses. The paths are the ones the

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 )
@@ -110,13 +111,18 @@ const (
 )
 
 // RollbackServerGroupStage is a rollbackServerGroup stage's settings: roll one server group back
-// to another, both named.
+// to another (EXPLICIT), or to a copy of it with the image it replaced (PREVIOUS_IMAGE).
 type RollbackServerGroupStage struct {
 	Account string
 	Region  string
+	// Type is RollbackExplicit or RollbackPreviousImage.
+	Type string
 	// From is rollbackContext.rollbackServerGroupName, the server group rolled back; To is
-	// restoreServerGroupName, the one that serves again.
-	From, To                        string
+	// restoreServerGroupName, the one that serves again (EXPLICIT).
+	From, To string
+	// Image is the image a PREVIOUS_IMAGE rollback launches (imageId or imageName); empty means
+	// the one recorded on From when it was deployed.
+	Image                           string
 	TargetHealthyRollbackPercentage int
 	// DelayBeforeDisableSec waits between To being up and From being disabled.
 	DelayBeforeDisableSec int
@@ -143,14 +149,13 @@ func ReadRollbackServerGroupStage(settings map[string]any, path string) (Rollbac
 		ps.add(f.at("regions"), "rolls back one region at a time: give one region")
 	}
 	checkAWSProvider(f)
-	switch t := f.trimmed("rollbackType"); t {
-	case RollbackExplicit:
-	case RollbackPreviousImage:
-		ps.add(f.at("rollbackType"), "PREVIOUS_IMAGE is not offered yet: roll back to a server group that still exists (EXPLICIT)")
+	s.Type = f.trimmed("rollbackType")
+	switch s.Type {
+	case RollbackExplicit, RollbackPreviousImage:
 	case "":
-		ps.add(f.at("rollbackType"), "required: EXPLICIT")
+		ps.add(f.at("rollbackType"), "required: EXPLICIT or PREVIOUS_IMAGE")
 	default:
-		f.bad(f.at("rollbackType"), t, "must be EXPLICIT, not %q", t)
+		f.bad(f.at("rollbackType"), s.Type, "must be EXPLICIT or PREVIOUS_IMAGE, not %q", s.Type)
 	}
 	rc, ok := f.optionalObject("rollbackContext")
 	if !ok {
@@ -161,7 +166,11 @@ func ReadRollbackServerGroupStage(settings map[string]any, path string) (Rollbac
 	}
 	cf := f.sub("rollbackContext", rc)
 	s.From = cf.requiredString("rollbackServerGroupName")
-	s.To = cf.requiredString("restoreServerGroupName")
+	if s.Type == RollbackPreviousImage {
+		s.Image = cmp.Or(cf.trimmed("imageId"), cf.trimmed("imageName"))
+	} else {
+		s.To = cf.requiredString("restoreServerGroupName")
+	}
 	s.TargetHealthyRollbackPercentage = readPercentage(cf, "targetHealthyRollbackPercentage", 100)
 	s.DelayBeforeDisableSec = int(cf.count("delayBeforeDisableSeconds", 0, 0))
 	if s.From != "" && s.From == s.To {

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"cmp"
 	"encoding/base64"
+	"math"
 	"regexp"
 	"slices"
 	"strings"
@@ -34,6 +35,9 @@ func (s DeployStage) References(path string) []Reference {
 	var refs []Reference
 	for _, c := range s.Clusters {
 		refs = append(refs, c.where.references(path, c.Account, []string{c.Region})...)
+		if p := c.PipelineBeforeCleanup; p != nil {
+			refs = append(refs, Reference{Path: c.where.pipelinePath, Kind: RefPipeline, Application: p.Application, Name: p.Pipeline})
+		}
 	}
 	return refs
 }
@@ -107,6 +111,16 @@ type AWSCluster struct {
 	// deploy fails; DestroyLatest then destroys the new one.
 	RollbackOnFailure bool `json:"rollbackOnFailure,omitempty"`
 	DestroyLatest     bool `json:"destroyLatest,omitempty"`
+	// TargetPercentages are rolling red/black's steps: at each, the new server group grows to
+	// that share of its capacity and, once it is up, the same share of the source's instances
+	// leaves traffic. The last is 100.
+	TargetPercentages []int `json:"targetPercentages,omitempty"`
+	// MaxInitialAsgs is how many enabled server groups rolling red/black accepts in the cluster
+	// when it starts.
+	MaxInitialAsgs int `json:"maxInitialAsgs,omitempty"`
+	// PipelineBeforeCleanup runs at each step of rolling red/black, once the new instances are
+	// up and before the source's share is disabled; its failure fails the deploy.
+	PipelineBeforeCleanup *PipelineStage `json:"pipelineBeforeCleanup,omitempty"`
 
 	where awsPlace
 }
@@ -186,7 +200,11 @@ var (
 )
 
 // readAWSCluster reads one cluster of a deploy stage.
-func readAWSCluster(f fields) AWSCluster {
+func readAWSCluster(f fields) AWSCluster { return readClusterSettings(f, true) }
+
+// readClusterSettings reads a cluster; complete says the settings must be whole, as a deploy's
+// are, rather than changes to a server group's, as a clone's are.
+func readClusterSettings(f fields, complete bool) AWSCluster {
 	var c AWSCluster
 	for _, key := range []string{"cloudProvider", "provider"} {
 		if cp := f.trimmed(key); cp != "" && cp != CloudAWS && !hasExpression(cp) {
@@ -222,7 +240,7 @@ func readAWSCluster(f fields) AWSCluster {
 	if c.Image == "" {
 		c.Image = f.trimmed("amiName")
 	}
-	readLaunchSettings(f, &c)
+	readLaunchSettings(f, &c, complete)
 	readGroupSettings(f, &c)
 	readDeployStrategy(f, &c)
 	checkHealthProviders(f, c)
@@ -273,8 +291,12 @@ func readClusterPlacement(f fields, c *AWSCluster) {
 }
 
 // readLaunchSettings reads what the launch template holds.
-func readLaunchSettings(f fields, c *AWSCluster) {
-	c.InstanceType = f.requiredString("instanceType")
+func readLaunchSettings(f fields, c *AWSCluster, complete bool) {
+	if complete {
+		c.InstanceType = f.requiredString("instanceType")
+	} else {
+		c.InstanceType = f.str("instanceType")
+	}
 	if t := strings.TrimSpace(c.InstanceType); t != "" && !hasExpression(t) && !instanceTypeName.MatchString(t) {
 		f.bad(f.at("instanceType"), t, "is not an EC2 instance type such as t3.micro")
 	}
@@ -403,11 +425,13 @@ func readDeployStrategy(f fields, c *AWSCluster) {
 	case "", StrategyNone:
 		strategy = StrategyNone
 	case StrategyRedBlack, StrategyHighlander:
-	case StrategyRollingRedBlack, "custom", "monitored", "cf-rolling-redblack":
-		f.ps.add(f.at("strategy"), "strategy %q is not offered on aws yet; use redblack, highlander or none", strategy)
+	case StrategyRollingRedBlack:
+		readRollingSteps(f, c)
+	case "custom", "monitored", "cf-rolling-redblack":
+		f.ps.add(f.at("strategy"), "strategy %q is not offered on aws yet; use redblack, rollingredblack, highlander or none", strategy)
 	default:
 		if !hasExpression(strategy) {
-			f.bad(f.at("strategy"), strategy, "must be one of none, redblack or highlander, not %q", strategy)
+			f.bad(f.at("strategy"), strategy, "must be one of none, redblack, rollingredblack or highlander, not %q", strategy)
 		}
 	}
 	c.Strategy = strategy
@@ -422,6 +446,45 @@ func readDeployStrategy(f fields, c *AWSCluster) {
 		rf := f.sub("rollback", r)
 		c.RollbackOnFailure = rf.boolean("onFailure", false)
 		c.DestroyLatest = rf.boolean("destroyLatest", false)
+	}
+}
+
+// readRollingSteps reads rolling red/black's steps: the percentages, ascending, with 100 added
+// when the list lacks it (as Spinnaker does), and the pipeline to run before each cleanup.
+func readRollingSteps(f fields, c *AWSCluster) {
+	items, _ := f.list("targetPercentages", false)
+	for i, item := range items {
+		p := joinIndex(f.at("targetPercentages"), i)
+		n, ok := readNumber(item)
+		switch {
+		case !ok || n != math.Trunc(n):
+			f.bad(p, item, "must be a whole percentage")
+		case n < 1 || n > 100:
+			f.bad(p, item, "must be a percentage from 1 to 100")
+		case len(c.TargetPercentages) > 0 && int(n) <= c.TargetPercentages[len(c.TargetPercentages)-1]:
+			f.bad(p, item, "must be larger than the step before it: the steps only move traffic forward")
+		default:
+			c.TargetPercentages = append(c.TargetPercentages, int(n))
+		}
+	}
+	if len(c.TargetPercentages) == 0 || c.TargetPercentages[len(c.TargetPercentages)-1] != 100 {
+		c.TargetPercentages = append(c.TargetPercentages, 100)
+	}
+	c.MaxInitialAsgs = int(f.count("maxInitialAsgs", 1, 1))
+	if c.StartDisabled {
+		f.ps.add(f.at("startDisabled"), "cannot be combined with rollingredblack, which moves traffic to the new server group in steps")
+	}
+	if m, ok := f.optionalObject("pipelineBeforeCleanup"); ok && len(m) > 0 {
+		pf := f.sub("pipelineBeforeCleanup", m)
+		id := pf.trimmed("pipelineId")
+		if id == "" {
+			// Deck leaves {"application": …} behind when no pipeline is chosen.
+			return
+		}
+		child := &PipelineStage{Application: pf.trimmed("application"), Pipeline: id, WaitForCompletion: true}
+		child.Parameters, _ = pf.optionalObject("pipelineParameters")
+		c.PipelineBeforeCleanup = child
+		c.where.pipelinePath = pf.at("pipelineId")
 	}
 }
 

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"math"
 	"regexp"
+	"slices"
 )
 
 // The stages that work on one server group of a cluster in each of their regions.
@@ -31,13 +32,17 @@ const (
 	ResizeUp        = "scale_up"
 	ResizeDown      = "scale_down"
 	ResizeToCluster = "scale_to_cluster"
+	// ResizeToServerGroup takes the size of another server group (the stage's source).
+	ResizeToServerGroup = "scale_to_server_group"
 )
 
 // ResizeServerGroupStage is a resizeServerGroup stage's settings.
 type ResizeServerGroupStage struct {
 	AWSTarget
-	// Action is ResizeExact, ResizeUp, ResizeDown or ResizeToCluster.
+	// Action is ResizeExact, ResizeUp, ResizeDown, ResizeToCluster or ResizeToServerGroup.
 	Action string
+	// Source is the server group ResizeToServerGroup copies the size of.
+	Source *ServerGroupSource
 	// Capacity holds the sizes given for ResizeExact; Given says which of them were.
 	Capacity Capacity
 	Given    struct{ Min, Desired, Max bool }
@@ -58,9 +63,16 @@ func ReadResizeServerGroupStage(settings map[string]any, path string) (ResizeSer
 	f := newFields(settings, path, &ps)
 	s := ResizeServerGroupStage{AWSTarget: readAWSTarget(f)}
 	resizeType := f.oneOf("resizeType", "", "pct", "incr", "exact")
-	s.Action = f.oneOf("action", ResizeExact, ResizeExact, ResizeUp, ResizeDown, ResizeToCluster, "scale_to_server_group")
-	if s.Action == "scale_to_server_group" {
-		ps.add(f.at("action"), "scale_to_server_group is not offered yet; use scale_exact with a capacity, or scale_to_cluster")
+	s.Action = f.oneOf("action", ResizeExact, ResizeExact, ResizeUp, ResizeDown, ResizeToCluster, ResizeToServerGroup)
+	if s.Action == ResizeToServerGroup && resizeType != "exact" {
+		s.Source = readServerGroupSource(f, s.AWSTarget)
+		if pct, ok := f.float("scalePct"); ok {
+			if pct <= 0 {
+				ps.add(f.at("scalePct"), "must be a percentage above 0")
+			}
+			s.ScalePct = &pct
+		}
+		return s, ps
 	}
 	if resizeType == "exact" {
 		s.Action = ResizeExact
@@ -101,14 +113,21 @@ func ReadResizeServerGroupStage(settings map[string]any, path string) (ResizeSer
 	return s, ps
 }
 
-// NewCapacity is the size the stage sets on a server group of size current; clusterLargest holds
-// the largest min, desired and max among the cluster's server groups in the region, which
-// scale_to_cluster starts from. Spinnaker's rules: scale_exact keeps the sizes not given, raising
-// max to min or lowering min to max as needed and keeping desired between them; scale_up and
-// scale_down move each size by scaleNum, or by scalePct of itself rounded up, never below 0;
-// scale_to_cluster takes the cluster's largest sizes and adds to them.
-func (s ResizeServerGroupStage) NewCapacity(current, clusterLargest Capacity) Capacity {
+// NewCapacity is the size the stage sets on a server group of size current. basis is what
+// scale_to_cluster starts from, the largest min, desired and max among the cluster's server groups
+// in the region, or for scale_to_server_group the source server group's size. Spinnaker's rules:
+// scale_exact keeps the sizes not given, raising max to min or lowering min to max as needed and
+// keeping desired between them; scale_up and scale_down move each size by scaleNum, or by scalePct
+// of itself rounded up, never below 0; scale_to_cluster takes the cluster's largest sizes and adds
+// to them; scale_to_server_group takes the source's sizes, or scalePct of each, rounded up.
+func (s ResizeServerGroupStage) NewCapacity(current, basis Capacity) Capacity {
 	switch s.Action {
+	case ResizeToServerGroup:
+		if s.ScalePct == nil {
+			return basis
+		}
+		scale := func(n int) int { return int(math.Ceil(float64(n) * *s.ScalePct / 100)) }
+		return Capacity{Min: scale(basis.Min), Desired: scale(basis.Desired), Max: scale(basis.Max)}
 	case ResizeExact:
 		c := current
 		if s.Given.Min {
@@ -126,7 +145,7 @@ func (s ResizeServerGroupStage) NewCapacity(current, clusterLargest Capacity) Ca
 		c.Desired = max(c.Min, min(c.Desired, c.Max))
 		return c
 	case ResizeToCluster:
-		c := clusterLargest
+		c := basis
 		c.Desired += s.change(c.Desired)
 		c.Max = max(c.Max, c.Desired)
 		return c
@@ -137,6 +156,63 @@ func (s ResizeServerGroupStage) NewCapacity(current, clusterLargest Capacity) Ca
 	}
 	move := func(n int) int { return max(0, n+sign*s.change(n)) }
 	return Capacity{Min: move(current.Min), Desired: move(current.Desired), Max: move(current.Max)}
+}
+
+// References names the account and regions, and the source's when it has its own.
+func (s ResizeServerGroupStage) References(path string) []Reference {
+	refs := s.AWSTarget.References(path)
+	if src := s.Source; src != nil {
+		// The ones the source takes from the stage are named once.
+		for _, r := range src.where.references(joinKey(path, "source"), src.Account, []string{src.Region}) {
+			if !slices.Contains(refs, r) {
+				refs = append(refs, r)
+			}
+		}
+	}
+	return refs
+}
+
+// ServerGroupSource names a server group another stage reads: Spinnaker's source
+// {credentials, region, serverGroupName}.
+type ServerGroupSource struct {
+	Account     string `json:"account"`
+	Region      string `json:"region"`
+	ServerGroup string `json:"serverGroup"`
+
+	where awsPlace
+}
+
+// readServerGroupSource reads the source; its account and region default to the stage's.
+func readServerGroupSource(f fields, t AWSTarget) *ServerGroupSource {
+	m, ok := f.optionalObject("source")
+	if !ok {
+		if !f.has("source") {
+			f.ps.add(f.at("source"), "required: the server group to take the size of, {\"serverGroupName\": …, \"region\": …}")
+		}
+		return nil
+	}
+	sf := f.sub("source", m)
+	src := &ServerGroupSource{Account: t.Account, ServerGroup: sf.trimmed("serverGroupName")}
+	src.where.accountPath = t.where.accountPath
+	if src.ServerGroup == "" {
+		src.ServerGroup = sf.requiredString("asgName")
+	}
+	for _, key := range []string{"credentials", "account"} {
+		if a := sf.trimmed(key); a != "" {
+			src.Account, src.where.accountPath = a, sf.at(key)
+			break
+		}
+	}
+	switch r := sf.trimmed("region"); {
+	case r != "":
+		src.Region, src.where.regionPaths = r, []string{sf.at("region")}
+	case len(t.Regions) == 1:
+		src.Region = t.Regions[0]
+		src.where.regionPaths = t.where.regionPaths
+	default:
+		f.ps.add(sf.at("region"), "required: the source's region (the stage names several)")
+	}
+	return src
 }
 
 // change is how many instances a size of n moves by.

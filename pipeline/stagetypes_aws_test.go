@@ -32,18 +32,46 @@ func TestValidateAWSStages(t *testing.T) {
 			"region": "us-east-1", "instanceType": "t3.micro"}]}`,
 			want: []string{`stages[0].clusters[0].credentials: unknown account "test"; known AWS accounts: prod`}},
 		{name: "what gennaker refuses", stage: `{"refId": "1", "type": "deploy", "clusters": [{` + cluster + `, "setLaunchTemplate": false,
-			"spotPrice": "0.1", "onDemandBaseCapacity": 1, "strategy": "rollingredblack", "suspendedProcesses": ["Lunch"]}]}`,
+			"spotPrice": "0.1", "onDemandBaseCapacity": 1, "strategy": "monitored", "suspendedProcesses": ["Lunch"]}]}`,
 			want: []string{"stages[0].clusters[0].setLaunchTemplate: launch configurations are not offered", "stages[0].clusters[0].spotPrice: spot instances",
 				"stages[0].clusters[0].onDemandBaseCapacity: mixed instances policies", "stages[0].clusters[0].suspendedProcesses[0]: is not an Auto Scaling process",
-				`stages[0].clusters[0].strategy: strategy "rollingredblack" is not offered on aws yet`}},
+				`stages[0].clusters[0].strategy: strategy "monitored" is not offered on aws yet`}},
+		{name: "rolling red/black as Deck writes it", stage: `{"refId": "1", "type": "deploy", "clusters": [{` + cluster + `, "strategy": "rollingredblack",
+			"targetPercentages": [10, 50], "pipelineBeforeCleanup": {"application": "web", "pipelineId": "smoke", "pipelineParameters": {"env": "prod"}},
+			"scaleDown": true}]}`},
+		{name: "rolling red/black steps out of order", stage: `{"refId": "1", "type": "deploy", "clusters": [{` + cluster + `, "strategy": "rollingredblack",
+			"targetPercentages": [50, 20, 120, 7.5], "startDisabled": true}]}`,
+			want: []string{"stages[0].clusters[0].targetPercentages[1]: must be larger than the step before it",
+				"stages[0].clusters[0].targetPercentages[2]: must be a percentage from 1 to 100",
+				"stages[0].clusters[0].targetPercentages[3]: must be a whole percentage",
+				"stages[0].clusters[0].startDisabled: cannot be combined with rollingredblack"}},
 		{name: "names Frigga cannot take", stage: `{"refId": "1", "type": "deploy", "clusters": [{"account": "prod", "application": "my-app",
 			"stack": "a-b", "region": "us-east-1", "instanceType": "t3.micro"}]}`,
 			want: []string{"stages[0].clusters[0].application: takes letters", "stages[0].clusters[0].stack: takes letters"}},
 		{name: "platform health only with target groups is a warning", stage: `{"refId": "1", "type": "deploy", "clusters": [{` + cluster +
 			`, "targetGroups": ["web"], "interestingHealthProviderNames": ["Amazon"]}]}`,
 			want: []string{`stages[0].clusters[0].interestingHealthProviderNames: is ["Amazon"]`}},
+		{name: "clone as Deck writes it", stage: `{"refId": "1", "type": "cloneServerGroup", "cloudProvider": "aws", "credentials": "prod",
+			"region": "us-east-1", "targetCluster": "web-main", "target": "current_asg_dynamic", "application": "web", "stack": "canary",
+			"freeFormDetails": "", "useSourceCapacity": true, "amiName": "", "instanceType": "", "strategy": "redblack"}`},
+		{name: "clone from a named server group elsewhere", stage: `{"refId": "1", "type": "cloneServerGroup", "credentials": "prod",
+			"region": "us-west-2", "source": {"asgName": "web-main-v001", "region": "us-east-1", "account": "test"}, "capacity": {"min": 2, "max": 1}}`,
+			want: []string{"stages[0].capacity: needs min ≤ desired ≤ max", "stages[0].source.region: is not the stage's region us-west-2",
+				"stages[0].source.account: is not the stage's account prod"}},
+		{name: "clone without its source", stage: `{"refId": "1", "type": "cloneServerGroup", "credentials": "prod", "region": "us-east-1"}`,
+			want: []string{"stages[0].targetCluster: required"}},
+		{name: "roll back to the previous image", stage: `{"refId": "1", "type": "rollbackServerGroup", "credentials": "prod", "regions": ["us-east-1"],
+			"rollbackType": "PREVIOUS_IMAGE", "rollbackContext": {"rollbackServerGroupName": "web-main-v002", "imageName": "web-1.0.0"}}`},
+		{name: "roll back some other way", stage: `{"refId": "1", "type": "rollbackServerGroup", "credentials": "prod", "regions": ["us-east-1"],
+			"rollbackType": "NEWEST", "rollbackContext": {"rollbackServerGroupName": "web-main-v002", "restoreServerGroupName": "web-main-v001"}}`,
+			want: []string{`stages[0].rollbackType: must be EXPLICIT or PREVIOUS_IMAGE, not "NEWEST"`}},
 		{name: "resize as Deck writes it", stage: `{"refId": "1", "type": "resizeServerGroup", "cloudProvider": "aws", "credentials": "prod",
 			"cluster": "web-main", "regions": ["us-east-1"], "target": "current_asg_dynamic", "action": "scale_up", "resizeType": "pct", "scalePct": 50}`},
+		{name: "resize to another server group's size", stage: `{"refId": "1", "type": "resizeServerGroup", "credentials": "prod", "cluster": "web-main",
+			"regions": ["us-east-1"], "action": "scale_to_server_group", "source": {"serverGroupName": "web-main-v002"}}`},
+		{name: "resize to a server group of an unknown account", stage: `{"refId": "1", "type": "resizeServerGroup", "credentials": "prod",
+			"cluster": "web-main", "regions": ["us-east-1", "us-west-2"], "action": "scale_to_server_group", "source": {"credentials": "test", "asgName": "web-v002"}}`,
+			want: []string{"stages[0].source.region: required", `stages[0].source.credentials: unknown account "test"`}},
 		{name: "resize without a size", stage: `{"refId": "1", "type": "resizeServerGroup", "credentials": "prod", "cluster": "web-main", "regions": ["us-east-1"]}`,
 			want: []string{"stages[0].capacity: required"}},
 		{name: "disable by an older target name", stage: `{"refId": "1", "type": "disableServerGroup", "credentials": "prod", "cluster": "web-main",
@@ -118,5 +146,24 @@ func TestHealthyTarget(t *testing.T) {
 		if got := HealthyTarget(tt.desired, tt.pct); got != tt.want {
 			t.Errorf("HealthyTarget(%d, %d) = %d, want %d", tt.desired, tt.pct, got, tt.want)
 		}
+	}
+}
+
+func TestCloneTakesTheSourceWhereTheStageIsSilent(t *testing.T) {
+	s, ps := ReadCloneServerGroupStage(map[string]any{"credentials": "prod", "region": "us-east-1", "targetCluster": "web-main",
+		"stack": "canary", "freeFormDetails": "", "instanceType": "", "amiName": "", "useSourceCapacity": true,
+		"capacity": map[string]any{"min": 1, "desired": 1, "max": 1}, "securityGroups": []any{}, "strategy": "highlander"}, "stages[0]")
+	if len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	source := AWSCluster{Account: "prod", Region: "us-east-1", Application: "web", Stack: "main", Detail: "blue", InstanceType: "m5.large",
+		SecurityGroups: []string{"sg-1"}, Capacity: Capacity{Min: 3, Desired: 3, Max: 6}, Image: "", Strategy: StrategyNone}
+	got := s.Cluster(source)
+	if got.Stack != "canary" || got.Detail != "" || got.InstanceType != "m5.large" || len(got.SecurityGroups) != 0 ||
+		got.Capacity != source.Capacity || got.Strategy != StrategyHighlander || got.UseSourceCapacity {
+		t.Errorf("clone %+v", got)
+	}
+	if s.Source.Cluster != "web-main" || s.Source.Target != TargetCurrent || s.Source.Regions[0] != "us-east-1" {
+		t.Errorf("source %+v", s.Source)
 	}
 }

@@ -53,6 +53,7 @@ var (
 	awsTarget        = func(a *activities.AWS) any { return a.AWSResolveTarget }
 	awsImageFromTags = func(a *activities.AWS) any { return a.AWSFindImageFromTags }
 	awsClusterImage  = func(a *activities.AWS) any { return a.AWSClusterImage }
+	awsCloneSource   = func(a *activities.AWS) any { return a.AWSReadCloneSource }
 )
 
 // awsResize sets a server group's size.

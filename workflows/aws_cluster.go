@@ -131,7 +131,10 @@ func runAWSRollbackCluster(ctx workflow.Context, _ *interpreter, st *stageRun, s
 }
 
 // runRollbackServerGroup rolls one named server group back to another.
-func runRollbackServerGroup(ctx workflow.Context, _ *interpreter, st *stageRun, s pipeline.RollbackServerGroupStage) (map[string]any, error) {
+func runRollbackServerGroup(ctx workflow.Context, r *interpreter, st *stageRun, s pipeline.RollbackServerGroupStage) (map[string]any, error) {
+	if s.Type == pipeline.RollbackPreviousImage {
+		return rollBackToPreviousImage(ctx, r, st, s)
+	}
 	report := map[string]any{}
 	outputs := map[string]any{"rollback": report, "deploy.account.name": s.Account}
 	st.view.Outputs = outputs

@@ -117,9 +117,14 @@ func (d *awsDeploy) run(ctx workflow.Context) (err error) {
 	if lock != nil {
 		d.report["clusterLock"] = lock
 	}
+	rolling := c.Strategy == pipeline.StrategyRollingRedBlack
+	maxEnabled := 0
+	if rolling {
+		maxEnabled = c.MaxInitialAsgs
+	}
 	created, err := awsCall[activities.AWSCreateServerGroupInput, activities.AWSCreateServerGroupResult](ctx, awsCreate, activities.AWSCreateServerGroupInput{
 		Account: c.Account, Region: c.Region, Application: d.app, Cluster: c, ClusterName: d.cluster, Image: image,
-		Execution: d.r.exec.ID, Stage: d.st.cfg.RefID})
+		Execution: d.r.exec.ID, Stage: d.st.cfg.RefID, StartEmpty: rolling, MaxEnabled: maxEnabled})
 	if err != nil {
 		return err
 	}
@@ -166,7 +171,7 @@ func runningOutOfTraffic(h cloud.ServerGroupHealth) int {
 // pin keeps red/black's source from scaling in while the new server group comes up: its minimum
 // is raised to its desired size, and lowered back once the new one is up, or the deploy failed.
 func (d *awsDeploy) pin(ctx workflow.Context, source *cloud.ServerGroup) error {
-	if d.c.Strategy != pipeline.StrategyRedBlack || source == nil || source.Disabled || source.Capacity == nil || source.Capacity.Min >= source.Capacity.Desired {
+	if (d.c.Strategy != pipeline.StrategyRedBlack && d.c.Strategy != pipeline.StrategyRollingRedBlack) || source == nil || source.Disabled || source.Capacity == nil || source.Capacity.Min >= source.Capacity.Desired {
 		return nil
 	}
 	pinned := *source.Capacity
@@ -210,6 +215,9 @@ func (d *awsDeploy) unpin(ctx workflow.Context) {
 // strategy says, and checks the cluster ended as the strategy promises.
 func (d *awsDeploy) strategy(ctx workflow.Context, before []cloud.ServerGroup) error {
 	c := d.c
+	if c.Strategy == pipeline.StrategyRollingRedBlack {
+		return d.rollingRedBlack(ctx, slices.DeleteFunc(slices.Clone(before), func(g cloud.ServerGroup) bool { return g.Name == d.created }))
+	}
 	d.target = pipeline.HealthyTarget(d.report["capacity"].(pipeline.Capacity).Desired, c.TargetHealthyDeployPercentage)
 	up := func(h cloud.ServerGroupHealth) bool {
 		if c.StartDisabled {
@@ -274,10 +282,17 @@ func (d *awsDeploy) redBlack(ctx workflow.Context, others []cloud.ServerGroup, r
 		}
 	}
 	for _, name := range draining {
-		if err := d.awaitOutOfTraffic(ctx, name); err != nil {
+		if err := d.awaitOutOfTraffic(ctx, name, nil); err != nil {
 			return err
 		}
 	}
+	return d.cleanUp(ctx, others)
+}
+
+// cleanUp ends red/black once traffic has moved: it destroys the oldest disabled server groups
+// beyond maxRemainingAsgs, scales the disabled ones down when asked, and checks the end state.
+func (d *awsDeploy) cleanUp(ctx workflow.Context, others []cloud.ServerGroup) error {
+	c := d.c
 	var destroyed []string
 	if c.MaxRemainingAsgs > 0 && len(others)+1 > c.MaxRemainingAsgs {
 		// Newest first: the new server group and the newest others stay; of the rest, the
@@ -335,12 +350,21 @@ func (d *awsDeploy) highlander(ctx workflow.Context, others []cloud.ServerGroup,
 }
 
 // awaitOutOfTraffic waits until no load balancer sends a disabled server group requests or still
-// drains them (a target group's deregistration delay).
-func (d *awsDeploy) awaitOutOfTraffic(ctx workflow.Context, name string) error {
+// drains them (a target group's deregistration delay); with instances given, only those.
+func (d *awsDeploy) awaitOutOfTraffic(ctx workflow.Context, name string, instances []string) error {
+	inTraffic := func(h cloud.ServerGroupHealth) int {
+		n := 0
+		for _, i := range h.Instances {
+			if (i.TakingTraffic || i.Draining) && (instances == nil || slices.Contains(instances, i.ID)) {
+				n++
+			}
+		}
+		return n
+	}
 	_, err := healthWait{ref: d.ref(name), limit: waitLimit(d.st), goal: "leave its load balancers",
-		done: func(h cloud.ServerGroupHealth) bool { return h.InTraffic() == 0 },
+		done: func(h cloud.ServerGroupHealth) bool { return inTraffic(h) == 0 },
 		report: func(h cloud.ServerGroupHealth) {
-			if n := h.InTraffic(); n > 0 {
+			if n := inTraffic(h); n > 0 {
 				d.report["draining"] = map[string]any{"serverGroup": name, "instancesInTraffic": n}
 			} else {
 				delete(d.report, "draining")

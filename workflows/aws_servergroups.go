@@ -87,7 +87,14 @@ func runResizeServerGroup(ctx workflow.Context, _ *interpreter, st *stageRun, s 
 		if current == nil {
 			return failf("server group %s is not in %s", ref.ServerGroup, ref.Region)
 		}
-		capacity := s.NewCapacity(*current, largest)
+		basis := largest
+		if src := s.Source; s.Action == pipeline.ResizeToServerGroup && src != nil {
+			if basis, err = serverGroupCapacity(ctx, *src); err != nil {
+				return err
+			}
+			report["source"] = map[string]any{"account": src.Account, "region": src.Region, "serverGroup": src.ServerGroup, "capacity": basis}
+		}
+		capacity := s.NewCapacity(*current, basis)
 		report["from"], report["capacity"] = *current, capacity
 		if err := awsResize(ctx, activities.AWSResizeInput{ServerGroupRef: ref, Capacity: capacity, Guard: true}); err != nil {
 			return err
@@ -100,6 +107,21 @@ func runResizeServerGroup(ctx workflow.Context, _ *interpreter, st *stageRun, s 
 			report: func(h cloud.ServerGroupHealth) { report["health"] = healthReport(h, target) }}.await(ctx)
 		return err
 	})
+}
+
+// serverGroupCapacity reads the size of the server group src names.
+func serverGroupCapacity(ctx workflow.Context, src pipeline.ServerGroupSource) (pipeline.Capacity, error) {
+	res, err := awsCall[activities.AWSClusterInput, activities.AWSClusterResult](ctx, awsCluster, activities.AWSClusterInput{
+		Account: src.Account, Region: src.Region, Cluster: clusterOf(src.ServerGroup, "")})
+	if err != nil {
+		return pipeline.Capacity{}, err
+	}
+	for _, g := range res.ServerGroups {
+		if g.Name == src.ServerGroup && g.Capacity != nil {
+			return *g.Capacity, nil
+		}
+	}
+	return pipeline.Capacity{}, failf("no server group %s in %s of account %s to take the size of", src.ServerGroup, src.Region, src.Account)
 }
 
 // clusterOf is a server group's cluster: the stage's, or the one its name says.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gennaker/gennaker/activities"
 	"github.com/gennaker/gennaker/cloud"
+	"github.com/gennaker/gennaker/cloud/aws"
 	"github.com/gennaker/gennaker/pipeline"
 )
 
@@ -41,6 +42,8 @@ type fakeAWS struct {
 	// newUpAfter is upAfter for the groups deploys create.
 	newUpAfter int
 	image      string
+	// created is what the last create was asked for.
+	created activities.AWSCreateServerGroupInput
 }
 
 func newFakeAWS(t *testing.T, groups ...*fakeGroup) *fakeAWS {
@@ -105,6 +108,7 @@ func (f *fakeAWS) mock(env *testsuite.TestWorkflowEnvironment) {
 	env.OnActivity("AWSCreateServerGroup", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AWSCreateServerGroupInput) (activities.AWSCreateServerGroupResult, error) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
+		f.created = in
 		name := fmt.Sprintf("%s-v%03d", in.ClusterName, len(f.groups))
 		res := activities.AWSCreateServerGroupResult{ServerGroup: name, LaunchTemplate: name + "-lt:1", ImageID: in.Image, Others: []cloud.ServerGroup{}}
 		capacity := in.Cluster.Capacity
@@ -119,7 +123,19 @@ func (f *fakeAWS) mock(env *testsuite.TestWorkflowEnvironment) {
 				}
 			}
 		}
+		var enabled []string
+		for _, g := range res.Others {
+			if !g.Disabled {
+				enabled = append(enabled, g.Name)
+			}
+		}
+		if in.MaxEnabled > 0 && len(enabled) > in.MaxEnabled {
+			return res, fail(fmt.Sprintf("at most %d enabled: %s", in.MaxEnabled, strings.Join(enabled, ", ")))
+		}
 		res.Capacity = capacity
+		if in.StartEmpty {
+			capacity = pipeline.Capacity{Max: capacity.Max}
+		}
 		f.record("create %s image %s capacity %d/%d/%d", name, in.Image, capacity.Min, capacity.Desired, capacity.Max)
 		f.groups = append(f.groups, &fakeGroup{name: name, capacity: capacity, upAfter: f.newUpAfter})
 		return res, nil
@@ -144,6 +160,10 @@ func (f *fakeAWS) mock(env *testsuite.TestWorkflowEnvironment) {
 				f.record("refuse disable %s", in.ServerGroup)
 				return activities.AWSTrafficResult{}, fail(in.ServerGroup + " was not disabled: " + r.ServerGroup + " is not up")
 			}
+		}
+		if in.Percentage > 0 && in.Percentage < 100 {
+			f.record("disable %s %d%%", in.ServerGroup, in.Percentage)
+			return activities.AWSTrafficResult{Instances: []string{in.ServerGroup + "-i0"}}, nil
 		}
 		f.record("disable %s", in.ServerGroup)
 		if g := f.group(in.ServerGroup); g != nil {
@@ -227,6 +247,21 @@ func (f *fakeAWS) mock(env *testsuite.TestWorkflowEnvironment) {
 		}
 		return activities.AWSImageResult{}, nil
 	})
+	env.OnActivity("AWSReadCloneSource", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ServerGroupRef) (activities.AWSCloneSourceResult, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		g := f.group(in.ServerGroup)
+		if g == nil {
+			return activities.AWSCloneSourceResult{}, fail("no server group " + in.ServerGroup)
+		}
+		m, _ := cloud.ParseServerGroupName(g.name)
+		var src aws.CloneSource
+		src.Cluster = pipeline.AWSCluster{Account: in.Account, Region: in.Region, Application: m.App, Stack: m.Stack, Capacity: g.capacity,
+			InstanceType: "m5.large", TargetGroups: []string{"web"}, SubnetIDs: []string{"subnet-1"}, TargetHealthyDeployPercentage: 100,
+			Strategy: pipeline.StrategyNone}
+		src.ImageID, src.PreviousImageID = "ami-of-"+g.name, "ami-before-"+g.name
+		return activities.AWSCloneSourceResult{Source: src}, nil
+	})
 	env.OnActivity("AWSFindImageFromTags", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AWSFindImageFromTagsInput) (activities.AWSImageResult, error) {
 		if f.image == "" {
 			return activities.AWSImageResult{}, nil
@@ -281,6 +316,87 @@ func TestAWSRedBlackDisablesTheOldGroupOnlyOnceTheNewOneIsUp(t *testing.T) {
 	d := out["deployments"].([]any)[0].(map[string]any)
 	if d["source"] != "web-prod-v000" || fmt.Sprint(d["disabled"]) != "[web-prod-v000]" || d["health"].(map[string]any)["up"] != float64(2) {
 		t.Errorf("deployment report %v", d)
+	}
+}
+
+func TestAWSRollingRedBlackMovesTrafficInSteps(t *testing.T) {
+	f := newFakeAWS(t, &fakeGroup{name: "web-prod-v000", capacity: pipeline.Capacity{Min: 1, Desired: 4, Max: 4}})
+	f.newUpAfter = 2
+	child := decode(t, `{"application": "web", "name": "smoke", "id": "p-smoke", "stages": [{"refId": "1", "type": "wait", "waitTime": 1}]}`)
+	exec, _ := run(t, pipelineJSON(awsDeployStage("1", `, "strategy": "rollingredblack", "targetPercentages": [25, 50],
+		"pipelineBeforeCleanup": {"application": "web", "pipelineId": "p-smoke"}, "capacity": {"min": 2, "desired": 4, "max": 6}`)),
+		func(env *testsuite.TestWorkflowEnvironment) {
+			f.mock(env)
+			env.OnActivity("LoadPipeline", mock.Anything, activities.LoadPipelineInput{Application: "web", Pipeline: "p-smoke"}).
+				Return(activities.LoadPipelineResult{Pipeline: child, Version: 1}, nil)
+		})
+	wantStatuses(t, exec, map[string]pipeline.Status{"1": pipeline.StatusSucceeded})
+	want := []string{
+		"create web-prod-v001 image ami-web capacity 0/0/6", // created empty
+		"resize web-prod-v000 4/4/4",                        // the source pinned
+		"resize web-prod-v001 1/1/6", "disable web-prod-v000 25%",
+		"resize web-prod-v001 2/2/6", "disable web-prod-v000 50%",
+		"resize web-prod-v001 2/4/6", "disable web-prod-v000",
+		"resize web-prod-v000 1/4/4", // and restored at the end
+	}
+	if got := f.changes(); !slices.Equal(got, want) {
+		t.Errorf("calls\n got %q\nwant %q", got, want)
+	}
+	// Each share of the source left traffic only after a read showed the new group up at that step.
+	for _, step := range []struct{ up, disable string }{
+		{"health web-prod-v001 1 up", "disable web-prod-v000 25%"},
+		{"health web-prod-v001 2 up", "disable web-prod-v000 50%"},
+		{"health web-prod-v001 4 up", "disable web-prod-v000"},
+	} {
+		if iUp, iDisable := slices.Index(f.log, step.up), slices.Index(f.log, step.disable); iUp < 0 || iDisable < iUp {
+			t.Errorf("%q came before %q: %q", step.disable, step.up, f.log)
+		}
+	}
+	d := exec.Stage("1").Outputs["deployments"].([]any)[0].(map[string]any)
+	steps := d["steps"].([]any)
+	if len(steps) != 3 {
+		t.Fatalf("steps %v", steps)
+	}
+	for i, pct := range []float64{25, 50, 100} {
+		s := steps[i].(map[string]any)
+		if s["percentage"] != pct || s["done"] != true || s["pipelineBeforeCleanup"].(map[string]any)["status"] != "SUCCEEDED" {
+			t.Errorf("step %d: %v", i, s)
+		}
+	}
+}
+
+func TestAWSRollingRedBlackRollsBackAFailedStep(t *testing.T) {
+	f := newFakeAWS(t, &fakeGroup{name: "web-prod-v000", capacity: pipeline.Capacity{Min: 2, Desired: 2, Max: 2}})
+	failingChild := decode(t, pipelineJSON(failing("1", "")))
+	exec, _ := run(t, pipelineJSON(awsDeployStage("1", `, "strategy": "rollingredblack", "targetPercentages": [50],
+		"pipelineBeforeCleanup": {"pipelineId": "p-smoke"}, "rollback": {"onFailure": true}`)),
+		func(env *testsuite.TestWorkflowEnvironment) {
+			f.mock(env)
+			env.OnActivity("LoadPipeline", mock.Anything, activities.LoadPipelineInput{Application: "web", Pipeline: "p-smoke"}).
+				Return(activities.LoadPipelineResult{Pipeline: failingChild, Version: 1}, nil)
+		})
+	wantStatuses(t, exec, map[string]pipeline.Status{"1": pipeline.StatusTerminal})
+	if msg := exec.Stage("1").Error; !strings.Contains(msg, "the pipeline before cleanup at 50%") || !strings.Contains(msg, "rolled back: disabled web-prod-v001") {
+		t.Errorf("error %q", msg)
+	}
+	// The source never lost a share of its traffic: the smoke test failed before it could.
+	want := []string{"create web-prod-v001 image ami-web capacity 0/0/4", "resize web-prod-v001 1/1/4", "disable web-prod-v001"}
+	if got := f.changes(); !slices.Equal(got, want) {
+		t.Errorf("calls\n got %q\nwant %q", got, want)
+	}
+}
+
+func TestAWSRollingRedBlackRefusesAClusterWithSeveralEnabledGroups(t *testing.T) {
+	f := newFakeAWS(t,
+		&fakeGroup{name: "web-prod-v000", capacity: pipeline.Capacity{Min: 1, Desired: 1, Max: 1}},
+		&fakeGroup{name: "web-prod-v001", capacity: pipeline.Capacity{Min: 1, Desired: 1, Max: 1}})
+	exec := runAWS(t, f, pipelineJSON(awsDeployStage("1", `, "strategy": "rollingredblack"`)))
+	wantStatuses(t, exec, map[string]pipeline.Status{"1": pipeline.StatusTerminal})
+	if msg := exec.Stage("1").Error; !strings.Contains(msg, "at most 1 enabled: web-prod-v001, web-prod-v000") {
+		t.Errorf("error %q", msg)
+	}
+	if got := f.changes(); len(got) > 0 {
+		t.Errorf("changed AWS: %q", got)
 	}
 }
 
@@ -375,6 +491,9 @@ func TestAWSServerGroupStages(t *testing.T) {
 		{"resize up by half", stageJSON("1", "resizeServerGroup", nil, target+`, "action": "scale_up", "resizeType": "pct", "scalePct": 50`),
 			[]string{"resize web-prod-v001 3/3/6"}},
 		{"resize to a size", stageJSON("1", "resizeServerGroup", nil, target+`, "capacity": {"desired": 3}`), []string{"resize web-prod-v001 2/3/4"}},
+		{"resize to half another's size", stageJSON("1", "resizeServerGroup", nil, target+`, "action": "scale_to_server_group",
+			"source": {"credentials": "aws", "serverGroupName": "web-prod-v000", "region": "us-east-1"}, "scalePct": 50`),
+			[]string{"resize web-prod-v001 1/1/2"}},
 		{"by name", stageJSON("1", "disableServerGroup", nil, `"credentials": "aws", "serverGroupName": "web-prod-v000", "regions": ["us-east-1"]`),
 			[]string{"disable web-prod-v000"}},
 	}
@@ -510,5 +629,39 @@ func TestAWSUpsertImageTagsTagsWhatUpstreamFound(t *testing.T) {
 	out := exec.Stage("2").Outputs
 	if fmt.Sprint(out["targets"]) != "[map[imageId:ami-123 imageName:web-1.1.0 region:us-east-1]]" || fmt.Sprint(out["originalTags"]) != "map[ami-123:map[release:candidate]]" {
 		t.Errorf("outputs %v", out)
+	}
+}
+
+func TestAWSCloneServerGroupCopiesTheSourceWithTheStagesChanges(t *testing.T) {
+	f := newFakeAWS(t, &fakeGroup{name: "web-prod-v000", capacity: pipeline.Capacity{Min: 2, Desired: 2, Max: 4}})
+	exec := runAWS(t, f, pipelineJSON(stageJSON("1", "cloneServerGroup", nil, `"cloudProvider": "aws", "credentials": "aws", "region": "us-east-1",
+		"targetCluster": "web-prod", "target": "current_asg_dynamic", "stack": "canary", "freeFormDetails": "", "instanceType": "t3.large",
+		"capacity": {"min": 1, "desired": 1, "max": 1}, "amiName": "", "useSourceCapacity": false`)))
+	wantStatuses(t, exec, map[string]pipeline.Status{"1": pipeline.StatusSucceeded})
+	want := []string{"create web-canary-v001 image ami-of-web-prod-v000 capacity 1/1/1"}
+	if got := f.changes(); !slices.Equal(got, want) {
+		t.Errorf("calls\n got %q\nwant %q", got, want)
+	}
+	c := f.created.Cluster
+	if c.InstanceType != "t3.large" || fmt.Sprint(c.TargetGroups) != "[web]" || fmt.Sprint(c.SubnetIDs) != "[subnet-1]" || f.created.ClusterName != "web-canary" {
+		t.Errorf("the clone was created with %+v", f.created)
+	}
+	out := exec.Stage("1").Outputs
+	if src, _ := out["source"].(map[string]any); src["serverGroupName"] != "web-prod-v000" || fmt.Sprint(out["deploy.server.groups"]) != "map[us-east-1:[web-canary-v001]]" {
+		t.Errorf("outputs %v", out)
+	}
+}
+
+func TestAWSRollbackToThePreviousImageDeploysACopyRedBlack(t *testing.T) {
+	f := newFakeAWS(t, &fakeGroup{name: "web-prod-v000", capacity: pipeline.Capacity{Min: 2, Desired: 2, Max: 4}})
+	exec := runAWS(t, f, pipelineJSON(stageJSON("1", "rollbackServerGroup", nil, `"credentials": "aws", "regions": ["us-east-1"],
+		"rollbackType": "PREVIOUS_IMAGE", "rollbackContext": {"rollbackServerGroupName": "web-prod-v000", "targetHealthyRollbackPercentage": 50}`)))
+	wantStatuses(t, exec, map[string]pipeline.Status{"1": pipeline.StatusSucceeded})
+	want := []string{"create web-prod-v001 image ami-before-web-prod-v000 capacity 2/2/4", "disable web-prod-v000"}
+	if got := f.changes(); !slices.Equal(got, want) {
+		t.Errorf("calls\n got %q\nwant %q", got, want)
+	}
+	if f.created.Cluster.TargetHealthyDeployPercentage != 50 || f.created.Cluster.Strategy != pipeline.StrategyRedBlack {
+		t.Errorf("the copy was deployed with %+v", f.created.Cluster)
 	}
 }

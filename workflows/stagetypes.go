@@ -65,6 +65,7 @@ func init() {
 	// AWS (aws_deploy.go, aws_servergroups.go, aws_images.go, aws_cluster.go).
 	runs(pipeline.DeployStageType, runDeploy)
 	runs(pipeline.CreateServerGroupStageType, runDeploy)
+	runs(pipeline.CloneServerGroupStageType, runCloneServerGroup)
 	runs(pipeline.ResizeServerGroupStageType, runResizeServerGroup)
 	runs(pipeline.EnableServerGroupStageType, runEnableServerGroup)
 	runs(pipeline.DisableServerGroupStageType, runDisableServerGroup)

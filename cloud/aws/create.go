@@ -128,6 +128,8 @@ type prerequisites struct {
 	zones, subnets []string
 	targetGroups   []string
 	blockDevices   []ec2types.LaunchTemplateBlockDeviceMappingRequest
+	// sourceImage is the image of the server group the new one replaces.
+	sourceImage string
 }
 
 // readPrerequisites reads them all at once: each answer takes AWS's time, and none needs another.
@@ -147,8 +149,19 @@ func (p *Provider) readPrerequisites(ctx context.Context, c *clients, in CreateR
 	})
 	reads.Go(func() (err error) { pre.zones, pre.subnets, err = p.placement(ctx, c, cl); return err })
 	reads.Go(func() (err error) { pre.targetGroups, err = targetGroupARNs(ctx, c, cl.TargetGroups); return err })
-	if len(cl.BlockDevices) == 0 && cl.CopySourceBlockDevices && in.Source != "" {
-		reads.Go(func() (err error) { pre.blockDevices, err = sourceBlockDevices(ctx, c, in.Source); return err })
+	if in.Source != "" {
+		// The source's image is remembered on the new group, for a rollback to the previous image.
+		reads.Go(func() error {
+			d, err := sourceLaunch(ctx, c, in.Source)
+			if err != nil || d == nil {
+				return err
+			}
+			pre.sourceImage = awssdk.ToString(d.ImageId)
+			if len(cl.BlockDevices) == 0 && cl.CopySourceBlockDevices {
+				pre.blockDevices = copyBlockDevices(d)
+			}
+			return nil
+		})
 	}
 	return pre, reads.Wait()
 }
@@ -347,38 +360,28 @@ func blockDeviceMappings(devices []pipeline.AWSBlockDevice) []ec2types.LaunchTem
 	return out
 }
 
-// sourceBlockDevices copies the block devices of a server group's launch template version.
-func sourceBlockDevices(ctx context.Context, c *clients, source string) ([]ec2types.LaunchTemplateBlockDeviceMappingRequest, error) {
+// sourceLaunch reads the launch template version of the server group a deploy replaces; nil
+// when there is none.
+func sourceLaunch(ctx context.Context, c *clients, source string) (*ec2types.ResponseLaunchTemplateData, error) {
 	g, ok, err := describeGroup(ctx, c, source)
-	if err != nil || !ok || g.launchTemplate.id == "" && g.launchTemplate.name == "" {
+	if err != nil || !ok {
 		return nil, err
 	}
-	in := &ec2.DescribeLaunchTemplateVersionsInput{Versions: []string{cmpOr(g.launchTemplate.version, "$Default")}}
-	if g.launchTemplate.id != "" {
-		in.LaunchTemplateId = awssdk.String(g.launchTemplate.id)
-	} else {
-		in.LaunchTemplateName = awssdk.String(g.launchTemplate.name)
-	}
-	out, err := c.ec2.DescribeLaunchTemplateVersions(ctx, in)
-	if err != nil {
-		return nil, wrap(err, "read the launch template of %s", source)
-	}
+	return launchData(ctx, c, g)
+}
+
+// copyBlockDevices copies the block devices of a launch template version.
+func copyBlockDevices(d *ec2types.ResponseLaunchTemplateData) []ec2types.LaunchTemplateBlockDeviceMappingRequest {
 	var devices []ec2types.LaunchTemplateBlockDeviceMappingRequest
-	for _, v := range out.LaunchTemplateVersions {
-		if v.LaunchTemplateData == nil {
-			continue
+	for _, m := range d.BlockDeviceMappings {
+		dev := ec2types.LaunchTemplateBlockDeviceMappingRequest{DeviceName: m.DeviceName, VirtualName: m.VirtualName, NoDevice: m.NoDevice}
+		if e := m.Ebs; e != nil {
+			dev.Ebs = &ec2types.LaunchTemplateEbsBlockDeviceRequest{DeleteOnTermination: e.DeleteOnTermination, Encrypted: e.Encrypted,
+				Iops: e.Iops, KmsKeyId: e.KmsKeyId, SnapshotId: e.SnapshotId, Throughput: e.Throughput, VolumeSize: e.VolumeSize, VolumeType: e.VolumeType}
 		}
-		for _, m := range v.LaunchTemplateData.BlockDeviceMappings {
-			d := ec2types.LaunchTemplateBlockDeviceMappingRequest{DeviceName: m.DeviceName, VirtualName: m.VirtualName, NoDevice: m.NoDevice}
-			if e := m.Ebs; e != nil {
-				d.Ebs = &ec2types.LaunchTemplateEbsBlockDeviceRequest{DeleteOnTermination: e.DeleteOnTermination, Encrypted: e.Encrypted,
-					Iops: e.Iops, KmsKeyId: e.KmsKeyId, SnapshotId: e.SnapshotId, Throughput: e.Throughput, VolumeSize: e.VolumeSize, VolumeType: e.VolumeType}
-			}
-			devices = append(devices, d)
-		}
-		break
+		devices = append(devices, dev)
 	}
-	return devices, nil
+	return devices
 }
 
 // resolveSecurityGroups turns security group names into ids; ids (sg-…) stay as they are.
@@ -426,6 +429,9 @@ func (p *Provider) createGroup(ctx context.Context, c *clients, in CreateRequest
 	tags := ownerTags(in)
 	for k, v := range cl.Tags {
 		tags[k] = v
+	}
+	if pre.sourceImage != "" {
+		tags[TagPreviousImage] = pre.sourceImage
 	}
 	req := &autoscaling.CreateAutoScalingGroupInput{
 		AutoScalingGroupName:   awssdk.String(in.Name),

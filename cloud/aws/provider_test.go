@@ -3,14 +3,17 @@ package aws
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/gennaker/gennaker/internal/awsfault"
+	"github.com/gennaker/gennaker/internal/localaws"
 	"github.com/gennaker/gennaker/pipeline"
 )
 
@@ -202,6 +205,27 @@ func TestDisableTakesTheGroupOutOfTrafficAndKeepsItOutWhenResized(t *testing.T) 
 	h, err = e.p.Health(ctx, region, old.ServerGroup)
 	if err != nil || h.Disabled || h.Up != 3 || h.TakingTraffic() != 3 {
 		t.Errorf("health after enabling: %+v, %v", h, err)
+	}
+}
+
+func TestDisableInStepsTakesEveryInstanceOut(t *testing.T) {
+	// Rolling red/black disables a share of the source at each step, then all of it.
+	e := newEnv(t)
+	c := cluster("prod")
+	res := e.create(c, "exec-1")
+	ctx := context.Background()
+	for _, step := range []struct{ pct, out int }{{50, 1}, {100, 2}} {
+		out, err := e.p.Disable(ctx, TrafficRequest{Region: region, ServerGroup: res.ServerGroup, Percentage: step.pct})
+		if err != nil || len(out.Instances) != step.out {
+			t.Fatalf("disable %d%%: %+v, %v", step.pct, out, err)
+		}
+		h, err := e.p.Health(ctx, region, res.ServerGroup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.TakingTraffic() != 2-step.out || h.InTraffic() != 2-step.out {
+			t.Errorf("after disabling %d%%: %+v", step.pct, h)
+		}
 	}
 }
 
@@ -407,5 +431,69 @@ func TestScalingProcessesAndImageTags(t *testing.T) {
 	}
 	if _, ok, _ := e.p.FindImageFromTags(ctx, region, "web", map[string]string{"release": "retired"}, ""); !ok {
 		t.Error("the retired image is not found by its new tag")
+	}
+}
+
+func TestReadCloneSourceGivesBackTheSettingsAndThePreviousImage(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := cluster("prod")
+	c.RequireIMDSv2 = true
+	c.Tags = map[string]string{"team": "payments"}
+	c.SuspendedProcesses = []string{"AZRebalance"}
+	c.BlockDevices = []pipeline.AWSBlockDevice{{DeviceName: "/dev/xvda", Size: 20, VolumeType: "gp3"}}
+	first := e.create(c, "exec-1")
+	o := Owner{Execution: "exec-2", Stage: "deploy"}
+	second, err := e.p.CreateServerGroup(ctx, CreateRequest{Region: region, Name: "web-prod-v001", Application: "web", Cluster: c,
+		ImageID: "web-1.1.0", Capacity: c.Capacity, Source: first.ServerGroup, Owner: o})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.p.Disable(ctx, TrafficRequest{Region: region, ServerGroup: second.ServerGroup}); err != nil {
+		t.Fatal(err)
+	}
+	// moto keeps no lifecycle hook given at create: one is put on afterwards.
+	if _, err := e.asg.PutLifecycleHook(ctx, &autoscaling.PutLifecycleHookInput{AutoScalingGroupName: awssdk.String(second.ServerGroup),
+		LifecycleHookName: awssdk.String("drain"), LifecycleTransition: awssdk.String("autoscaling:EC2_INSTANCE_TERMINATING"),
+		HeartbeatTimeout: awssdk.Int32(60), DefaultResult: awssdk.String("CONTINUE")}); err != nil {
+		t.Fatal(err)
+	}
+	src, err := e.p.ReadCloneSource(ctx, region, second.ServerGroup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src.ImageID != e.fixture.Images["web-1.1.0"] || src.PreviousImageID != e.fixture.Images["web-1.0.0"] {
+		t.Errorf("images %s (previous %s), want web-1.1.0's (previous web-1.0.0's)", src.ImageID, src.PreviousImageID)
+	}
+	got := src.Cluster
+	subnets := slices.Clone(e.fixture.Subnets)
+	slices.Sort(subnets)
+	checks := []struct {
+		what      string
+		got, want any
+	}{
+		{"moniker", []string{got.Account, got.Application, got.Stack}, []string{"aws-test", "web", "prod"}},
+		{"capacity", got.Capacity, c.Capacity},
+		{"instance type", got.InstanceType, "t3.micro"},
+		{"IMDSv2", got.RequireIMDSv2, true},
+		{"tags", got.Tags, map[string]string{"team": "payments"}},
+		// What disabling suspended is not copied.
+		{"suspended processes", got.SuspendedProcesses, []string{"AZRebalance"}},
+		{"target groups", got.TargetGroups, []string{localaws.TargetGroup}},
+		{"subnets", got.SubnetIDs, subnets},
+		{"security groups", len(got.SecurityGroups), 1},
+		{"health check", []int{got.HealthCheckGracePeriod, got.Cooldown}, []int{600, 10}},
+		{"block devices", []any{len(got.BlockDevices), got.BlockDevices[0].Size, got.BlockDevices[0].VolumeType}, []any{1, 20, "gp3"}},
+		{"lifecycle hooks", len(got.LifecycleHooks), 1},
+		{"lifecycle hook", []any{got.LifecycleHooks[0].LifecycleTransition, got.LifecycleHooks[0].HeartbeatTimeout, got.LifecycleHooks[0].DefaultResult},
+			[]any{"autoscaling:EC2_INSTANCE_TERMINATING", 60, "CONTINUE"}},
+	}
+	for _, ch := range checks {
+		if fmt.Sprint(ch.got) != fmt.Sprint(ch.want) {
+			t.Errorf("%s: got %v, want %v", ch.what, ch.got, ch.want)
+		}
+	}
+	if _, err := e.p.ReadCloneSource(ctx, region, "web-prod-v009"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "no server group web-prod-v009") {
+		t.Errorf("reading a group that is not there: %v", err)
 	}
 }

@@ -210,18 +210,44 @@ func deregister(ctx context.Context, c *clients, g serverGroup, ids []string) er
 		return nil
 	}
 	for _, arn := range g.targetGroups {
+		deregisterTargets := func(ids []string) error {
+			_, err := c.elbv2.DeregisterTargets(ctx, &elasticloadbalancingv2.DeregisterTargetsInput{TargetGroupArn: awssdk.String(arn), Targets: targets(ids)})
+			return err
+		}
 		for chunk := range chunks(ids, 100) {
-			_, err := c.elbv2.DeregisterTargets(ctx, &elasticloadbalancingv2.DeregisterTargetsInput{TargetGroupArn: awssdk.String(arn), Targets: targets(chunk)})
-			if err != nil && apiCode(err) != "InvalidTarget" {
+			if err := eachUnlessGone(chunk, deregisterTargets, "InvalidTarget"); err != nil {
 				return wrap(err, "deregister %s from target group %s", g.name, targetGroupName(arn))
 			}
 		}
 	}
 	for _, lb := range g.loadBalancers {
-		_, err := c.elb.DeregisterInstancesFromLoadBalancer(ctx, &elasticloadbalancing.DeregisterInstancesFromLoadBalancerInput{
-			LoadBalancerName: awssdk.String(lb), Instances: elbInstances(ids)})
-		if err != nil && apiCode(err) != "InvalidInstance" {
+		deregisterInstances := func(ids []string) error {
+			_, err := c.elb.DeregisterInstancesFromLoadBalancer(ctx, &elasticloadbalancing.DeregisterInstancesFromLoadBalancerInput{
+				LoadBalancerName: awssdk.String(lb), Instances: elbInstances(ids)})
+			return err
+		}
+		if err := eachUnlessGone(ids, deregisterInstances, "InvalidInstance"); err != nil {
 			return wrap(err, "deregister %s from load balancer %s", g.name, lb)
+		}
+	}
+	return nil
+}
+
+// eachUnlessGone deregisters instances at once; when the answer is goneCode (one of them is
+// already out, or gone, which fails the whole call), it deregisters them one by one, ignoring
+// the ones that answer it again. A rolling disable takes out instances of which some are out
+// already.
+func eachUnlessGone(ids []string, deregister func(ids []string) error, goneCode string) error {
+	err := deregister(ids)
+	if err == nil || apiCode(err) != goneCode {
+		return err
+	}
+	if len(ids) == 1 {
+		return nil
+	}
+	for _, id := range ids {
+		if err := deregister([]string{id}); err != nil && apiCode(err) != goneCode {
+			return err
 		}
 	}
 	return nil

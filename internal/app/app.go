@@ -98,7 +98,7 @@ func Start(ctx context.Context, cfg *config.Config, parts Parts, logger *slog.Lo
 		logger.Info("embedded Temporal server started", "frontend", srv.FrontendAddress(), "ui", srv.UIAddress(), "data", cfg.DataDir)
 	}
 
-	if parts.EmbeddedTemporal && len(cfg.Accounts.Kubernetes) == 0 {
+	if parts.EmbeddedTemporal && cfg.Dev.LocalKube && len(cfg.Accounts.Kubernetes) == 0 {
 		if err := rt.startLocalKube(ctx); err != nil {
 			return nil, err
 		}

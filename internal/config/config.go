@@ -181,6 +181,8 @@ type Dev struct {
 	TemporalPort int
 	// UIPort is the Web UI port; 0 picks a free one, -1 turns the UI off.
 	UIPort int
+	// LocalKube starts a local Kubernetes cluster when no Kubernetes account is configured.
+	LocalKube bool
 }
 
 // TLSEnabled reports whether the connection to Temporal uses TLS: asked for
@@ -229,6 +231,7 @@ func register(fs *flag.FlagSet, lookup func(string) (string, bool)) *Config {
 	b.str(&c.Store, "store", "", "pipeline store: file path or sqlite:///path/file.db (default <data-dir>/"+storeFile+")")
 	b.integer(&c.Dev.TemporalPort, "dev-temporal-port", DefaultDevTemporalPort, "`port` of the Temporal frontend run by `gennaker dev` (0 = any free port)")
 	b.integer(&c.Dev.UIPort, "dev-ui-port", DefaultDevUIPort, "`port` of the Temporal Web UI run by `gennaker dev` (0 = any free port, -1 = no UI)")
+	b.boolean(&c.Dev.LocalKube, "dev-local-kube", true, "start a local Kubernetes cluster as account \"local\" in `gennaker dev` when no Kubernetes account is configured (false: none, for AWS-only use)")
 	b.str(&c.AccountsFile, "accounts", "", "YAML or JSON `file` of the Kubernetes and AWS accounts pipelines may deploy to (dev: a local cluster as account \"local\" and, with moto_server installed, a local AWS as account \"aws-local\", when none)")
 	b.str(&c.Slack.BotToken, "slack-bot-token", "", "Slack bot `token` (xoxb-…) notifications and judgment messages are posted with")
 	b.str(&c.Slack.SigningSecret, "slack-signing-secret", "", "Slack app signing `secret` that verifies clicks sent to /slack/interactions")
@@ -445,6 +448,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("store", redactURL(c.StoreLocation())),
 		slog.Int("devTemporalPort", c.Dev.TemporalPort),
 		slog.Int("devUIPort", c.Dev.UIPort),
+		slog.Bool("devLocalKube", c.Dev.LocalKube),
 		slog.String("logLevel", c.LogLevel),
 		slog.Bool("slackBotToken", c.Slack.BotToken != ""),
 		slog.Bool("slackSigningSecret", c.Slack.SigningSecret != ""),

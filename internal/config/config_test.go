@@ -34,7 +34,7 @@ func TestDefaults(t *testing.T) {
 		TaskQueue:   "gennaker",
 		HTTPAddress: ":8080",
 		DataDir:     ".gennaker",
-		Dev:         Dev{TemporalPort: 7233, UIPort: 8233},
+		Dev:         Dev{TemporalPort: 7233, UIPort: 8233, LocalKube: true},
 		LogLevel:    "info",
 	}
 	if !equal(*c, want) {
@@ -71,6 +71,7 @@ func TestEnvOverridesDefaults(t *testing.T) {
 		"GENNAKER_STORE":                    "sqlite:///tmp/x.db",
 		"GENNAKER_DEV_TEMPORAL_PORT":        "17233",
 		"GENNAKER_DEV_UI_PORT":              "-1",
+		"GENNAKER_DEV_LOCAL_KUBE":           "false",
 		"GENNAKER_LOG_LEVEL":                "debug",
 	}
 	c := parse(t, env)
@@ -90,7 +91,7 @@ func TestEnvOverridesDefaults(t *testing.T) {
 		HTTPAddress: "127.0.0.1:9090",
 		DataDir:     "/var/lib/gennaker",
 		Store:       "sqlite:///tmp/x.db",
-		Dev:         Dev{TemporalPort: 17233, UIPort: -1},
+		Dev:         Dev{TemporalPort: 17233, UIPort: -1, LocalKube: false},
 		LogLevel:    "debug",
 	}
 	if !equal(*c, want) {
