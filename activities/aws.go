@@ -133,9 +133,10 @@ func (a *AWS) AWSCreateServerGroup(ctx context.Context, in AWSCreateServerGroupI
 		return res, err
 	}
 	capacity := in.Cluster.Capacity
+	var sourceLaunchTemplate string
 	for _, g := range others {
 		if !g.Disabled {
-			res.Source = g.Name
+			res.Source, sourceLaunchTemplate = g.Name, g.LaunchTemplate
 			if in.Cluster.UseSourceCapacity && g.Capacity != nil {
 				capacity = *g.Capacity
 			}
@@ -147,7 +148,7 @@ func (a *AWS) AWSCreateServerGroup(ctx context.Context, in AWSCreateServerGroupI
 		initial = pipeline.Capacity{Max: capacity.Max}
 	}
 	created, err := p.CreateServerGroup(ctx, aws.CreateRequest{Region: in.Region, Name: name, Application: in.Application, Cluster: in.Cluster,
-		ImageID: in.Image, Capacity: initial, Source: res.Source, Owner: owner})
+		ImageID: in.Image, Capacity: initial, Source: res.Source, SourceLaunchTemplate: sourceLaunchTemplate, Owner: owner})
 	if err != nil {
 		return AWSCreateServerGroupResult{}, classifyAWS(err)
 	}

@@ -1,6 +1,8 @@
 package workflows
 
 import (
+	"cmp"
+
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/gennaker/gennaker/activities"
@@ -46,22 +48,32 @@ func deployWithSource(ctx workflow.Context, r *interpreter, st *stageRun, cluste
 // deployed the group), red/black: the group rolled back leaves traffic only once the copy is up.
 func rollBackToPreviousImage(ctx workflow.Context, r *interpreter, st *stageRun, s pipeline.RollbackServerGroupStage) (map[string]any, error) {
 	ref := activities.ServerGroupRef{Account: s.Account, Region: s.Region, ServerGroup: s.From}
+	cluster, err := previousImageCluster(ctx, ref, s)
+	if err != nil {
+		return nil, err
+	}
+	if cluster == nil {
+		return nil, failf("%s records no previous image (gennaker did not deploy it over another server group): give rollbackContext.imageName "+
+			"or imageId, or roll back to a server group that still exists (EXPLICIT)", s.From)
+	}
+	return deployWithSource(ctx, r, st, *cluster, ref)
+}
+
+// previousImageCluster is the cluster a rollback of ref to its previous image deploys: a copy of
+// it launching that image, red/black; nil when the image is neither given nor recorded.
+func previousImageCluster(ctx workflow.Context, ref activities.ServerGroupRef, s pipeline.RollbackServerGroupStage) (*pipeline.AWSCluster, error) {
 	src, err := awsCall[activities.ServerGroupRef, activities.AWSCloneSourceResult](ctx, awsCloneSource, ref)
 	if err != nil {
 		return nil, err
 	}
-	image := s.Image
+	image := cmp.Or(s.Image, src.Source.PreviousImageID)
 	if image == "" {
-		image = src.Source.PreviousImageID
-	}
-	if image == "" {
-		return nil, failf("%s records no previous image (gennaker did not deploy it over another server group): give rollbackContext.imageName "+
-			"or imageId, or roll back to a server group that still exists (EXPLICIT)", s.From)
+		return nil, nil
 	}
 	cluster := src.Source.Cluster
 	cluster.Image = image
 	cluster.Strategy = pipeline.StrategyRedBlack
 	cluster.TargetHealthyDeployPercentage = s.TargetHealthyRollbackPercentage
 	cluster.DelayBeforeCleanupSec = s.DelayBeforeDisableSec
-	return deployWithSource(ctx, r, st, cluster, ref)
+	return &cluster, nil
 }

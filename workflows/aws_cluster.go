@@ -92,9 +92,10 @@ func (b awsRollback) run(ctx workflow.Context) error {
 }
 
 // runAWSRollbackCluster rolls the cluster back in each region, one region after the other: the
-// newest enabled server group is rolled back to the one created before it. A region without one
-// to roll back, or to roll back to, is skipped, saying so.
-func runAWSRollbackCluster(ctx workflow.Context, _ *interpreter, st *stageRun, s pipeline.AWSRollbackClusterStage) (map[string]any, error) {
+// newest enabled server group is rolled back to the one created before it or, when there is none,
+// to a copy of it with the image it replaced. A region with nothing to roll back, or to roll back
+// to, is skipped, saying so.
+func runAWSRollbackCluster(ctx workflow.Context, r *interpreter, st *stageRun, s pipeline.AWSRollbackClusterStage) (map[string]any, error) {
 	var reports []any
 	outputs := map[string]any{"rollbacks": reports, "deploy.account.name": s.Account}
 	for i, region := range s.Regions {
@@ -118,7 +119,26 @@ func runAWSRollbackCluster(ctx workflow.Context, _ *interpreter, st *stageRun, s
 			report["skipped"] = "no enabled server group to roll back"
 			continue
 		case from == len(cluster.ServerGroups)-1:
-			report["skipped"] = fmt.Sprintf("%s is the cluster's oldest server group: there is none to roll back to", cluster.ServerGroups[from].Name)
+			name := cluster.ServerGroups[from].Name
+			if workflow.GetVersion(ctx, "aws-rollback-cluster-previous-image", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+				report["skipped"] = fmt.Sprintf("%s is the cluster's oldest server group: there is none to roll back to", name)
+				continue
+			}
+			// None left to restore (a highlander deploy destroyed it): a copy with the image
+			// the group replaced, as Spinnaker does, when that image is known.
+			ref := activities.ServerGroupRef{Account: s.Account, Region: region, ServerGroup: name}
+			c, err := previousImageCluster(ctx, ref, pipeline.RollbackServerGroupStage{TargetHealthyRollbackPercentage: s.TargetHealthyRollbackPercentage})
+			if err != nil {
+				return outputs, err
+			}
+			if c == nil {
+				report["skipped"] = fmt.Sprintf("%s is the cluster's oldest server group and records no previous image: there is nothing to roll back to", name)
+				continue
+			}
+			report["from"], report["previousImage"] = name, c.Image
+			if err := deployClusters(ctx, r, st, []pipeline.AWSCluster{*c}, report, func() { st.view.Outputs = outputs }); err != nil {
+				return outputs, failf("rolling %s back to its previous image %s in %s: %s", name, c.Image, region, describeErr(err))
+			}
 			continue
 		}
 		b := awsRollback{st: st, account: s.Account, region: region, from: cluster.ServerGroups[from].Name,

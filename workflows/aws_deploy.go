@@ -19,8 +19,15 @@ import (
 // strategy says. The stage fails if any cluster's deploy fails, after every one has ended.
 func runDeploy(ctx workflow.Context, r *interpreter, st *stageRun, s pipeline.DeployStage) (map[string]any, error) {
 	outputs := map[string]any{}
-	reports := make([]map[string]any, len(s.Clusters))
-	errs := make([]error, len(s.Clusters))
+	err := deployClusters(ctx, r, st, s.Clusters, outputs, func() { st.view.Outputs = outputs })
+	return outputs, err
+}
+
+// deployClusters deploys the clusters, writing Spinnaker's outputs of a deploy into outputs and
+// calling show whenever they change.
+func deployClusters(ctx workflow.Context, r *interpreter, st *stageRun, clusters []pipeline.AWSCluster, outputs map[string]any, show func()) error {
+	reports := make([]map[string]any, len(clusters))
+	errs := make([]error, len(clusters))
 	publish := func() {
 		byRegion := map[string][]string{}
 		var list []any
@@ -36,13 +43,13 @@ func runDeploy(ctx workflow.Context, r *interpreter, st *stageRun, s pipeline.De
 		}
 		outputs["deploy.server.groups"] = awsServerGroupsOutput(byRegion)
 		outputs["deployments"] = list
-		st.view.Outputs = outputs
+		show()
 	}
-	if len(s.Clusters) > 0 {
-		outputs["deploy.account.name"] = s.Clusters[0].Account
+	if len(clusters) > 0 {
+		outputs["deploy.account.name"] = clusters[0].Account
 	}
 	wg := workflow.NewWaitGroup(ctx)
-	for i, c := range s.Clusters {
+	for i, c := range clusters {
 		d := &awsDeploy{r: r, st: st, c: c, app: cmp.Or(c.Application, r.exec.Application), report: map[string]any{}}
 		d.cluster = c.Cluster(r.exec.Application)
 		d.report["account"], d.report["region"], d.report["cluster"], d.report["strategy"] = c.Account, c.Region, d.cluster, c.Strategy
@@ -63,13 +70,13 @@ func runDeploy(ctx workflow.Context, r *interpreter, st *stageRun, s pipeline.De
 	var failures []string
 	for i, err := range errs {
 		if err != nil {
-			if len(s.Clusters) == 1 {
-				return outputs, err
+			if len(clusters) == 1 {
+				return err
 			}
-			failures = append(failures, fmt.Sprintf("%s: %s", regionCluster(reports[i]["cluster"].(string), s.Clusters[i].Region), describeErr(err)))
+			failures = append(failures, fmt.Sprintf("%s: %s", regionCluster(reports[i]["cluster"].(string), clusters[i].Region), describeErr(err)))
 		}
 	}
-	return outputs, joinErrors(failures)
+	return joinErrors(failures)
 }
 
 // awsDeploy is one cluster's deploy: a new server group, waited for, then the strategy.

@@ -44,6 +44,8 @@ type fakeAWS struct {
 	image      string
 	// created is what the last create was asked for.
 	created activities.AWSCreateServerGroupInput
+	// noPreviousImage makes the groups record no image they replaced.
+	noPreviousImage bool
 }
 
 func newFakeAWS(t *testing.T, groups ...*fakeGroup) *fakeAWS {
@@ -259,7 +261,10 @@ func (f *fakeAWS) mock(env *testsuite.TestWorkflowEnvironment) {
 		src.Cluster = pipeline.AWSCluster{Account: in.Account, Region: in.Region, Application: m.App, Stack: m.Stack, Capacity: g.capacity,
 			InstanceType: "m5.large", TargetGroups: []string{"web"}, SubnetIDs: []string{"subnet-1"}, TargetHealthyDeployPercentage: 100,
 			Strategy: pipeline.StrategyNone}
-		src.ImageID, src.PreviousImageID = "ami-of-"+g.name, "ami-before-"+g.name
+		src.ImageID = "ami-of-" + g.name
+		if !f.noPreviousImage {
+			src.PreviousImageID = "ami-before-" + g.name
+		}
 		return activities.AWSCloneSourceResult{Source: src}, nil
 	})
 	env.OnActivity("AWSFindImageFromTags", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AWSFindImageFromTagsInput) (activities.AWSImageResult, error) {
@@ -562,12 +567,23 @@ func TestAWSRollbacksRestoreBeforeTheyDisable(t *testing.T) {
 		}
 	}
 
-	// A cluster with one server group has nothing to roll back to: the region is skipped.
+	// A cluster with one server group rolls back to a copy of it with the image it replaced.
+	rollbackCluster := pipelineJSON(stageJSON("1", "rollbackCluster", nil, `"credentials": "aws", "cluster": "web-prod", "regions": ["us-east-1"]`))
 	f := newFakeAWS(t, &fakeGroup{name: "web-prod-v000", capacity: pipeline.Capacity{Min: 1, Desired: 1, Max: 1}})
-	exec := runAWS(t, f, pipelineJSON(stageJSON("1", "rollbackCluster", nil, `"credentials": "aws", "cluster": "web-prod", "regions": ["us-east-1"]`)))
+	exec := runAWS(t, f, rollbackCluster)
 	report := exec.Stage("1").Outputs["rollbacks"].([]any)[0].(map[string]any)
-	if len(f.changes()) != 0 || !strings.Contains(fmt.Sprint(report["skipped"]), "none to roll back to") {
-		t.Errorf("rolling back a single server group: %q, %v", f.changes(), report)
+	want = []string{"create web-prod-v001 image ami-before-web-prod-v000 capacity 1/1/1", "disable web-prod-v000"}
+	if got := f.changes(); !slices.Equal(got, want) || report["previousImage"] != "ami-before-web-prod-v000" ||
+		fmt.Sprint(report["deploy.server.groups"]) != "map[us-east-1:[web-prod-v001]]" {
+		t.Errorf("rolling back a single server group: %q, %v", got, report)
+	}
+	// Without a previous image, there is nothing to roll back to: the region is skipped.
+	f = newFakeAWS(t, &fakeGroup{name: "web-prod-v000", capacity: pipeline.Capacity{Min: 1, Desired: 1, Max: 1}})
+	f.noPreviousImage = true
+	exec = runAWS(t, f, rollbackCluster)
+	report = exec.Stage("1").Outputs["rollbacks"].([]any)[0].(map[string]any)
+	if len(f.changes()) != 0 || !strings.Contains(fmt.Sprint(report["skipped"]), "records no previous image") {
+		t.Errorf("rolling back a single server group without a previous image: %q, %v", f.changes(), report)
 	}
 }
 

@@ -63,7 +63,10 @@ func (p *Provider) ReadCloneSource(ctx context.Context, region, name string) (Cl
 		}
 		return err
 	})
-	reads.Go(func() (err error) { src.Cluster.TargetGroups, err = targetGroupNames(ctx, c, g.targetGroups); return err })
+	reads.Go(func() (err error) {
+		src.Cluster.TargetGroups, err = targetGroupNames(ctx, c, g.targetGroups)
+		return err
+	})
 	reads.Go(func() (err error) { src.Cluster.LifecycleHooks, err = lifecycleHooks(ctx, c, name); return err })
 	return src, reads.Wait()
 }

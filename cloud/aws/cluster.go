@@ -260,7 +260,8 @@ func (p *Provider) Destroy(ctx context.Context, in DestroyRequest) (TrafficResul
 	if !ok {
 		return TrafficResult{Missing: true, Instances: []string{}}, nil
 	}
-	if err := p.checkRemoval(ctx, c, g, TrafficRequest{Region: in.Region, ServerGroup: in.ServerGroup, Guard: in.Guard, RequireUp: in.RequireUp}, required, "destroy"); err != nil {
+	own, err := p.checkRemoval(ctx, c, g, TrafficRequest{Region: in.Region, ServerGroup: in.ServerGroup, Guard: in.Guard, RequireUp: in.RequireUp}, required, "destroy")
+	if err != nil {
 		return TrafficResult{}, err
 	}
 	if !in.SkipDisable && !g.disabled() {
@@ -270,17 +271,26 @@ func (p *Provider) Destroy(ctx context.Context, in DestroyRequest) (TrafficResul
 	}
 	ids := g.instanceIDs()
 	slices.Sort(ids)
-	if err := deregister(ctx, c, g, ids); err != nil {
-		return TrafficResult{}, err
+	// A disabled group whose health the guard just read out of traffic has nothing to take out.
+	if own == nil || own.InTraffic() > 0 || !g.disabled() {
+		if err := deregister(ctx, c, g, ids); err != nil {
+			return TrafficResult{}, err
+		}
 	}
-	_, err = c.asg.DeleteAutoScalingGroup(ctx, &autoscaling.DeleteAutoScalingGroupInput{AutoScalingGroupName: awssdk.String(g.name), ForceDelete: awssdk.Bool(true)})
-	if err != nil && !isNotFound(err) && !strings.Contains(err.Error(), "not found") {
-		return TrafficResult{}, wrap(err, "delete auto scaling group %s", g.name)
-	}
+	// The group, its instances and its launch template go at once: ForceDelete terminates the
+	// instances, and terminating them here too makes sure none is left running where the group's
+	// deletion takes its time; a launch template may be deleted while a group still names it,
+	// and this group launches nothing more (Launch is suspended, or it is being deleted). Each
+	// step may be repeated.
 	var cleanup errgroup.Group
+	cleanup.Go(func() error {
+		_, err := c.asg.DeleteAutoScalingGroup(ctx, &autoscaling.DeleteAutoScalingGroupInput{AutoScalingGroupName: awssdk.String(g.name), ForceDelete: awssdk.Bool(true)})
+		if err != nil && !isNotFound(err) && !strings.Contains(err.Error(), "not found") {
+			return wrap(err, "delete auto scaling group %s", g.name)
+		}
+		return nil
+	})
 	if len(ids) > 0 {
-		// ForceDelete terminates the instances; terminating them here too makes sure none is
-		// left running where the group's deletion takes its time.
 		cleanup.Go(func() error {
 			_, err := c.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids})
 			if err != nil && !isNotFound(err) {

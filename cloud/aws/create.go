@@ -35,8 +35,11 @@ type CreateRequest struct {
 	// Capacity is the size to create it at, the source's when the cluster says so.
 	Capacity pipeline.Capacity `json:"capacity"`
 	// Source is the cluster's current server group, whose block devices the new one copies when
-	// the cluster says so; empty when there is none.
+	// the cluster says so, and whose image it records; empty when there is none.
 	Source string `json:"source,omitempty"`
+	// SourceLaunchTemplate is the launch template and version the source launches from
+	// (name:version), when the caller read it already.
+	SourceLaunchTemplate string `json:"sourceLaunchTemplate,omitempty"`
 	// Owner identifies the deploy: a retried create that finds a resource with this owner adopts
 	// it, and refuses one with another owner.
 	Owner Owner `json:"owner"`
@@ -152,7 +155,7 @@ func (p *Provider) readPrerequisites(ctx context.Context, c *clients, in CreateR
 	if in.Source != "" {
 		// The source's image is remembered on the new group, for a rollback to the previous image.
 		reads.Go(func() error {
-			d, err := sourceLaunch(ctx, c, in.Source)
+			d, err := sourceLaunch(ctx, c, in.Source, in.SourceLaunchTemplate)
 			if err != nil || d == nil {
 				return err
 			}
@@ -360,9 +363,16 @@ func blockDeviceMappings(devices []pipeline.AWSBlockDevice) []ec2types.LaunchTem
 	return out
 }
 
-// sourceLaunch reads the launch template version of the server group a deploy replaces; nil
-// when there is none.
-func sourceLaunch(ctx context.Context, c *clients, source string) (*ec2types.ResponseLaunchTemplateData, error) {
+// sourceLaunch reads the launch template version of the server group a deploy replaces, named
+// by the caller (name:version) or else read from the group; nil when there is none.
+func sourceLaunch(ctx context.Context, c *clients, source, launchTemplate string) (*ec2types.ResponseLaunchTemplateData, error) {
+	if name, version, ok := strings.Cut(launchTemplate, ":"); ok {
+		lt := launchTemplateRef{name: name, version: version}
+		if strings.HasPrefix(name, "lt-") {
+			lt = launchTemplateRef{id: name, version: version}
+		}
+		return launchData(ctx, c, serverGroup{name: source, launchTemplate: lt})
+	}
 	g, ok, err := describeGroup(ctx, c, source)
 	if err != nil || !ok {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +12,8 @@ import (
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing/types"
 
 	"github.com/gennaker/gennaker/internal/awsfault"
 	"github.com/gennaker/gennaker/internal/localaws"
@@ -495,5 +498,70 @@ func TestReadCloneSourceGivesBackTheSettingsAndThePreviousImage(t *testing.T) {
 	}
 	if _, err := e.p.ReadCloneSource(ctx, region, "web-prod-v009"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "no server group web-prod-v009") {
 		t.Errorf("reading a group that is not there: %v", err)
+	}
+}
+
+func TestClassicLoadBalancersCountInHealthAndTraffic(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	elb := elasticloadbalancing.NewFromConfig(localaws.Config(moto.URL, region))
+	if _, err := elb.CreateLoadBalancer(ctx, &elasticloadbalancing.CreateLoadBalancerInput{LoadBalancerName: awssdk.String("web-classic"),
+		Listeners: []elbtypes.Listener{{Protocol: awssdk.String("HTTP"), LoadBalancerPort: 80, InstancePort: awssdk.Int32(8080)}},
+		Subnets:   e.fixture.Subnets}); err != nil {
+		t.Fatal(err)
+	}
+	inService := func() map[string]bool {
+		out, err := elb.DescribeInstanceHealth(ctx, &elasticloadbalancing.DescribeInstanceHealthInput{LoadBalancerName: awssdk.String("web-classic")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := map[string]bool{}
+		for _, s := range out.InstanceStates {
+			if awssdk.ToString(s.State) == "InService" {
+				ids[awssdk.ToString(s.InstanceId)] = true
+			}
+		}
+		return ids
+	}
+	c := cluster("classic")
+	c.TargetGroups, c.LoadBalancers = nil, []string{"web-classic"}
+	g := e.create(c, "exec-1")
+	h, err := e.p.Health(ctx, region, g.ServerGroup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Up != 2 || h.TakingTraffic() != 2 || len(inService()) != 2 {
+		t.Fatalf("after the create: %+v; in service %v", h, inService())
+	}
+	// moto keeps the instances an Auto Scaling group attached in a classic load balancer whatever
+	// it is asked: that a disable takes them out, and an enable puts them back, is read from the
+	// calls made.
+	calls := func(action string) []string {
+		var ids []string
+		for _, c := range e.proxy.Calls() {
+			if c.Action == action && c.Params.Get("LoadBalancerName") == "web-classic" {
+				for k, v := range c.Params {
+					if strings.HasPrefix(k, "Instances.member.") {
+						ids = append(ids, v[0])
+					}
+				}
+			}
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	members := slices.Sorted(maps.Keys(inService()))
+	e.proxy.ResetCalls()
+	if _, err := e.p.Disable(ctx, TrafficRequest{Region: region, ServerGroup: g.ServerGroup}); err != nil {
+		t.Fatal(err)
+	}
+	if got := calls("DeregisterInstancesFromLoadBalancer"); !slices.Equal(got, members) {
+		t.Errorf("the disable deregistered %v from web-classic, want %v", got, members)
+	}
+	if _, err := e.p.Enable(ctx, TrafficRequest{Region: region, ServerGroup: g.ServerGroup}); err != nil {
+		t.Fatal(err)
+	}
+	if got := calls("RegisterInstancesWithLoadBalancer"); !slices.Equal(got, members) {
+		t.Errorf("the enable registered %v with web-classic, want %v", got, members)
 	}
 }

@@ -79,7 +79,7 @@ func (p *Provider) Disable(ctx context.Context, in TrafficRequest) (TrafficResul
 		// Part of the group keeps serving: it is not taken out of service.
 		in.Guard = false
 	}
-	if err := p.checkRemoval(ctx, c, g, in, required, "disable"); err != nil {
+	if _, err := p.checkRemoval(ctx, c, g, in, required, "disable"); err != nil {
 		return TrafficResult{}, err
 	}
 	if pct == 100 {
@@ -147,40 +147,42 @@ func (p *Provider) readForRemoval(ctx context.Context, c *clients, name string, 
 
 // checkRemoval is the check before taking a group out of service: the requirement the caller
 // makes, then the traffic guard.
-func (p *Provider) checkRemoval(ctx context.Context, c *clients, g serverGroup, in TrafficRequest, h cloud.ServerGroupHealth, action string) error {
+// The group's own health is returned when the traffic guard read it.
+func (p *Provider) checkRemoval(ctx context.Context, c *clients, g serverGroup, in TrafficRequest, h cloud.ServerGroupHealth, action string) (*cloud.ServerGroupHealth, error) {
 	if r := in.RequireUp; r != nil {
 		switch {
 		case h.Missing:
-			return invalidf("%s was not %sd: server group %s, which was to take its traffic, is gone", g.name, action, r.ServerGroup)
+			return nil, invalidf("%s was not %sd: server group %s, which was to take its traffic, is gone", g.name, action, r.ServerGroup)
 		case h.Disabled:
-			return invalidf("%s was not %sd: server group %s, which was to take its traffic, is disabled", g.name, action, r.ServerGroup)
+			return nil, invalidf("%s was not %sd: server group %s, which was to take its traffic, is disabled", g.name, action, r.ServerGroup)
 		case h.Up < r.Up:
-			return invalidf("%s was not %sd: server group %s, which was to take its traffic, has %d of the %d instances up it needs (%s)",
+			return nil, invalidf("%s was not %sd: server group %s, which was to take its traffic, has %d of the %d instances up it needs (%s)",
 				g.name, action, r.ServerGroup, h.Up, r.Up, strings.Join(h.NotUp(5), "; "))
 		case h.Up > 0:
 			// The cluster keeps a server group that serves: the traffic guard has nothing to add.
-			return nil
+			return nil, nil
 		}
 	}
 	if !in.Guard {
-		return nil
+		return nil, nil
 	}
 	return p.guard(ctx, c, g, action)
 }
 
 // guard refuses to take a serving group out of service when no other enabled group of its cluster
 // in the region has an instance up: as Spinnaker's traffic guards, but for every cluster.
-func (p *Provider) guard(ctx context.Context, c *clients, g serverGroup, action string) error {
+// It returns the group's own health, which it reads first.
+func (p *Provider) guard(ctx context.Context, c *clients, g serverGroup, action string) (*cloud.ServerGroupHealth, error) {
 	own, err := readHealth(ctx, c, g)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if own.TakingTraffic() == 0 || g.moniker.Cluster == "" {
-		return nil
+		return &own, nil
 	}
 	others, err := clusterGroups(ctx, c, g.moniker.Cluster)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, o := range others {
 		if o.name == g.name || o.disabled() {
@@ -188,13 +190,13 @@ func (p *Provider) guard(ctx context.Context, c *clients, g serverGroup, action 
 		}
 		h, err := readHealth(ctx, c, o)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if h.Up > 0 {
-			return nil
+			return &own, nil
 		}
 	}
-	return &guardError{msg: fmt.Sprintf("refused by the traffic guard: %s cannot %s %s, the last server group of cluster %s in %s that serves traffic; "+
+	return nil, &guardError{msg: fmt.Sprintf("refused by the traffic guard: %s cannot %s %s, the last server group of cluster %s in %s that serves traffic; "+
 		"enable another server group of the cluster first", p.account.Name, action, g.name, g.moniker.Cluster, c.region)}
 }
 
@@ -234,7 +236,7 @@ func deregister(ctx context.Context, c *clients, g serverGroup, ids []string) er
 }
 
 // eachUnlessGone deregisters instances at once; when the answer is goneCode (one of them is
-// already out, or gone, which fails the whole call), it deregisters them one by one, ignoring
+// already out, or gone, which fails the whole call), it deregisters each on its own, all at once, ignoring
 // the ones that answer it again. A rolling disable takes out instances of which some are out
 // already.
 func eachUnlessGone(ids []string, deregister func(ids []string) error, goneCode string) error {
@@ -245,12 +247,16 @@ func eachUnlessGone(ids []string, deregister func(ids []string) error, goneCode 
 	if len(ids) == 1 {
 		return nil
 	}
+	var each errgroup.Group
 	for _, id := range ids {
-		if err := deregister([]string{id}); err != nil && apiCode(err) != goneCode {
-			return err
-		}
+		each.Go(func() error {
+			if err := deregister([]string{id}); err != nil && apiCode(err) != goneCode {
+				return err
+			}
+			return nil
+		})
 	}
-	return nil
+	return each.Wait()
 }
 
 // register puts the group's running instances into its target groups and load balancers.
@@ -337,7 +343,7 @@ func (p *Provider) Resize(ctx context.Context, in ResizeRequest) error {
 		return fmt.Errorf("%w: no server group %s in %s", ErrNotFound, in.ServerGroup, in.Region)
 	}
 	if in.Guard && in.Capacity.Desired == 0 {
-		if err := p.guard(ctx, c, g, "scale to 0"); err != nil {
+		if _, err := p.guard(ctx, c, g, "scale to 0"); err != nil {
 			return err
 		}
 	}
