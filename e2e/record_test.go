@@ -638,6 +638,32 @@ func scenarios(now time.Time) []scenario {
 			},
 		},
 		{
+			// Rolling red/black in two steps with a pipeline before each cleanup, a clone of the
+			// result into another cluster, and a rollback of the rolling deploy to its previous
+			// image.
+			name: "aws-rolling-clone",
+			before: map[string]string{"aws-smoke": `{"stages": [{"refId": "1", "type": "wait", "name": "Smoke", "waitTime": 0}]}`},
+			config: `{"stages": [
+				{"refId": "1", "type": "deploy", "name": "First", "clusters": [` + awsReplayCluster("roll", `, "amiName": "web-1.0.0", "targetGroups": ["web"]`) + `]},
+				{"refId": "2", "requisiteStageRefIds": ["1"], "type": "deploy", "name": "Rolling", "clusters": [` +
+				awsReplayCluster("roll", `, "amiName": "web-1.1.0", "targetGroups": ["web"], "strategy": "rollingredblack", "targetPercentages": [50],
+					"pipelineBeforeCleanup": {"application": "replay", "pipelineId": "aws-smoke"}`) + `]},
+				{"refId": "3", "requisiteStageRefIds": ["2"], "type": "cloneServerGroup", "name": "Clone", "credentials": "aws-replay", "region": "us-east-1",
+					"targetCluster": "replay-roll", "stack": "rollcanary", "capacity": {"min": 1, "desired": 1, "max": 1}},
+				{"refId": "4", "requisiteStageRefIds": ["3"], "type": "rollbackServerGroup", "name": "Previous image", "credentials": "aws-replay",
+					"regions": ["us-east-1"], "rollbackType": "PREVIOUS_IMAGE", "rollbackContext": {"rollbackServerGroupName": "replay-roll-v001"}}
+			]}`,
+			want: "SUCCEEDED",
+			check: func(t *testing.T, e execution) {
+				if got := deployedIn(t, e, "3"); got != "replay-rollcanary-v000" {
+					t.Errorf("the clone deployed %s", got)
+				}
+				if got := deployedIn(t, e, "4"); got != "replay-roll-v002" {
+					t.Errorf("the rollback deployed %s", got)
+				}
+			},
+		},
+		{
 			// A red/black deploy whose instances never pass their health checks, rolled back.
 			name: "aws-rollback-on-failure",
 			config: `{"stages": [
