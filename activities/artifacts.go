@@ -50,7 +50,7 @@ func (a *Artifacts) FetchManifests(ctx context.Context, in FetchManifestsInput) 
 		}
 		data = decoded
 	case "http/file":
-		body, err := a.fetch(ctx, art)
+		body, err := a.fetch(ctx, art, MaxManifestArtifactBytes)
 		if err != nil {
 			return FetchManifestsResult{}, err
 		}
@@ -71,7 +71,8 @@ func (a *Artifacts) FetchManifests(ctx context.Context, in FetchManifestsInput) 
 	return FetchManifestsResult{Manifests: manifests}, nil
 }
 
-func (a *Artifacts) fetch(ctx context.Context, art pipeline.Artifact) ([]byte, error) {
+// fetch reads an http/file artifact, refusing one larger than limit bytes.
+func (a *Artifacts) fetch(ctx context.Context, art pipeline.Artifact, limit int64) ([]byte, error) {
 	client := a.HTTPClient
 	if client == nil {
 		client = &http.Client{Timeout: 30 * time.Second}
@@ -90,9 +91,12 @@ func (a *Artifacts) fetch(ctx context.Context, art pipeline.Artifact) ([]byte, e
 		return nil, fmt.Errorf("fetch artifact %s: %w", describeArtifact(art), err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxManifestArtifactBytes+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("fetch artifact %s: %w", describeArtifact(art), err)
+	}
+	if int64(len(body)) > limit {
+		return nil, badArtifact("artifact %s is larger than %d bytes", describeArtifact(art), limit)
 	}
 	switch {
 	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:

@@ -40,6 +40,16 @@ func refused(why string, problems ...string) corpusOutcome {
 	return corpusOutcome{problems: problems, why: why}
 }
 
+// amiBake is a bake of a machine image on AWS, which gennaker does not offer yet.
+func amiBake(path string) string {
+	return path + ".cloudProviderType: baking machine images (AMIs) on aws is not offered yet"
+}
+
+// bakeOn is a bake for a cloud provider other than docker and aws.
+func bakeOn(path, provider string) string {
+	return path + `.cloudProviderType: bake on "` + provider + `" is not offered`
+}
+
 func unknownStage(path, typ string) string {
 	return path + `.type: unknown stage type "` + typ + `"`
 }
@@ -72,7 +82,7 @@ var corpusOutcomes = map[string]corpusOutcome{
 	"010-deck-gce-resize-up.json":                refused(notOffered, notOn("stages[0]", "resizeServerGroup", "gce")),
 	"011-deck-gce-clone.json": refused(notOffered, deployNotOn("stages[0].clusters[0]", "cloudProvider", "gce"),
 		notOn("stages[1]", "findImage", "gce"), deployNotOn("stages[2].clusters[0]", "cloudProvider", "gce")),
-	"012-deck-gce-bake-deploy.json": refused(notOffered, unknownStage("stages[0]", "bake"), deployNotOn("stages[1].clusters[0]", "cloudProvider", "gce"),
+	"012-deck-gce-bake-deploy.json": refused(notOffered, bakeOn("stages[0]", "gce"), deployNotOn("stages[1].clusters[0]", "cloudProvider", "gce"),
 		notOn("stages[2]", "disableServerGroup", "gce")),
 	"013-deck-gce-kayenta-shorter-lifetimes.json": refused(notOffered, notOn("stages[1]", "findImage", "gce"),
 		notOn("stages[2]", "cloneServerGroup", "gce")),
@@ -85,7 +95,7 @@ var corpusOutcomes = map[string]corpusOutcome{
 	"020-deck-cf-bake-manifest.json":           refused(notOffered, unknownStage("stages[0]", "bakeCloudFoundryManifest")),
 	"021-deck-simple-wait.json":                accepted(0),
 	"022-orca-aws-bake-deploy.json": refused(notOffered, `notifications[0].type: unknown notification type "email"`,
-		unknownStage("stages[0]", "bake")),
+		amiBake("stages[0]")),
 	"023-orca-mpt-partials-jenkins.json":     refused(notOffered, unknownStage("stages[1]", "jenkins"), unknownStage("stages[2]", "jenkins")),
 	"024-orca-mpt-find-image-deploy.json":    accepted(1),
 	"025-orca-mpt-depends-on.json":           accepted(0),
@@ -104,7 +114,7 @@ var corpusOutcomes = map[string]corpusOutcome{
 	"036-gke-tutorial-v1-deploy.json": refused(notOffered+"; "+mistake, `triggers[0].repository: "PROJECT/sample-app" is not a repository`,
 		deployNotOn("stages[0].clusters[0]", "cloudProvider", "kubernetes"), deployNotOn("stages[1].clusters[0]", "cloudProvider", "kubernetes"),
 		deployNotOn("stages[3].clusters[0]", "cloudProvider", "kubernetes"), deployNotOn("stages[4].clusters[0]", "cloudProvider", "kubernetes")),
-	"037-armory-demo-aws-bake-deploy.json": refused(notOffered, unknownStage("stages[0]", "bake")),
+	"037-armory-demo-aws-bake-deploy.json": refused(notOffered, amiBake("stages[0]")),
 	"038-armory-demo-terraform.json": refused(notOffered, unknownStage("stages[1]", "terraform"), unknownStage("stages[3]", "terraform"),
 		unknownStage("stages[5]", "terraform"), unknownStage("stages[7]", "terraform")),
 	"039-armory-demo-rollback-full.json":    accepted(2),
@@ -135,7 +145,7 @@ var corpusOutcomes = map[string]corpusOutcome{
 	"055-istio-canary-helm.json": refused(notOffered, "triggers[0]"+googlePubsub, unknownStage("stages[0]", "bakeManifest")),
 	// Written by hand: no refIds, deploys without manifests, a strategy Spinnaker does not have.
 	"056-chatbot-jenkins-bake-deploy.json": refused(notOffered+"; "+mistake,
-		"stages[0].refId: required", unknownStage("stages[0]", "jenkins"), "stages[1].refId: required", unknownStage("stages[1]", "bake"),
+		"stages[0].refId: required", unknownStage("stages[0]", "jenkins"), "stages[1].refId: required", bakeOn("stages[1]", "kubernetes"),
 		"stages[2].refId: required", "stages[2].manifests: must have at least one item", "stages[3].refId: required",
 		"stages[4].refId: required", "stages[4].manifests: must have at least one item", "stages[4].trafficManagement.options.services: required",
 		`stages[4].trafficManagement.options.strategy: must be one of redblack, highlander, none, not "bluegreen"`),

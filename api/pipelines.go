@@ -94,7 +94,8 @@ func (s *Server) savePipeline(c *gin.Context) {
 	// imported one by one, in any order.
 	refused, warnings := pipeline.SplitWarnings(pipeline.Validate(p, pipeline.ValidateOptions{PipelineExists: s.pipelineExists(c),
 		KubernetesAccounts: s.kubernetesAccounts(), AWSAccounts: s.awsAccounts(), NotificationTypes: s.NotificationTypes, PubsubSubscriptions: s.subscriptions(),
-		CanaryConfigExists: s.canaryConfigExists(c), MetricsAccounts: s.metricsAccounts()}))
+		CanaryConfigExists: s.canaryConfigExists(c), MetricsAccounts: s.metricsAccounts(),
+		ContainerBakery: s.ContainerBakery}))
 	problems = append(problems, refused...)
 	if len(problems) > 0 {
 		abort(c, http.StatusBadRequest, fmt.Sprintf("the pipeline config has %d problem(s)", len(problems)), pipeline.ProblemStrings(problems)...)

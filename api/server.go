@@ -20,6 +20,7 @@ import (
 	"github.com/gennaker/gennaker/cloud/kubernetes"
 	"github.com/gennaker/gennaker/launch"
 	"github.com/gennaker/gennaker/notify"
+	"github.com/gennaker/gennaker/pipeline"
 	"github.com/gennaker/gennaker/store"
 )
 
@@ -43,6 +44,8 @@ type Server struct {
 	// AWSAccounts are the AWS accounts deploy stages may name, each with its regions;
 	// validation refuses others.
 	AWSAccounts map[string][]string
+	// ContainerBakery describes the container bakery to validation; nil skips the check.
+	ContainerBakery *pipeline.ContainerBakeryOptions
 	// AWS reads the AWS accounts' server groups for the infrastructure view; nil shows none.
 	AWS *aws.Providers
 	// NotificationTypes are the notification types this gennaker can send (slack needs a bot

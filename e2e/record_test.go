@@ -641,7 +641,7 @@ func scenarios(now time.Time) []scenario {
 			// Rolling red/black in two steps with a pipeline before each cleanup, a clone of the
 			// result into another cluster, and a rollback of the rolling deploy to its previous
 			// image.
-			name: "aws-rolling-clone",
+			name:   "aws-rolling-clone",
 			before: map[string]string{"aws-smoke": `{"stages": [{"refId": "1", "type": "wait", "name": "Smoke", "waitTime": 0}]}`},
 			config: `{"stages": [
 				{"refId": "1", "type": "deploy", "name": "First", "clusters": [` + awsReplayCluster("roll", `, "amiName": "web-1.0.0", "targetGroups": ["web"]`) + `]},

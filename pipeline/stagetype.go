@@ -57,6 +57,10 @@ const (
 	RefMetricsAccount = "metricsAccount"
 	// RefRegion is a region of Reference.Account; one the account lacks refuses the save.
 	RefRegion = "region"
+	// RefContainerBakery is the container bakery, Name a base image it offers (baseOs) with
+	// Account its label (baseLabel); without a bakery, or without that base image, the save is
+	// refused. An empty Name needs only the bakery.
+	RefContainerBakery = "containerBakery"
 )
 
 // Reference is one thing a stage's settings name outside the pipeline.

@@ -74,6 +74,17 @@ type ValidateOptions struct {
 	// MetricsAccounts are the metrics sources canary analyses may read, the first the default;
 	// nil skips the check.
 	MetricsAccounts []string
+	// ContainerBakery says whether container bakes have a registry to push to, and their base
+	// images; nil skips the check.
+	ContainerBakery *ContainerBakeryOptions
+}
+
+// ContainerBakeryOptions describes the container bakery for validation.
+type ContainerBakeryOptions struct {
+	// Configured is false when no registry is configured for container bakes.
+	Configured bool
+	// BaseImages lists each base image's labels by baseOs; a label "" is any label.
+	BaseImages map[string][]string
 }
 
 // Trigger types a pipeline may configure.
@@ -306,7 +317,7 @@ func validateStage(p Pipeline, s Stage, index int, path string, firstIndex map[s
 // Accounts and metrics sources are configuration: an unknown one refuses the save. Pipelines and
 // canary configs are saved like this pipeline, in any order: a missing one is a warning.
 func checkReference(ref Reference, p Pipeline, stage int, arts artifactScope, opts ValidateOptions, ps *problems) {
-	if ref.Name == "" || hasExpression(ref.Name) || hasExpression(ref.Application) {
+	if (ref.Name == "" && ref.Kind != RefContainerBakery) || hasExpression(ref.Name) || hasExpression(ref.Application) {
 		return
 	}
 	app := ref.Application
@@ -345,6 +356,8 @@ func checkReference(ref Reference, p Pipeline, stage int, arts artifactScope, op
 			ps.warn(ref.Path, "application %q has no canary config %q yet: save it (PUT /api/v1/applications/%s/canaryConfigs/%s), or the stage fails when it runs",
 				app, ref.Name, app, ref.Name)
 		}
+	case RefContainerBakery:
+		checkContainerBakery(ref, opts.ContainerBakery, ps)
 	case RefExpectedArtifact:
 		arts.checkUse(ref, stage, ps)
 	}
@@ -412,4 +425,30 @@ func optionList(options []OptionValue) string {
 		texts[i] = stringify(o.Value)
 	}
 	return "[" + strings.Join(texts, " ") + "]"
+}
+
+// checkContainerBakery checks a container bake against the bakery configured.
+func checkContainerBakery(ref Reference, b *ContainerBakeryOptions, ps *problems) {
+	switch {
+	case b == nil, hasExpression(ref.Name), hasExpression(ref.Account):
+		return
+	case !b.Configured:
+		ps.add(ref.Path, "no registry is configured for container bakes: add bakery.docker (registry, baseImages) to the accounts file")
+		return
+	case ref.Name == "":
+		return
+	}
+	labels, ok := b.BaseImages[ref.Name]
+	if !ok {
+		known := slices.Sorted(maps.Keys(b.BaseImages))
+		if len(known) == 0 {
+			ps.add(ref.Path, "no base image %q: the container bakery has none configured; name an image with baseAmi", ref.Name)
+			return
+		}
+		ps.add(ref.Path, "no base image %q; the container bakery has %s", ref.Name, strings.Join(known, ", "))
+		return
+	}
+	if ref.Account != "" && !slices.Contains(labels, ref.Account) && !slices.Contains(labels, "") {
+		ps.add(ref.Path, "base image %q has no label %q; its labels: %s", ref.Name, ref.Account, strings.Join(labels, ", "))
+	}
 }

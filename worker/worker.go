@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/gennaker/gennaker/activities"
+	"github.com/gennaker/gennaker/bake"
 	"github.com/gennaker/gennaker/cloud/aws"
 	"github.com/gennaker/gennaker/launch"
 	"github.com/gennaker/gennaker/pubsub/sqs"
@@ -38,6 +39,8 @@ type Dependencies struct {
 	Pubsub *activities.Pubsub
 	// Canary runs canary analyses; nil refuses them.
 	Canary *activities.Canary
+	// ContainerBakery is where container bakes push; nil refuses them.
+	ContainerBakery *bake.ContainerBakery
 }
 
 // Register adds every workflow and activity to a worker or a test environment.
@@ -53,6 +56,7 @@ func Register(r worker.Registry, deps Dependencies) {
 	}
 	r.RegisterActivity(&activities.AWS{Accounts: awsAccounts})
 	r.RegisterActivity(&activities.Artifacts{HTTPClient: deps.HTTPClient})
+	r.RegisterActivity(&activities.Bakery{Docker: deps.ContainerBakery, Artifacts: &activities.Artifacts{HTTPClient: deps.HTTPClient}})
 	r.RegisterActivity(&activities.Locks{Client: deps.Temporal})
 	r.RegisterActivity(&activities.PastExecutions{Executions: launch.Executions{Client: deps.Temporal}, Pipelines: deps.Pipelines})
 	notifications := deps.Notifications

@@ -20,6 +20,12 @@ import (
 // run executes a pipeline in the test environment; setup may mock activities and schedule signals.
 func run(t *testing.T, config string, setup func(env *testsuite.TestWorkflowEnvironment)) (pipeline.Execution, error) {
 	t.Helper()
+	return runWithTrigger(t, config, pipeline.TriggerInfo{Type: "manual", User: "ana", Parameters: map[string]any{"env": "prod"}}, setup)
+}
+
+// runWithTrigger runs a pipeline to its end as trig started it and returns its execution.
+func runWithTrigger(t *testing.T, config string, trig pipeline.TriggerInfo, setup func(env *testsuite.TestWorkflowEnvironment)) (pipeline.Execution, error) {
+	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflow(Pipeline)
@@ -32,7 +38,7 @@ func run(t *testing.T, config string, setup func(env *testsuite.TestWorkflowEnvi
 		setup(env)
 	}
 	p := decode(t, config)
-	env.ExecuteWorkflow(Pipeline, PipelineInput{Pipeline: p, PipelineVersion: 3, Trigger: pipeline.TriggerInfo{Type: "manual", User: "ana", Parameters: map[string]any{"env": "prod"}}})
+	env.ExecuteWorkflow(Pipeline, PipelineInput{Pipeline: p, PipelineVersion: 3, Trigger: trig})
 	if !env.IsWorkflowCompleted() {
 		t.Fatal("workflow did not complete")
 	}

@@ -66,6 +66,7 @@ func init() {
 	runs(pipeline.DeployStageType, runDeploy)
 	runs(pipeline.CreateServerGroupStageType, runDeploy)
 	runs(pipeline.CloneServerGroupStageType, runCloneServerGroup)
+	runs(pipeline.BakeStageType, runBake)
 	runs(pipeline.ResizeServerGroupStageType, runResizeServerGroup)
 	runs(pipeline.EnableServerGroupStageType, runEnableServerGroup)
 	runs(pipeline.DisableServerGroupStageType, runDisableServerGroup)

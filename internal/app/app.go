@@ -21,6 +21,7 @@ import (
 	"github.com/gennaker/gennaker/access"
 	"github.com/gennaker/gennaker/activities"
 	"github.com/gennaker/gennaker/api"
+	"github.com/gennaker/gennaker/bake"
 	"github.com/gennaker/gennaker/canary/metrics/prometheus"
 	"github.com/gennaker/gennaker/canary/sources"
 	"github.com/gennaker/gennaker/cloud/aws"
@@ -32,6 +33,7 @@ import (
 	"github.com/gennaker/gennaker/internal/temporalclient"
 	"github.com/gennaker/gennaker/launch"
 	"github.com/gennaker/gennaker/notify"
+	"github.com/gennaker/gennaker/pipeline"
 	"github.com/gennaker/gennaker/pubsub/sqs"
 	"github.com/gennaker/gennaker/store"
 	"github.com/gennaker/gennaker/worker"
@@ -171,12 +173,13 @@ func Start(ctx context.Context, cfg *config.Config, parts Parts, logger *slog.Lo
 		}
 		queues := sqs.NewQueues(cfg.Pubsub.Subscriptions)
 		w := worker.New(c, cfg.TaskQueue, worker.Dependencies{
-			Pipelines:     st,
-			Starter:       launcher,
-			Downstream:    st,
-			Kubernetes:    providers,
-			AWS:           awsProviders,
-			Notifications: notifications,
+			Pipelines:       st,
+			Starter:         launcher,
+			Downstream:      st,
+			Kubernetes:      providers,
+			AWS:             awsProviders,
+			Notifications:   notifications,
+			ContainerBakery: cfg.Accounts.Bakery.Docker,
 			Pubsub: &activities.Pubsub{
 				Queue: func(ctx context.Context, name string) (activities.MessageQueue, error) {
 					q, err := queues.Open(ctx, name)
@@ -219,6 +222,7 @@ func Start(ctx context.Context, cfg *config.Config, parts Parts, logger *slog.Lo
 			CanarySourceTypes:  sources.Types(),
 			MetricsAccounts:    cfg.MetricsAccountNames(),
 			Users:              users,
+			ContainerBakery:    containerBakeryOptions(cfg.Accounts.Bakery.Docker),
 		}
 		if cfg.Slack.SigningSecret != "" {
 			srv.Slack = &api.SlackSettings{SigningSecret: cfg.Slack.SigningSecret}
@@ -361,4 +365,12 @@ func (rt *Runtime) Stop() {
 		rt.undo[i]()
 	}
 	rt.undo = nil
+}
+
+// containerBakeryOptions describes the container bakery to pipeline validation.
+func containerBakeryOptions(b *bake.ContainerBakery) *pipeline.ContainerBakeryOptions {
+	if b == nil {
+		return &pipeline.ContainerBakeryOptions{}
+	}
+	return &pipeline.ContainerBakeryOptions{Configured: true, BaseImages: b.Labels()}
 }

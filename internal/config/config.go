@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/gennaker/gennaker/access"
+	"github.com/gennaker/gennaker/bake"
 	"github.com/gennaker/gennaker/cloud/aws"
 	"github.com/gennaker/gennaker/cloud/kubernetes"
 )
@@ -107,6 +108,13 @@ type Temporal struct {
 type Accounts struct {
 	Kubernetes []kubernetes.Account `json:"kubernetes"`
 	AWS        []aws.Account        `json:"aws"`
+	// Bakery configures bakes: bakery.docker is the container bakery.
+	Bakery Bakery `json:"bakery"`
+}
+
+// Bakery configures the bake stages.
+type Bakery struct {
+	Docker *bake.ContainerBakery `json:"docker,omitempty"`
 }
 
 // AWSRegions maps each AWS account to its regions, for validation.
@@ -172,6 +180,11 @@ func (c *Config) validateAccounts(add func(string, ...any)) {
 			add("--accounts: account %q is named twice", a.Name)
 		}
 		seen[a.Name] = true
+	}
+	if b := c.Accounts.Bakery.Docker; b != nil {
+		if err := b.Validate(); err != nil {
+			add("--accounts: %v", err)
+		}
 	}
 }
 
