@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,7 +60,7 @@ func TestContainerBakeAndDeploy(t *testing.T) {
 			map[string]any{"refId": "1", "type": "bake", "name": "Bake", "cloudProviderType": "docker", "package": "web", "organization": "acme",
 				"baseOs": "debian", "baseLabel": "release", "packageArtifactIds": []any{"package"},
 				"extendedAttributes": map[string]any{"docker_target_image_tag": "1.2.3"},
-				"expectedArtifacts": []any{map[string]any{"id": "baked", "matchArtifact": map[string]any{"type": "docker/image", "name": registry + "/acme/web"}}}},
+				"expectedArtifacts":  []any{map[string]any{"id": "baked", "matchArtifact": map[string]any{"type": "docker/image", "name": registry + "/acme/web"}}}},
 			map[string]any{"refId": "2", "requisiteStageRefIds": []any{"1"}, "type": "deployManifest", "name": "Deploy", "account": "local",
 				"namespaceOverride": "default", "requiredArtifactIds": []any{"baked"},
 				"manifests": []any{map[string]any{"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": map[string]any{"name": "baked-web"},
@@ -102,5 +103,44 @@ func TestContainerBakeAndDeploy(t *testing.T) {
 	again := second.mustStage(t, "1").Outputs
 	if second.Status != "SUCCEEDED" || again["digest"] != baked["digest"] || again["previouslyBaked"] != true {
 		t.Errorf("baking the same inputs again: %s, %v", second.Status, again)
+	}
+}
+
+// TestBakeExampleOnTheLocalRegistry runs examples/bake-and-deploy-k8s.json as the README walks
+// through it: gennaker dev's own registry, the version as a parameter, the Deployment running the
+// image baked, by digest.
+func TestBakeExampleOnTheLocalRegistry(t *testing.T) {
+	skipShort(t)
+	t.Parallel()
+	p := newDevProcess(t)
+	api := p.start()
+	if out := p.out.String(); !strings.Contains(out, "Local registry:   127.0.0.1:") || !strings.Contains(out, "baseOs scratch") {
+		t.Errorf("gennaker dev does not say where its registry is:\n%s", out)
+	}
+	api.savePipeline("web", "bake-and-deploy", readExample(t, "bake-and-deploy-k8s.json"))
+	done := api.waitUntilDone(api.startExecution("web", "bake-and-deploy", map[string]any{"parameters": map[string]any{"version": "1.4.0"}}).ID, 3*time.Minute)
+	if done.Status != "SUCCEEDED" {
+		t.Fatalf("the example ended %s: %s", done.Status, done.describe())
+	}
+	baked := done.mustStage(t, "1").Outputs
+	imageName, _ := baked["imageName"].(string)
+	reference, _ := baked["imageId"].(string)
+	if !strings.HasSuffix(imageName, "/acme/web:1.4.0") || !strings.Contains(reference, "/acme/web@sha256:") {
+		t.Fatalf("bake outputs %v", baked)
+	}
+	tag, _ := name.NewTag(imageName, name.Insecure)
+	img, err := remote.Image(tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files := imagetest.Files(t, img); files["/usr/share/web/index.html"] != "<h1>web</h1>\n" {
+		t.Errorf("the image holds %v", files)
+	}
+	d, err := localCluster(t, p).AppsV1().Deployments("default").Get(context.Background(), "web-baked", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Spec.Template.Spec.Containers[0].Image; got != reference {
+		t.Errorf("the Deployment runs %s, want %s", got, reference)
 	}
 }

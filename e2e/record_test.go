@@ -664,6 +664,25 @@ func scenarios(now time.Time) []scenario {
 			},
 		},
 		{
+			// A container bake on gennaker dev's registry, its image read by a later stage.
+			name: "bake-container",
+			config: `{"expectedArtifacts": [{"id": "site", "useDefaultArtifact": true, "matchArtifact": {"type": "http/file", "name": "site.tar.gz"},
+					"defaultArtifact": {"type": "embedded/base64", "name": "/usr/share/web/index.html", "reference": "PGgxPndlYjwvaDE+Cg=="}}],
+				"stages": [
+				{"refId": "1", "type": "bake", "name": "Bake", "cloudProviderType": "docker", "package": "replay", "baseOs": "scratch",
+					"packageArtifactIds": ["site"], "extendedAttributes": {"docker_target_image_tag": "1.0.0"},
+					"expectedArtifacts": [{"id": "baked", "matchArtifact": {"type": "docker/image", "name": ".*/replay"}}]},
+				{"refId": "2", "requisiteStageRefIds": ["1"], "type": "evaluateVariables", "name": "After",
+					"variables": [{"key": "image", "value": "${#stage('Bake').outputs.imageId}"}]}
+			]}`,
+			want: "SUCCEEDED",
+			check: func(t *testing.T, e execution) {
+				if got, _ := e.mustStage(t, "2").Outputs["image"].(string); !strings.Contains(got, "/replay@sha256:") {
+					t.Errorf("image = %q", got)
+				}
+			},
+		},
+		{
 			// A red/black deploy whose instances never pass their health checks, rolled back.
 			name: "aws-rollback-on-failure",
 			config: `{"stages": [

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gennaker/gennaker/internal/app"
 	"github.com/gennaker/gennaker/internal/config"
+	"github.com/gennaker/gennaker/internal/localregistry"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -87,6 +88,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			version, displayAddress(rt.APIAddress), rt.Config.Temporal.UIURL, rt.Config.Temporal.Address)
 		if rt.LocalAWS != nil {
 			fmt.Fprintf(stdout, "  Local AWS (moto): %s, account %s\n", rt.LocalAWS.URL, app.LocalAWSAccount)
+		}
+		if rt.LocalRegistry != nil {
+			fmt.Fprintf(stdout, "  Local registry:   %s (container bakes push here; baseOs %s)\n", rt.LocalRegistry.Host, localregistry.BaseOS)
 		}
 		fmt.Fprintf(stdout, "Press Ctrl-C to stop; running executions continue when it starts again.\n")
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/gennaker/gennaker/internal/devserver"
 	"github.com/gennaker/gennaker/internal/localaws"
 	"github.com/gennaker/gennaker/internal/localkube"
+	"github.com/gennaker/gennaker/internal/localregistry"
 	"github.com/gennaker/gennaker/internal/temporalclient"
 	"github.com/gennaker/gennaker/launch"
 	"github.com/gennaker/gennaker/notify"
@@ -57,8 +58,11 @@ type Runtime struct {
 	// LocalAWS is the local AWS (moto) `gennaker dev` runs when no AWS account is configured
 	// and moto_server is installed.
 	LocalAWS *localaws.Server
-	Client   client.Client
-	Store    store.Store
+	// LocalRegistry is the container registry dev started for bakes; nil when a bakery is
+	// configured.
+	LocalRegistry *localregistry.Registry
+	Client        client.Client
+	Store         store.Store
 	// APIAddress is where the API listens, with the real port when :0 was asked for.
 	APIAddress string
 
@@ -107,6 +111,11 @@ func Start(ctx context.Context, cfg *config.Config, parts Parts, logger *slog.Lo
 	}
 	if parts.EmbeddedTemporal && len(cfg.Accounts.AWS) == 0 {
 		if err := rt.startLocalAWS(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if parts.EmbeddedTemporal && cfg.Accounts.Bakery.Docker == nil {
+		if err := rt.startLocalRegistry(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -343,6 +352,19 @@ func (rt *Runtime) startLocalAWS(ctx context.Context) error {
 	rt.Config.Accounts.AWS = append(rt.Config.Accounts.AWS, acct)
 	rt.LocalAWS = srv
 	rt.logger.Info("local AWS (moto) started", "account", LocalAWSAccount, "endpoint", srv.URL, "regions", strings.Join(LocalAWSRegions, ", "))
+	return nil
+}
+
+// startLocalRegistry serves a local container registry and makes it the container bakery.
+func (rt *Runtime) startLocalRegistry(ctx context.Context) error {
+	reg, err := localregistry.Start(ctx, filepath.Join(rt.Config.DataDir, "registry"))
+	if err != nil {
+		return fmt.Errorf("starting the local registry: %w", err)
+	}
+	rt.undo = append(rt.undo, reg.Stop)
+	rt.Config.Accounts.Bakery.Docker = reg.Bakery()
+	rt.LocalRegistry = reg
+	rt.logger.Info("local registry started", "registry", reg.Host, "baseImage", reg.BaseImage())
 	return nil
 }
 
