@@ -39,6 +39,9 @@ type Account struct {
 	// 0 means DefaultRateLimit. Throttling answers slow the calls down further.
 	RateLimit float64 `json:"rateLimit,omitempty"`
 
+	// Bakery configures the machine image bakes in the account; nil refuses them.
+	Bakery *Bakery `json:"bakery,omitempty"`
+
 	// StaticCredentials replaces the default chain's credentials: set for the local AWS that
 	// `gennaker dev` runs, whose moto takes any. It cannot be configured.
 	StaticCredentials *StaticCredentials `json:"-"`

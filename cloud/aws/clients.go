@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/middleware"
 	"golang.org/x/time/rate"
@@ -28,6 +29,7 @@ type clients struct {
 	asg    *autoscaling.Client
 	elbv2  *elasticloadbalancingv2.Client
 	elb    *elasticloadbalancing.Client
+	ssm    *ssm.Client
 }
 
 // retryAttempts is how often the SDK tries one call before its error reaches the activity, whose
@@ -83,6 +85,7 @@ func newClients(ctx context.Context, a Account, region string) (*clients, error)
 		asg:    autoscaling.NewFromConfig(cfg),
 		elbv2:  elasticloadbalancingv2.NewFromConfig(cfg),
 		elb:    elasticloadbalancing.NewFromConfig(cfg),
+		ssm:    ssm.NewFromConfig(cfg),
 	}, nil
 }
 

@@ -4,12 +4,14 @@
 // load balancers report, and makes moto answer as AWS does where moto does not and a deployer's
 // correctness depends on it: a second Auto Scaling group of one name is refused with AlreadyExists
 // (moto silently replaces the first), an image name used twice with InvalidAMIName.Duplicate, and
-// sizes outside min and max with ValidationError. It is named a fake where it is one: everything
+// sizes outside min and max with ValidationError; and it can make SSM commands fail, which moto
+// always runs with success. It is named a fake where it is one: everything
 // else is moto's answer.
 package awsfault
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -38,6 +40,9 @@ type Proxy struct {
 	health TargetHealthFunc
 	polls  map[string]int
 	hook   func(Call)
+	// commandFailure, when set, is the output of every SSM command that fails: moto reports
+	// each one a success at once.
+	commandFailure string
 }
 
 // Rule injects faults into the calls it matches.
@@ -101,6 +106,14 @@ func (p *Proxy) SetTargetHealth(f TargetHealthFunc) {
 	p.health, p.polls = f, map[string]int{}
 }
 
+// FailCommands makes every SSM Run Command invocation report that it failed with this output,
+// as a provisioning script that fails does; "" reports moto's success again.
+func (p *Proxy) FailCommands(output string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.commandFailure = output
+}
+
 // SetHook makes the proxy call hook with each call moto answered, after moto acted on it and
 // before the caller gets the answer: a test can stop the caller right there, as a crash would.
 func (p *Proxy) SetHook(hook func(Call)) {
@@ -133,6 +146,10 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		params[k] = v
 	}
 	call := Call{Action: params.Get("Action"), Params: params, Time: time.Now()}
+	if target := r.Header.Get("X-Amz-Target"); target != "" {
+		// A JSON protocol (SSM): the action is named in a header.
+		_, call.Action, _ = strings.Cut(target, ".")
+	}
 	if m := scope.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
 		call.Service = m[2]
 	}
@@ -166,6 +183,8 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 			header = nil
 		} else if call.Action == "DescribeTargetHealth" && status == http.StatusOK {
 			respBody = p.scriptHealth(params.Get("TargetGroupArn"), respBody)
+		} else if call.Action == "GetCommandInvocation" && status == http.StatusOK {
+			respBody = p.failCommand(respBody)
 		}
 	}
 	if fault != "" {
@@ -398,4 +417,25 @@ func throttled(service string) (int, []byte) {
 
 func unavailable(service string) (int, []byte) {
 	return errorAnswer(service, http.StatusServiceUnavailable, "ServiceUnavailable", "Service is unavailable, injected by awsfault")
+}
+
+// failCommand rewrites a GetCommandInvocation answer as a failed command's, when commands fail.
+func (p *Proxy) failCommand(body []byte) []byte {
+	p.mu.Lock()
+	output := p.commandFailure
+	p.mu.Unlock()
+	if output == "" {
+		return body
+	}
+	var answer map[string]any
+	if json.Unmarshal(body, &answer) != nil {
+		return body
+	}
+	answer["Status"], answer["StatusDetails"], answer["ResponseCode"] = "Failed", "Failed", 1
+	answer["StandardErrorContent"] = output
+	out, err := json.Marshal(answer)
+	if err != nil {
+		return body
+	}
+	return out
 }
