@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/gennaker/gennaker/api"
+	"github.com/gennaker/gennaker/pipeline"
 	"github.com/gennaker/gennaker/store"
 )
 
@@ -38,11 +39,6 @@ func accepted(warnings int) corpusOutcome { return corpusOutcome{warnings: warni
 
 func refused(why string, problems ...string) corpusOutcome {
 	return corpusOutcome{problems: problems, why: why}
-}
-
-// amiBake is a bake of a machine image on AWS, which gennaker does not offer yet.
-func amiBake(path string) string {
-	return path + ".cloudProviderType: baking machine images (AMIs) on aws is not offered yet"
 }
 
 // bakeOn is a bake for a cloud provider other than docker and aws.
@@ -94,27 +90,26 @@ var corpusOutcomes = map[string]corpusOutcome{
 	"019-deck-appengine-pubsub-trigger.json":   refused(notOffered, "triggers[0]"+googlePubsub),
 	"020-deck-cf-bake-manifest.json":           refused(notOffered, unknownStage("stages[0]", "bakeCloudFoundryManifest")),
 	"021-deck-simple-wait.json":                accepted(0),
-	"022-orca-aws-bake-deploy.json": refused(notOffered, `notifications[0].type: unknown notification type "email"`,
-		amiBake("stages[0]")),
-	"023-orca-mpt-partials-jenkins.json":     refused(notOffered, unknownStage("stages[1]", "jenkins"), unknownStage("stages[2]", "jenkins")),
-	"024-orca-mpt-find-image-deploy.json":    accepted(1),
-	"025-orca-mpt-depends-on.json":           accepted(0),
-	"026-orca-mpt-stage-injection.json":      accepted(0),
-	"027-spin-cli-save-test.json":            accepted(0),
-	"028-gcp-istio-canary-deploy.json":       accepted(8),
-	"029-gcp-istio-trigger.json":             accepted(2),
-	"030-gcp-istio-prod-deploy.json":         accepted(0),
-	"031-gcp-istio-canary-failed.json":       accepted(0),
-	"032-gcp-helloworld-deploy-staging.json": refused(notOffered, "triggers[0]"+googlePubsub),
-	"033-gcp-helloworld-deploy-prod.json":    refused(notOffered, `notifications[0].type: unknown notification type "pubsub"`),
-	"034-gke-tutorial-deploy.json":           refused(notOffered, "triggers[0]"+googlePubsub),
-	"035-gke-tutorial-multicluster.json":     refused(notOffered, "triggers[0]"+googlePubsub),
+	"022-orca-aws-bake-deploy.json":            refused(notOffered, `notifications[0].type: unknown notification type "email"`),
+	"023-orca-mpt-partials-jenkins.json":       refused(notOffered, unknownStage("stages[1]", "jenkins"), unknownStage("stages[2]", "jenkins")),
+	"024-orca-mpt-find-image-deploy.json":      accepted(1),
+	"025-orca-mpt-depends-on.json":             accepted(0),
+	"026-orca-mpt-stage-injection.json":        accepted(0),
+	"027-spin-cli-save-test.json":              accepted(0),
+	"028-gcp-istio-canary-deploy.json":         accepted(8),
+	"029-gcp-istio-trigger.json":               accepted(2),
+	"030-gcp-istio-prod-deploy.json":           accepted(0),
+	"031-gcp-istio-canary-failed.json":         accepted(0),
+	"032-gcp-helloworld-deploy-staging.json":   refused(notOffered, "triggers[0]"+googlePubsub),
+	"033-gcp-helloworld-deploy-prod.json":      refused(notOffered, `notifications[0].type: unknown notification type "pubsub"`),
+	"034-gke-tutorial-deploy.json":             refused(notOffered, "triggers[0]"+googlePubsub),
+	"035-gke-tutorial-multicluster.json":       refused(notOffered, "triggers[0]"+googlePubsub),
 	// Spinnaker's first Kubernetes provider deployed with "deploy"; the repository is a placeholder
 	// the tutorial asks to replace, which no registry would have.
 	"036-gke-tutorial-v1-deploy.json": refused(notOffered+"; "+mistake, `triggers[0].repository: "PROJECT/sample-app" is not a repository`,
 		deployNotOn("stages[0].clusters[0]", "cloudProvider", "kubernetes"), deployNotOn("stages[1].clusters[0]", "cloudProvider", "kubernetes"),
 		deployNotOn("stages[3].clusters[0]", "cloudProvider", "kubernetes"), deployNotOn("stages[4].clusters[0]", "cloudProvider", "kubernetes")),
-	"037-armory-demo-aws-bake-deploy.json": refused(notOffered, amiBake("stages[0]")),
+	"037-armory-demo-aws-bake-deploy.json": refused(notOffered, `stages[0].templateFileName: the bakery of AWS account "`+corpusAccount+`" has no template "aws-ebs-extra.json"`),
 	"038-armory-demo-terraform.json": refused(notOffered, unknownStage("stages[1]", "terraform"), unknownStage("stages[3]", "terraform"),
 		unknownStage("stages[5]", "terraform"), unknownStage("stages[7]", "terraform")),
 	"039-armory-demo-rollback-full.json":    accepted(2),
@@ -234,7 +229,9 @@ func TestSpinnakerCorpus(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = st.Close() })
 		srv := httptest.NewServer((&api.Server{Store: st, KubernetesAccounts: []string{corpusAccount},
-			AWSAccounts:       map[string][]string{corpusAccount: corpusRegions},
+			AWSAccounts: map[string][]string{corpusAccount: corpusRegions},
+			// The account bakes from the base image these pipelines name, with the default script.
+			AWSBakeries:       map[string]pipeline.AWSBakeryOptions{corpusAccount: {BaseImages: map[string][]string{"trusty": {"release"}}, Templates: []string{"install_packages.sh"}}},
 			NotificationTypes: []string{"slack"}, MetricsAccounts: []string{corpusMetrics}}).Handler())
 		t.Cleanup(srv.Close)
 		return &testEnv{baseURL: srv.URL}

@@ -95,7 +95,7 @@ func (s *Server) savePipeline(c *gin.Context) {
 	refused, warnings := pipeline.SplitWarnings(pipeline.Validate(p, pipeline.ValidateOptions{PipelineExists: s.pipelineExists(c),
 		KubernetesAccounts: s.kubernetesAccounts(), AWSAccounts: s.awsAccounts(), NotificationTypes: s.NotificationTypes, PubsubSubscriptions: s.subscriptions(),
 		CanaryConfigExists: s.canaryConfigExists(c), MetricsAccounts: s.metricsAccounts(),
-		ContainerBakery: s.ContainerBakery}))
+		ContainerBakery: s.ContainerBakery, AWSBakeries: s.AWSBakeries}))
 	problems = append(problems, refused...)
 	if len(problems) > 0 {
 		abort(c, http.StatusBadRequest, fmt.Sprintf("the pipeline config has %d problem(s)", len(problems)), pipeline.ProblemStrings(problems)...)

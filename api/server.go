@@ -46,6 +46,8 @@ type Server struct {
 	AWSAccounts map[string][]string
 	// ContainerBakery describes the container bakery to validation; nil skips the check.
 	ContainerBakery *pipeline.ContainerBakeryOptions
+	// AWSBakeries describes the AWS accounts' bakeries to validation; nil skips the check.
+	AWSBakeries map[string]pipeline.AWSBakeryOptions
 	// AWS reads the AWS accounts' server groups for the infrastructure view; nil shows none.
 	AWS *aws.Providers
 	// NotificationTypes are the notification types this gennaker can send (slack needs a bot

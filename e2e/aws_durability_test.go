@@ -22,13 +22,19 @@ import (
 // own through the fault proxy, so that the test controls what AWS answers and AWS's state outlives
 // the gennaker process.
 func awsThroughProxy(t *testing.T) (*devProcess, *awsfault.Proxy, *awsState) {
+	return awsThroughProxyWith(t, "")
+}
+
+// awsThroughProxyWith is awsThroughProxy with more of the account's settings, as YAML lines
+// indented to sit under it.
+func awsThroughProxyWith(t *testing.T, extra string) (*devProcess, *awsfault.Proxy, *awsState) {
 	t.Helper()
 	moto := mototest.Start(t)
 	moto.Seed(t, "us-east-1")
 	proxy := awsfault.New(moto.URL, 42)
 	t.Cleanup(proxy.Close)
 	accounts := filepath.Join(t.TempDir(), "accounts.yaml")
-	if err := os.WriteFile(accounts, []byte(fmt.Sprintf("aws:\n- name: aws-test\n  endpoint: %s\n  regions:\n  - name: us-east-1\n", proxy.URL)), 0o600); err != nil {
+	if err := os.WriteFile(accounts, []byte(fmt.Sprintf("aws:\n- name: aws-test\n  endpoint: %s\n  regions:\n  - name: us-east-1\n", proxy.URL)+extra), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	p := newDevProcess(t)
@@ -271,4 +277,63 @@ func withRef(stage map[string]any, ref string, requires ...string) map[string]an
 	}
 	stage["requisiteStageRefIds"] = reqs
 	return stage
+}
+
+// TestAWSBakeSurvivesAKillAndAFailure kills gennaker (SIGKILL) right after the bake sent its
+// builder the provisioning script: the restarted process finishes the bake with one builder, one
+// command, one image, and the builder terminated. Then a bake whose script fails ends TERMINAL
+// with what the script printed, its builder terminated.
+func TestAWSBakeSurvivesAKillAndAFailure(t *testing.T) {
+	skipShort(t)
+	t.Parallel()
+	p, proxy, aws := awsThroughProxyWith(t, `  bakery:
+    instanceType: t3.micro
+    subnetType: internal
+    baseImages:
+    - baseOs: debian
+      baseLabel: release
+      regions: {us-east-1: debian-12}
+`)
+	api := p.start()
+	bake := func(pkg string) map[string]any {
+		return map[string]any{"stages": []any{map[string]any{"refId": "1", "type": "bake", "name": "Bake", "account": "aws-test",
+			"regions": []any{"us-east-1"}, "package": pkg, "baseOs": "debian", "baseLabel": "release"}}}
+	}
+	api.savePipeline("web", "bake", bake("web=2.0.0"))
+	killed := killOnce(p, proxy, func(c awsfault.Call) bool { return c.Action == "SendCommand" })
+	e := api.startExecution("web", "bake", nil)
+	waitKilled(t, killed, "after sending the provisioning script")
+	proxy.SetHook(nil)
+	api = p.start()
+	done := api.waitUntilDone(e.ID, 3*time.Minute)
+	if done.Status != "SUCCEEDED" {
+		t.Fatalf("the bake killed mid-provisioning ended %s: %s", done.Status, done.describe())
+	}
+	count := func(action string) int {
+		n := 0
+		for _, c := range proxy.Calls() {
+			if c.Action == action {
+				n++
+			}
+		}
+		return n
+	}
+	if a, b, c := count("RunInstances"), count("SendCommand"), count("CreateImage"); a != 1 || b != 1 || c != 1 {
+		t.Errorf("%d builders, %d commands and %d images made; want one each", a, b, c)
+	}
+	builder, _ := done.mustStage(t, "1").Outputs["builderTerminated"].(string)
+	if builder == "" || aws.running()[builder] != "" {
+		t.Errorf("builder %q is still running (outputs %v)", builder, done.mustStage(t, "1").Outputs)
+	}
+
+	proxy.FailCommands("E: Unable to locate package nothing\n")
+	api.savePipeline("web", "bad-bake", bake("nothing"))
+	failed := api.waitUntilDone(api.startExecution("web", "bad-bake", nil).ID, 3*time.Minute)
+	s := failed.mustStage(t, "1")
+	if failed.Status != "TERMINAL" || !strings.Contains(s.Error, "the provisioning script failed") || !strings.Contains(s.Error, "Unable to locate package nothing") {
+		t.Fatalf("a bake whose script fails ended %s: %s", failed.Status, s.Error)
+	}
+	if b, _ := s.Outputs["builderTerminated"].(string); b == "" || aws.running()[b] != "" {
+		t.Errorf("the failed bake's builder %q is still running", b)
+	}
 }

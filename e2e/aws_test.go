@@ -45,7 +45,12 @@ type awsState struct {
 }
 
 func newAWSState(t *testing.T, endpoint string) *awsState {
-	cfg := localaws.Config(endpoint, "us-east-1")
+	return newAWSStateIn(t, endpoint, "us-east-1")
+}
+
+// newAWSStateIn reads a region of an AWS endpoint.
+func newAWSStateIn(t *testing.T, endpoint, region string) *awsState {
+	cfg := localaws.Config(endpoint, region)
 	return &awsState{t: t, asg: autoscaling.NewFromConfig(cfg), ec2: ec2.NewFromConfig(cfg), lb: elasticloadbalancingv2.NewFromConfig(cfg)}
 }
 
@@ -532,4 +537,105 @@ func TestAWSRollBackToThePreviousImageAndClone(t *testing.T) {
 		t.Errorf("the clone: %+v running %s", canary, aws.imageOf("web-canary-v000"))
 	}
 	aws.checkNoOrphans("web-")
+}
+
+// TestAWSBakeAndDeploy runs examples/bake-and-deploy-aws.json on the local AWS gennaker dev
+// starts: the image baked in us-east-1 with Rosco's name and tags, copied with its tags to
+// us-west-2, deployed; its builder gone. Baking the same package again reuses the image; rebake
+// makes another.
+func TestAWSBakeAndDeploy(t *testing.T) {
+	skipShort(t)
+	requireLocalAWS(t)
+	t.Parallel()
+	p := newDevProcess(t)
+	p.args = append(p.args, "--dev-local-kube=false")
+	api := p.start()
+	east, west := newAWSState(t, p.awsURL), newAWSStateIn(t, p.awsURL, "us-west-2")
+	api.savePipeline("web", "bake-and-deploy-aws", readExample(t, "bake-and-deploy-aws.json"))
+	first := api.waitUntilDone(api.startExecution("web", "bake-and-deploy-aws", nil).ID, 4*time.Minute)
+	if first.Status != "SUCCEEDED" {
+		t.Fatalf("the bake and deploy ended %s: %s", first.Status, first.describe())
+	}
+	baked := first.mustStage(t, "1").Outputs
+	ami, _ := baked["ami"].(string)
+	imageName, _ := baked["imageName"].(string)
+	if baked["previouslyBaked"] != false || !strings.HasPrefix(imageName, "web-all-") || !strings.HasSuffix(imageName, "-debian") {
+		t.Fatalf("bake outputs %v", baked)
+	}
+	details, _ := baked["deploymentDetails"].([]any)
+	if len(details) != 2 {
+		t.Fatalf("deploymentDetails %v", baked["deploymentDetails"])
+	}
+	westAMI, _ := details[1].(map[string]any)["imageId"].(string)
+	for _, side := range []struct {
+		s   *awsState
+		ami string
+	}{{east, ami}, {west, westAMI}} {
+		img := side.s.image(side.ami)
+		if img.name != imageName || img.tags["package"] != "web=1.2.0" || img.tags["gennaker:bake-key"] == "" {
+			t.Errorf("image %s: %+v", side.ami, img)
+		}
+	}
+	if east.image(ami).tags["release"] != "candidate" {
+		t.Errorf("the image was not tagged a candidate: %v", east.image(ami).tags)
+	}
+	if got := east.imageOf(deployedIn(t, first, "3")); got != ami {
+		t.Errorf("the deploy runs %s, want the baked %s", got, ami)
+	}
+	for id, owner := range east.running() {
+		if owner == "-" && east.instanceTag(id, "gennaker:bake-id") != "" {
+			t.Errorf("builder %s is still running", id)
+		}
+	}
+
+	second := api.waitUntilDone(api.startExecution("web", "bake-and-deploy-aws", nil).ID, 4*time.Minute)
+	if again := second.mustStage(t, "1").Outputs; second.Status != "SUCCEEDED" || again["previouslyBaked"] != true || again["ami"] != ami {
+		t.Errorf("baking the same package again: %s, %v", second.Status, again)
+	}
+	rebake := readExample(t, "bake-and-deploy-aws.json")
+	rebake["name"] = "rebake"
+	rebake["stages"].([]any)[0].(map[string]any)["rebake"] = true
+	api.savePipeline("web", "rebake", rebake)
+	third := api.waitUntilDone(api.startExecution("web", "rebake", nil).ID, 4*time.Minute)
+	if again := third.mustStage(t, "1").Outputs; third.Status != "SUCCEEDED" || again["previouslyBaked"] != false || again["ami"] == ami {
+		t.Errorf("rebaking: %s, %v", third.Status, again)
+	}
+}
+
+// awsImage is an image as the oracle sees it.
+type awsImage struct {
+	name string
+	tags map[string]string
+}
+
+func (s *awsState) image(id string) awsImage {
+	s.t.Helper()
+	out, err := s.ec2.DescribeImages(context.Background(), &ec2.DescribeImagesInput{ImageIds: []string{id}})
+	if err != nil || len(out.Images) != 1 {
+		s.t.Fatalf("image %s: %v", id, err)
+	}
+	img := awsImage{name: awssdk.ToString(out.Images[0].Name), tags: map[string]string{}}
+	for _, tag := range out.Images[0].Tags {
+		img.tags[awssdk.ToString(tag.Key)] = awssdk.ToString(tag.Value)
+	}
+	return img
+}
+
+// instanceTag is a tag of an instance.
+func (s *awsState) instanceTag(id, key string) string {
+	s.t.Helper()
+	out, err := s.ec2.DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	for _, r := range out.Reservations {
+		for _, i := range r.Instances {
+			for _, tag := range i.Tags {
+				if awssdk.ToString(tag.Key) == key {
+					return awssdk.ToString(tag.Value)
+				}
+			}
+		}
+	}
+	return ""
 }

@@ -178,7 +178,9 @@ func recordAWSAccount(t *testing.T, moto *mototest.Server) string {
 		return "", "", "", false
 	})
 	file := filepath.Join(t.TempDir(), "accounts.yaml")
-	if err := os.WriteFile(file, []byte(fmt.Sprintf("aws:\n- name: aws-replay\n  endpoint: %s\n  regions:\n  - name: us-east-1\n", proxy.URL)), 0o600); err != nil {
+	accounts := fmt.Sprintf("aws:\n- name: aws-replay\n  endpoint: %s\n  regions:\n  - name: us-east-1\n  - name: us-west-2\n", proxy.URL) +
+		"  bakery:\n    instanceType: t3.micro\n    baseImages:\n    - {baseOs: debian, baseLabel: release, regions: {us-east-1: debian-12}}\n"
+	if err := os.WriteFile(file, []byte(accounts), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return file
@@ -678,6 +680,22 @@ func scenarios(now time.Time) []scenario {
 			want: "SUCCEEDED",
 			check: func(t *testing.T, e execution) {
 				if got, _ := e.mustStage(t, "2").Outputs["image"].(string); !strings.Contains(got, "/replay@sha256:") {
+					t.Errorf("image = %q", got)
+				}
+			},
+		},
+		{
+			// A machine image bake copied to a second region, its image read by a later stage.
+			name: "aws-bake",
+			config: `{"stages": [
+				{"refId": "1", "type": "bake", "name": "Bake", "account": "aws-replay", "regions": ["us-east-1"], "package": "replay=1.0.0",
+					"baseOs": "debian", "baseLabel": "release", "extendedAttributes": {"copy_to": "us-west-2"}, "rebake": true},
+				{"refId": "2", "requisiteStageRefIds": ["1"], "type": "evaluateVariables", "name": "After",
+					"variables": [{"key": "image", "value": "${#stage('Bake').outputs.deploymentDetails[1].imageId}"}]}
+			]}`,
+			want: "SUCCEEDED",
+			check: func(t *testing.T, e execution) {
+				if got, _ := e.mustStage(t, "2").Outputs["image"].(string); !strings.HasPrefix(got, "ami-") {
 					t.Errorf("image = %q", got)
 				}
 			},

@@ -58,9 +58,14 @@ const (
 	// RefRegion is a region of Reference.Account; one the account lacks refuses the save.
 	RefRegion = "region"
 	// RefContainerBakery is the container bakery, Name a base image it offers (baseOs) with
-	// Account its label (baseLabel); without a bakery, or without that base image, the save is
-	// refused. An empty Name needs only the bakery.
+	// its Label (baseLabel); without a bakery, or without that base image, the save is refused.
+	// An empty Name needs only the bakery.
 	RefContainerBakery = "containerBakery"
+	// RefAWSBakery is the bakery of AWS account Account, Name a base image it offers (baseOs)
+	// with its Label; a bakery or base image the account lacks refuses the save.
+	RefAWSBakery = "awsBakery"
+	// RefAWSBakeTemplate is a provisioning script (Name) of the bakery of AWS account Account.
+	RefAWSBakeTemplate = "awsBakeTemplate"
 )
 
 // Reference is one thing a stage's settings name outside the pipeline.
@@ -74,8 +79,10 @@ type Reference struct {
 	Application string
 	// Name is the account's, pipeline's (or its id), canary config's or region's name.
 	Name string
-	// Account is the account of a region.
+	// Account is the account of a region, or of a bakery.
 	Account string
+	// Label is a base image's label (baseLabel).
+	Label string
 }
 
 // registeredStageType is a StageType with its settings' type erased, for the registry.

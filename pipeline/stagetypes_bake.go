@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -16,10 +17,22 @@ var BakeStageType = RegisterStageType(StageType[BakeStage]{Name: StageBake, Read
 // Bake kinds, by Spinnaker's cloudProviderType (or storeType).
 const (
 	BakeDocker = "docker"
+	BakeAWS    = CloudAWS
 )
 
 // BakeStage is a bake stage's settings.
 type BakeStage struct {
+	// Kind is BakeDocker or BakeAWS.
+	Kind string `json:"kind"`
+	// Account, Regions, VMType, TemplateFileName, Suffix and ShareWith are an AWS bake's: the
+	// image is baked in the first region and copied to the others.
+	Account          string   `json:"account,omitempty"`
+	Regions          []string `json:"regions,omitempty"`
+	VMType           string   `json:"vmType,omitempty"`
+	TemplateFileName string   `json:"templateFileName,omitempty"`
+	Suffix           string   `json:"amiSuffix,omitempty"`
+	ShareWith        []string `json:"shareWith,omitempty"`
+
 	// Package names the packages baked, space-separated; the first names the image unless
 	// ImageName does.
 	Package string `json:"package,omitempty"`
@@ -41,15 +54,32 @@ type BakeStage struct {
 	Rebake bool `json:"rebake,omitempty"`
 
 	baseOSPath string
+	where      awsPlace
 }
 
-// References names the container bakery's base image.
+// References names the container bakery's base image, or the AWS account, its regions and its
+// bakery's base image and template.
 func (s BakeStage) References(path string) []Reference {
 	p := s.baseOSPath
 	if p == "" {
 		p = joinKey(path, "cloudProviderType")
 	}
-	return []Reference{{Path: p, Kind: RefContainerBakery, Name: s.BaseOS, Account: s.BaseLabel}}
+	if s.Kind == BakeAWS {
+		var refs []Reference
+		if s.Account != "" {
+			refs = s.where.references(path, s.Account, s.Regions)
+		}
+		return append(refs, Reference{Path: p, Kind: RefAWSBakery, Account: s.Account, Name: s.BaseOS, Label: s.BaseLabel},
+			Reference{Path: joinKey(path, "templateFileName"), Kind: RefAWSBakeTemplate, Account: s.Account, Name: cmpOrString(s.TemplateFileName, "install_packages.sh")})
+	}
+	return []Reference{{Path: p, Kind: RefContainerBakery, Name: s.BaseOS, Label: s.BaseLabel}}
+}
+
+func cmpOrString(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 // Repository is the image's repository in the registry: organization/name.
@@ -91,9 +121,10 @@ func ReadBakeStage(settings map[string]any, path string) (BakeStage, []Problem) 
 	}
 	switch {
 	case kind == BakeDocker:
+		s.Kind = BakeDocker
 	case kind == "" || kind == CloudAWS:
-		ps.add(f.at("cloudProviderType"), "baking machine images (AMIs) on aws is not offered yet: bake a container image "+
-			"with cloudProviderType docker, or find an image baked elsewhere with findImageFromTags")
+		s.Kind = BakeAWS
+		readAWSBake(f, &s)
 		return s, ps
 	default:
 		f.bad(f.at("cloudProviderType"), kind, "bake on %q is not offered; gennaker bakes container images (docker)", kind)
@@ -137,4 +168,83 @@ func ReadBakeStage(settings map[string]any, path string) (BakeStage, []Problem) 
 		}
 	}
 	return s, ps
+}
+
+// AWS bake settings' values.
+var (
+	vmTypes    = []string{"hvm", "pv"}
+	amiSuffix  = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+	accountIDs = regexp.MustCompile(`^[0-9]{12}$`)
+	// attributeName is an extended attribute's name, which becomes a shell variable's.
+	attributeName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
+)
+
+// readAWSBake reads a machine image bake as Deck writes it: account, regions (and region),
+// package, baseOs, baseLabel or baseAmi, vmType, storeType ebs, amiName, amiSuffix,
+// templateFileName, extendedAttributes (copy_to, share_with), packageArtifactIds, rebake.
+func readAWSBake(f fields, s *BakeStage) {
+	// Without an account, as Spinnaker writes it (Rosco bakes in its own), the account whose
+	// bakery is the only one configured bakes.
+	s.Account, s.where.accountPath = readAWSAccount(f, false)
+	s.Regions, s.where.regionPaths = readRegions(f, true)
+	s.Package = f.trimmed("package")
+	s.TemplateFileName = f.trimmed("templateFileName")
+	if s.Package == "" && s.TemplateFileName == "" {
+		// A template of one's own may install what it needs by itself.
+		f.ps.add(f.at("package"), "required: the packages to install, space-separated")
+	}
+	s.BaseOS, s.BaseLabel, s.BaseImage = f.trimmed("baseOs"), f.trimmed("baseLabel"), f.trimmed("baseAmi")
+	s.baseOSPath = f.at("baseOs")
+	if s.BaseImage == "" && s.BaseOS == "" {
+		f.ps.add(f.at("baseOs"), "required: the bakery's base image to start from (baseOs, with baseLabel), or baseAmi")
+	}
+	if s.BaseImage != "" {
+		s.BaseOS, s.BaseLabel = "", ""
+	}
+	s.VMType = f.oneOf("vmType", "hvm", vmTypes...)
+	if st := f.trimmed("storeType"); st != "" && st != "ebs" {
+		f.bad(f.at("storeType"), st, "AMIs are baked as ebs-backed images; instance-store (s3) images are not offered")
+	}
+	s.ImageName = f.trimmed("amiName")
+	s.Suffix = f.trimmed("amiSuffix")
+	if s.Suffix != "" && !hasExpression(s.Suffix) && !amiSuffix.MatchString(s.Suffix) {
+		f.bad(f.at("amiSuffix"), s.Suffix, "takes letters, digits, '.', '_' and '-' only (it is part of the image's name)")
+	}
+	if attrs, ok := f.optionalObject("extendedAttributes"); ok && len(attrs) > 0 {
+		s.ExtendedAttributes = map[string]string{}
+		af := f.sub("extendedAttributes", attrs)
+		for _, k := range sortedKeys(attrs) {
+			s.ExtendedAttributes[k] = af.str(k)
+		}
+		for _, r := range splitList(s.ExtendedAttributes["copy_to"]) {
+			if !slices.Contains(s.Regions, r) {
+				s.Regions = append(s.Regions, r)
+				s.where.regionPaths = append(s.where.regionPaths, af.at("copy_to"))
+			}
+		}
+		for _, k := range sortedKeys(attrs) {
+			if !attributeName.MatchString(k) {
+				af.bad(af.at(k), k, "is handed to the provisioning script as a variable: use letters, digits, '_', '-' and '.' only, not starting with a digit")
+			}
+		}
+		s.ShareWith = splitList(s.ExtendedAttributes["share_with"])
+		for _, a := range s.ShareWith {
+			if !hasExpression(a) && !accountIDs.MatchString(a) {
+				af.bad(af.at("share_with"), a, "is not a 12-digit AWS account id")
+			}
+		}
+	}
+	s.PackageArtifacts = f.stringList("packageArtifactIds")
+	s.Rebake = f.boolean("rebake", false)
+}
+
+// splitList splits a comma-separated list, leaving out empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }

@@ -77,6 +77,16 @@ type ValidateOptions struct {
 	// ContainerBakery says whether container bakes have a registry to push to, and their base
 	// images; nil skips the check.
 	ContainerBakery *ContainerBakeryOptions
+	// AWSBakeries describes the bakery of each AWS account that has one; nil skips the check.
+	AWSBakeries map[string]AWSBakeryOptions
+}
+
+// AWSBakeryOptions describes an AWS account's bakery for validation.
+type AWSBakeryOptions struct {
+	// BaseImages lists each base image's labels by baseOs; a label "" is any label.
+	BaseImages map[string][]string
+	// Templates are the provisioning scripts bakes may name.
+	Templates []string
 }
 
 // ContainerBakeryOptions describes the container bakery for validation.
@@ -317,7 +327,7 @@ func validateStage(p Pipeline, s Stage, index int, path string, firstIndex map[s
 // Accounts and metrics sources are configuration: an unknown one refuses the save. Pipelines and
 // canary configs are saved like this pipeline, in any order: a missing one is a warning.
 func checkReference(ref Reference, p Pipeline, stage int, arts artifactScope, opts ValidateOptions, ps *problems) {
-	if (ref.Name == "" && ref.Kind != RefContainerBakery) || hasExpression(ref.Name) || hasExpression(ref.Application) {
+	if (ref.Name == "" && ref.Kind != RefContainerBakery && ref.Kind != RefAWSBakery) || hasExpression(ref.Name) || hasExpression(ref.Application) {
 		return
 	}
 	app := ref.Application
@@ -358,6 +368,8 @@ func checkReference(ref Reference, p Pipeline, stage int, arts artifactScope, op
 		}
 	case RefContainerBakery:
 		checkContainerBakery(ref, opts.ContainerBakery, ps)
+	case RefAWSBakery, RefAWSBakeTemplate:
+		checkAWSBakery(ref, opts.AWSBakeries, ps)
 	case RefExpectedArtifact:
 		arts.checkUse(ref, stage, ps)
 	}
@@ -430,7 +442,7 @@ func optionList(options []OptionValue) string {
 // checkContainerBakery checks a container bake against the bakery configured.
 func checkContainerBakery(ref Reference, b *ContainerBakeryOptions, ps *problems) {
 	switch {
-	case b == nil, hasExpression(ref.Name), hasExpression(ref.Account):
+	case b == nil, hasExpression(ref.Name), hasExpression(ref.Label):
 		return
 	case !b.Configured:
 		ps.add(ref.Path, "no registry is configured for container bakes: add bakery.docker (registry, baseImages) to the accounts file")
@@ -448,7 +460,53 @@ func checkContainerBakery(ref Reference, b *ContainerBakeryOptions, ps *problems
 		ps.add(ref.Path, "no base image %q; the container bakery has %s", ref.Name, strings.Join(known, ", "))
 		return
 	}
-	if ref.Account != "" && !slices.Contains(labels, ref.Account) && !slices.Contains(labels, "") {
-		ps.add(ref.Path, "base image %q has no label %q; its labels: %s", ref.Name, ref.Account, strings.Join(labels, ", "))
+	if ref.Label != "" && !slices.Contains(labels, ref.Label) && !slices.Contains(labels, "") {
+		ps.add(ref.Path, "base image %q has no label %q; its labels: %s", ref.Name, ref.Label, strings.Join(labels, ", "))
+	}
+}
+
+// checkAWSBakery checks a machine image bake against its account's bakery.
+func checkAWSBakery(ref Reference, bakeries map[string]AWSBakeryOptions, ps *problems) {
+	if bakeries == nil || hasExpression(ref.Account) || hasExpression(ref.Label) {
+		return
+	}
+	if ref.Account == "" {
+		names := slices.Sorted(maps.Keys(bakeries))
+		switch {
+		case ref.Kind != RefAWSBakery:
+		case len(names) == 0:
+			ps.add(ref.Path, "no AWS account has a bakery configured: add bakery (baseImages, templates) to an AWS account in the accounts file")
+			return
+		case len(names) > 1:
+			ps.add(joinKey(strings.TrimSuffix(ref.Path, ".baseOs"), "account"), "required: the AWS account to bake in; these have a bakery: %s", strings.Join(names, ", "))
+			return
+		}
+		if len(names) != 1 {
+			return
+		}
+		ref.Account = names[0]
+	}
+	b, ok := bakeries[ref.Account]
+	switch {
+	case !ok && ref.Kind == RefAWSBakery:
+		ps.add(ref.Path, "AWS account %q has no bakery configured: add bakery (baseImages, templates) to the account in the accounts file", ref.Account)
+		return
+	case !ok:
+		return
+	case ref.Kind == RefAWSBakeTemplate:
+		if !slices.Contains(b.Templates, ref.Name) {
+			ps.add(ref.Path, "the bakery of AWS account %q has no template %q; it has %s", ref.Account, ref.Name, strings.Join(b.Templates, ", "))
+		}
+		return
+	case ref.Name == "":
+		return
+	}
+	labels, ok := b.BaseImages[ref.Name]
+	if !ok {
+		ps.add(ref.Path, "the bakery of AWS account %q has no base image %q; it has %s", ref.Account, ref.Name, strings.Join(slices.Sorted(maps.Keys(b.BaseImages)), ", "))
+		return
+	}
+	if ref.Label != "" && !slices.Contains(labels, ref.Label) && !slices.Contains(labels, "") {
+		ps.add(ref.Path, "base image %q of AWS account %q has no label %q; its labels: %s", ref.Name, ref.Account, ref.Label, strings.Join(labels, ", "))
 	}
 }

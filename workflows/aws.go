@@ -54,6 +54,12 @@ var (
 	awsImageFromTags = func(a *activities.AWS) any { return a.AWSFindImageFromTags }
 	awsClusterImage  = func(a *activities.AWS) any { return a.AWSClusterImage }
 	awsCloneSource   = func(a *activities.AWS) any { return a.AWSReadCloneSource }
+	awsBakePrepare   = func(a *activities.AWS) any { return a.AWSBakePrepare }
+	awsBakeProvision = func(a *activities.AWS) any { return a.AWSBakeProvision }
+	awsBakeImage     = func(a *activities.AWS) any { return a.AWSBakeImage }
+	awsBakeCopy      = func(a *activities.AWS) any { return a.AWSBakeCopy }
+	awsBakeShare     = func(a *activities.AWS) any { return a.AWSBakeShare }
+	awsBakeCleanup   = func(a *activities.AWS) any { return a.AWSBakeCleanup }
 )
 
 // awsResize sets a server group's size.

@@ -19,6 +19,9 @@ import (
 // artifact pinned by digest, which the stage's expected artifacts bind and deployManifest
 // deploys. The tag is the stage's, else the commit the trigger names, else the time of the bake.
 func runBake(ctx workflow.Context, r *interpreter, st *stageRun, s pipeline.BakeStage) (map[string]any, error) {
+	if s.Kind == pipeline.BakeAWS {
+		return runAWSBake(ctx, r, st, s)
+	}
 	var files []pipeline.Artifact
 	for _, id := range s.PackageArtifacts {
 		a, err := r.expectedArtifact(st, id)

@@ -54,3 +54,21 @@ func TestBakeOutputsTheImagePinnedByDigestForLaterStages(t *testing.T) {
 		t.Errorf("later stages see %v", out)
 	}
 }
+
+func TestMachineImageTagsSayWhichBuildItIs(t *testing.T) {
+	r := &interpreter{exec: pipeline.Execution{Trigger: pipeline.TriggerInfo{
+		ScmInfo:   &pipeline.ScmInfo{Sha1: "abcdef0123456789"},
+		BuildInfo: &pipeline.BuildInfo{Name: "web/main", Number: 7, URL: "https://ci.example.com/job/web/7", Master: "ci"}}}}
+	tags := r.imageTags(pipeline.BakeStage{Package: "web=1.2.3 nginx"}, activities.AWSBakePrepareResult{Key: "k", BaseImage: "ami-base"})
+	want := map[string]string{"appversion": "web-1.2.3-h7.abcdef0/web-main/7", "build_info_url": "https://ci.example.com/job/web/7",
+		"build_host": "ci", "package": "web=1.2.3 nginx", "base_ami_id": "ami-base", "gennaker:bake-key": "k"}
+	for k, v := range want {
+		if tags[k] != v {
+			t.Errorf("tag %s = %q, want %q", k, tags[k], v)
+		}
+	}
+	// Without a version, Frigga could not read an appversion: there is none.
+	if tags := r.imageTags(pipeline.BakeStage{Package: "web"}, activities.AWSBakePrepareResult{}); tags["appversion"] != "" {
+		t.Errorf("appversion %q for a package without a version", tags["appversion"])
+	}
+}

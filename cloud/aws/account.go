@@ -100,6 +100,26 @@ func (a Account) Validate() error {
 			}
 		}
 	}
+	if b := a.Bakery; b != nil {
+		for i, bi := range b.BaseImages {
+			if bi.BaseOS == "" || len(bi.Regions) == 0 {
+				add("bakery.baseImages[%d]: baseOs and regions (region: image) are required", i)
+			}
+			if bi.VMType != "" && bi.VMType != "hvm" && bi.VMType != "pv" {
+				add("bakery.baseImages[%d]: vmType %q is hvm or pv", i, bi.VMType)
+			}
+			for r := range bi.Regions {
+				if !seen[r] {
+					add("bakery.baseImages[%d]: region %q is not one of the account's", i, r)
+				}
+			}
+		}
+		for name, script := range b.Templates {
+			if strings.TrimSpace(script) == "" {
+				add("bakery.templates[%s] is empty", name)
+			}
+		}
+	}
 	if a.Endpoint != "" && !strings.HasPrefix(a.Endpoint, "http://") && !strings.HasPrefix(a.Endpoint, "https://") {
 		add("endpoint %q: give a URL, such as http://127.0.0.1:5000", a.Endpoint)
 	}

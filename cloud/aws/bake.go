@@ -214,13 +214,21 @@ func (p *Provider) Provision(ctx context.Context, in BuilderRequest, tick func()
 		if err := waitInstance(ctx, c, inst, "running", tick); err != nil {
 			return res, err
 		}
-		out, err := c.ssm.SendCommand(ctx, &ssm.SendCommandInput{DocumentName: awssdk.String("AWS-RunShellScript"),
-			InstanceIds: []string{inst}, Comment: awssdk.String("gennaker bake " + in.BakeID),
-			Parameters: map[string][]string{"commands": in.Commands, "executionTimeout": {"3600"}}})
-		if err != nil {
-			return res, wrap(err, "send the provisioning script to builder %s", inst)
+		// A command sent before a crash, whose id never reached the builder's tags, is found by
+		// its comment: the script never runs twice.
+		comment := "gennaker bake " + in.BakeID
+		if res.Command, err = commandByComment(ctx, c, inst, comment); err != nil {
+			return res, err
 		}
-		res.Command = awssdk.ToString(out.Command.CommandId)
+		if res.Command == "" {
+			out, err := c.ssm.SendCommand(ctx, &ssm.SendCommandInput{DocumentName: awssdk.String("AWS-RunShellScript"),
+				InstanceIds: []string{inst}, Comment: awssdk.String(comment),
+				Parameters: map[string][]string{"commands": in.Commands, "executionTimeout": {"3600"}}})
+			if err != nil {
+				return res, wrap(err, "send the provisioning script to builder %s", inst)
+			}
+			res.Command = awssdk.ToString(out.Command.CommandId)
+		}
 		if _, err := c.ec2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{inst},
 			Tags: []ec2types.Tag{{Key: awssdk.String(TagBakeCommand), Value: awssdk.String(res.Command)}}}); err != nil {
 			return res, wrap(err, "tag builder %s with its command", inst)
@@ -249,6 +257,23 @@ func (p *Provider) Provision(ctx context.Context, in BuilderRequest, tick func()
 		case <-time.After(bakePoll):
 		}
 	}
+}
+
+// commandByComment finds the command with this comment sent to an instance; "" when none.
+func commandByComment(ctx context.Context, c *clients, instance, comment string) (string, error) {
+	pages := ssm.NewListCommandsPaginator(c.ssm, &ssm.ListCommandsInput{InstanceId: awssdk.String(instance)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return "", wrap(err, "list the commands sent to builder %s", instance)
+		}
+		for _, cmd := range page.Commands {
+			if awssdk.ToString(cmd.Comment) == comment {
+				return awssdk.ToString(cmd.CommandId), nil
+			}
+		}
+	}
+	return "", nil
 }
 
 // bakePoll is how often a bake reads the progress of what it waits for.
@@ -308,13 +333,15 @@ func builderByTag(ctx context.Context, c *clients, bakeID string) (string, map[s
 		return "", nil, wrap(err, "find the builder of bake %s in %s", bakeID, c.region)
 	}
 	for _, r := range out.Reservations {
-		for _, i := range r.Instances {
-			tags := map[string]string{}
-			for _, t := range i.Tags {
-				tags[awssdk.ToString(t.Key)] = awssdk.ToString(t.Value)
-			}
-			return awssdk.ToString(i.InstanceId), tags, nil
+		if len(r.Instances) == 0 {
+			continue
 		}
+		i := r.Instances[0]
+		tags := map[string]string{}
+		for _, t := range i.Tags {
+			tags[awssdk.ToString(t.Key)] = awssdk.ToString(t.Value)
+		}
+		return awssdk.ToString(i.InstanceId), tags, nil
 	}
 	return "", nil, nil
 }

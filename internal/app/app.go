@@ -232,6 +232,7 @@ func Start(ctx context.Context, cfg *config.Config, parts Parts, logger *slog.Lo
 			MetricsAccounts:    cfg.MetricsAccountNames(),
 			Users:              users,
 			ContainerBakery:    containerBakeryOptions(cfg.Accounts.Bakery.Docker),
+			AWSBakeries:        awsBakeries(cfg.Accounts.AWS),
 		}
 		if cfg.Slack.SigningSecret != "" {
 			srv.Slack = &api.SlackSettings{SigningSecret: cfg.Slack.SigningSecret}
@@ -342,7 +343,13 @@ func (rt *Runtime) startLocalAWS(ctx context.Context) error {
 	}
 	rt.undo = append(rt.undo, srv.Stop)
 	acct := aws.Account{Name: LocalAWSAccount, AccountID: localaws.AccountID, Endpoint: srv.URL,
-		StaticCredentials: &aws.StaticCredentials{AccessKeyID: localaws.AccessKeyID, SecretAccessKey: localaws.SecretAccessKey}}
+		StaticCredentials: &aws.StaticCredentials{AccessKeyID: localaws.AccessKeyID, SecretAccessKey: localaws.SecretAccessKey},
+		// moto runs no script: a bake there makes its image of the base image.
+		Bakery: &aws.Bakery{InstanceType: "t3.micro", SubnetType: localaws.SubnetType, BaseImages: []aws.BakeBaseImage{{BaseOS: "debian",
+			BaseLabel: "release", Regions: map[string]string{}}}}}
+	for _, region := range LocalAWSRegions {
+		acct.Bakery.BaseImages[0].Regions[region] = localaws.BakeBaseImage
+	}
 	for _, region := range LocalAWSRegions {
 		if _, err := localaws.Seed(ctx, localaws.Config(srv.URL, region)); err != nil {
 			return fmt.Errorf("seeding the local AWS: %w", err)
@@ -395,4 +402,20 @@ func containerBakeryOptions(b *bake.ContainerBakery) *pipeline.ContainerBakeryOp
 		return &pipeline.ContainerBakeryOptions{}
 	}
 	return &pipeline.ContainerBakeryOptions{Configured: true, BaseImages: b.Labels()}
+}
+
+// awsBakeries describes the AWS accounts' bakeries to pipeline validation.
+func awsBakeries(accounts []aws.Account) map[string]pipeline.AWSBakeryOptions {
+	out := map[string]pipeline.AWSBakeryOptions{}
+	for _, a := range accounts {
+		if a.Bakery == nil {
+			continue
+		}
+		o := pipeline.AWSBakeryOptions{BaseImages: map[string][]string{}, Templates: a.Bakery.TemplateNames()}
+		for _, b := range a.Bakery.BaseImages {
+			o.BaseImages[b.BaseOS] = append(o.BaseImages[b.BaseOS], b.BaseLabel)
+		}
+		out[a.Name] = o
+	}
+	return out
 }

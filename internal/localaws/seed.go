@@ -26,6 +26,10 @@ const (
 	imageOwnerNote     = "seeded by gennaker dev"
 )
 
+// BakeBaseImage is the image Seed makes for bakes to start from: the local bakery's base image of
+// baseOs debian.
+const BakeBaseImage = "debian-12"
+
 // SeedImages are the base images Seed makes, oldest first, with the tags findImageFromTags finds
 // them by.
 var SeedImages = []struct{ Name, AppVersion string }{
@@ -67,12 +71,18 @@ func Seed(ctx context.Context, cfg awssdk.Config) (Fixture, error) {
 		return f, err
 	}
 	for _, img := range SeedImages {
-		id, err := seedImage(ctx, e, img.Name, img.AppVersion, f.Subnets[0])
+		id, err := seedImage(ctx, e, img.Name, f.Subnets[0], map[string]string{
+			"appversion": img.AppVersion, "package": "web", "release": "stable", "build_host": "https://ci.example.com/"})
 		if err != nil {
 			return f, err
 		}
 		f.Images[img.Name] = id
 	}
+	id, err := seedImage(ctx, e, BakeBaseImage, f.Subnets[0], map[string]string{"os": "debian"})
+	if err != nil {
+		return f, err
+	}
+	f.Images[BakeBaseImage] = id
 	return f, nil
 }
 
@@ -192,7 +202,7 @@ func seedTargetGroup(ctx context.Context, lb *elbv2.Client, vpc, name string) (s
 }
 
 // seedImage makes an image as a bake would: an instance of one of moto's own images, imaged.
-func seedImage(ctx context.Context, e *ec2.Client, name, appVersion, subnet string) (string, error) {
+func seedImage(ctx context.Context, e *ec2.Client, name, subnet string, tags map[string]string) (string, error) {
 	out, err := e.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"self"},
 		Filters: []ec2types.Filter{{Name: awssdk.String("name"), Values: []string{name}}}})
 	if err != nil {
@@ -214,9 +224,8 @@ func seedImage(ctx context.Context, e *ec2.Client, name, appVersion, subnet stri
 	}
 	builder := awssdk.ToString(run.Instances[0].InstanceId)
 	img, err := e.CreateImage(ctx, &ec2.CreateImageInput{InstanceId: awssdk.String(builder), Name: awssdk.String(name),
-		Description: awssdk.String(imageOwnerNote),
-		TagSpecifications: tagged(ec2types.ResourceTypeImage, map[string]string{
-			"appversion": appVersion, "package": "web", "release": "stable", "build_host": "https://ci.example.com/"})})
+		Description:       awssdk.String(imageOwnerNote),
+		TagSpecifications: tagged(ec2types.ResourceTypeImage, tags)})
 	if err != nil {
 		return "", fmt.Errorf("seed: create image %s: %w", name, err)
 	}
