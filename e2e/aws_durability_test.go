@@ -281,8 +281,9 @@ func withRef(stage map[string]any, ref string, requires ...string) map[string]an
 
 // TestAWSBakeSurvivesAKillAndAFailure kills gennaker (SIGKILL) right after the bake sent its
 // builder the provisioning script: the restarted process finishes the bake with one builder, one
-// command, one image, and the builder terminated. Then a bake whose script fails ends TERMINAL
-// with what the script printed, its builder terminated.
+// command, one image, and the builder terminated. A bake while SSM throttles half its calls
+// succeeds. Then a bake whose script fails ends TERMINAL with what the script printed, its builder
+// terminated.
 func TestAWSBakeSurvivesAKillAndAFailure(t *testing.T) {
 	skipShort(t)
 	t.Parallel()
@@ -325,6 +326,24 @@ func TestAWSBakeSurvivesAKillAndAFailure(t *testing.T) {
 	if builder == "" || aws.running()[builder] != "" {
 		t.Errorf("builder %q is still running (outputs %v)", builder, done.mustStage(t, "1").Outputs)
 	}
+
+	// SSM throttling half its calls slows a bake down, and fails nothing.
+	proxy.SetRules(awsfault.Rule{Actions: []string{"SendCommand", "GetCommandInvocation", "ListCommands"}, Throttle: 0.5})
+	api.savePipeline("web", "throttled-bake", bake("web=2.0.1"))
+	throttled := api.waitUntilDone(api.startExecution("web", "throttled-bake", nil).ID, 3*time.Minute)
+	if throttled.Status != "SUCCEEDED" {
+		t.Fatalf("a bake while SSM throttles ended %s: %s", throttled.Status, throttled.describe())
+	}
+	injected := 0
+	for _, c := range proxy.Calls() {
+		if c.Injected == "throttle" {
+			injected++
+		}
+	}
+	if injected == 0 {
+		t.Error("SSM was never throttled")
+	}
+	proxy.SetRules()
 
 	proxy.FailCommands("E: Unable to locate package nothing\n")
 	api.savePipeline("web", "bad-bake", bake("nothing"))

@@ -277,11 +277,10 @@ func (p *Provider) Destroy(ctx context.Context, in DestroyRequest) (TrafficResul
 			return TrafficResult{}, err
 		}
 	}
-	// The group, its instances and its launch template go at once: ForceDelete terminates the
-	// instances, and terminating them here too makes sure none is left running where the group's
-	// deletion takes its time; a launch template may be deleted while a group still names it,
-	// and this group launches nothing more (Launch is suspended, or it is being deleted). Each
-	// step may be repeated.
+	// The group and its launch template go at once. ForceDelete terminates the group's
+	// instances (terminating them here as well would race with the group, which replaces what
+	// is terminated under it); a launch template may be deleted while a group being deleted
+	// still names it. Each step may be repeated.
 	var cleanup errgroup.Group
 	cleanup.Go(func() error {
 		_, err := c.asg.DeleteAutoScalingGroup(ctx, &autoscaling.DeleteAutoScalingGroupInput{AutoScalingGroupName: awssdk.String(g.name), ForceDelete: awssdk.Bool(true)})
@@ -290,15 +289,6 @@ func (p *Provider) Destroy(ctx context.Context, in DestroyRequest) (TrafficResul
 		}
 		return nil
 	})
-	if len(ids) > 0 {
-		cleanup.Go(func() error {
-			_, err := c.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids})
-			if err != nil && !isNotFound(err) {
-				return wrap(err, "terminate the instances of %s", g.name)
-			}
-			return nil
-		})
-	}
 	cleanup.Go(func() error { return deleteLaunchTemplate(ctx, c, g.name, g.launchTemplate) })
 	return TrafficResult{Instances: nonNil(ids)}, cleanup.Wait()
 }

@@ -398,6 +398,10 @@ func Unhealthy(keep func(instance string) bool) TargetHealthFunc {
 
 // Errors as each AWS protocol writes them: EC2's own XML, and the query protocol's for the others.
 func errorAnswer(service string, status int, code, msg string) (int, []byte) {
+	if service == "ssm" {
+		// A JSON protocol: the error's type names its code.
+		return status, fmt.Appendf(nil, `{"__type": %q, "message": %q}`, code, msg)
+	}
 	if service == "ec2" {
 		return status, fmt.Appendf(nil, `<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>%s</Code><Message>%s</Message></Error></Errors><RequestID>awsfault</RequestID></Response>`, code, msg)
 	}
@@ -409,6 +413,9 @@ func errorAnswer(service string, status int, code, msg string) (int, []byte) {
 }
 
 func throttled(service string) (int, []byte) {
+	if service == "ssm" {
+		return errorAnswer(service, http.StatusBadRequest, "ThrottlingException", "Rate exceeded")
+	}
 	if service == "ec2" {
 		return errorAnswer(service, http.StatusServiceUnavailable, "RequestLimitExceeded", "Request limit exceeded.")
 	}
