@@ -101,16 +101,16 @@ func TestRedBlackRelease(t *testing.T) {
 	a := api.waitForStage(second, "promote", "RUNNING", 3*time.Minute)
 	b := api.waitForStage(third, "promote", "RUNNING", 3*time.Minute)
 	type held struct {
-		exec               execution
-		acquired, waited   float64
-		end                int64
-		deployed, disabled string
+		exec                       execution
+		acquired, waited, released float64
+		deployed, disabled         string
 	}
 	heldOf := func(e execution) held {
 		s := e.mustStage(t, "staging")
 		lock, _ := s.Outputs["clusterLock"].(map[string]any)
 		acquired, _ := lock["acquiredAt"].(float64)
 		waited, _ := lock["waitedMs"].(float64)
+		released, _ := lock["releasedAt"].(float64)
 		tm, _ := s.Outputs["trafficManagement"].([]any)
 		var deployed, disabled string
 		if len(tm) == 1 {
@@ -118,14 +118,14 @@ func TestRedBlackRelease(t *testing.T) {
 			deployed, _ = m["serverGroup"].(string)
 			disabled = strings.Join(toStrings(m["disabled"]), ",")
 		}
-		return held{exec: e, acquired: acquired, waited: waited, end: s.EndTime, deployed: deployed, disabled: disabled}
+		return held{exec: e, acquired: acquired, waited: waited, released: released, deployed: deployed, disabled: disabled}
 	}
 	x, y := heldOf(a), heldOf(b)
 	if x.acquired > y.acquired {
 		x, y = y, x
 	}
-	if x.acquired == 0 || y.acquired < float64(x.end) {
-		t.Errorf("staging deploys interleaved: one held the cluster from %v to %d, the other from %v", x.acquired, x.end, y.acquired)
+	if x.acquired == 0 || x.released == 0 || y.acquired < x.released {
+		t.Errorf("staging deploys interleaved: one held the cluster from %v to %v, the other from %v", x.acquired, x.released, y.acquired)
 	}
 	if y.waited <= 0 {
 		t.Errorf("the later staging deploy did not wait for the cluster (waited %v ms)", y.waited)

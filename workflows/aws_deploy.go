@@ -157,6 +157,13 @@ func (d *awsDeploy) run(ctx workflow.Context) (err error) {
 	return nil
 }
 
+// noteHealth keeps the new server group's latest health read and shows it in the outputs.
+func (d *awsDeploy) noteHealth(h cloud.ServerGroupHealth) {
+	d.lastHealth = &h
+	d.report["health"] = healthReport(h, d.target)
+	d.publish()
+}
+
 // runningOutOfTraffic counts the instances that would be up but for their load balancers: in
 // service and running, only not (yet) registered or healthy there.
 func runningOutOfTraffic(h cloud.ServerGroupHealth) int {
@@ -233,12 +240,7 @@ func (d *awsDeploy) strategy(ctx workflow.Context, before []cloud.ServerGroup) e
 		}
 		return h.Up >= d.target && !h.Disabled
 	}
-	_, err := healthWait{ref: d.ref(d.created), done: up, limit: waitLimit(d.st), goal: "come up",
-		report: func(h cloud.ServerGroupHealth) {
-			d.lastHealth = &h
-			d.report["health"] = healthReport(h, d.target)
-			d.publish()
-		}}.await(ctx)
+	_, err := healthWait{ref: d.ref(d.created), done: up, limit: waitLimit(d.st), goal: "come up", report: d.noteHealth}.await(ctx)
 	if err != nil {
 		return err
 	}

@@ -63,12 +63,8 @@ func (d *awsDeploy) rollingStep(ctx workflow.Context, step map[string]any, size 
 	}
 	d.target = pipeline.HealthyTarget(size.Desired, c.TargetHealthyDeployPercentage)
 	_, err := healthWait{ref: d.ref(d.created), limit: waitLimit(d.st), goal: fmt.Sprintf("come up at %d%%", pct),
-		done: func(h cloud.ServerGroupHealth) bool { return h.Up >= d.target && !h.Disabled },
-		report: func(h cloud.ServerGroupHealth) {
-			d.lastHealth = &h
-			d.report["health"] = healthReport(h, d.target)
-			d.publish()
-		}}.await(ctx)
+		done:   func(h cloud.ServerGroupHealth) bool { return h.Up >= d.target && !h.Disabled },
+		report: d.noteHealth}.await(ctx)
 	if err != nil {
 		return err
 	}

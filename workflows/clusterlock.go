@@ -61,6 +61,9 @@ func (r *interpreter) lockClusters(ctx workflow.Context, st *stageRun, account s
 		for _, t := range taken {
 			t.release(ctx)
 		}
+		if summary != nil && len(taken) > 0 {
+			summary["releasedAt"] = workflow.Now(ctx).UnixMilli()
+		}
 		taken = nil
 	}
 	asked := workflow.Now(ctx)
