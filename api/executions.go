@@ -32,6 +32,8 @@ type startRequest struct {
 	Parameters map[string]any      `json:"parameters"`
 	User       string              `json:"user"`
 	Artifacts  []pipeline.Artifact `json:"artifacts"`
+	// Rebake makes every bake of the execution bake again, as Spinnaker's trigger.rebake.
+	Rebake bool `json:"rebake"`
 }
 
 // bindJSON reads an optional JSON body into v, answering 400 or 413 itself when it cannot.
@@ -66,7 +68,7 @@ func (s *Server) startExecution(c *gin.Context) {
 	started, err := s.Launcher.Start(c.Request.Context(), launch.Request{
 		Application: c.Param("app"),
 		Pipeline:    c.Param("name"),
-		Trigger:     pipeline.TriggerInfo{Type: "manual", User: userOf(c, req.User), Parameters: req.Parameters, Artifacts: req.Artifacts},
+		Trigger:     pipeline.TriggerInfo{Type: "manual", User: userOf(c, req.User), Parameters: req.Parameters, Artifacts: req.Artifacts, Rebake: req.Rebake},
 	})
 	var paramErr *launch.ParameterError
 	var artifactErr *launch.ArtifactError

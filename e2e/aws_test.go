@@ -541,8 +541,8 @@ func TestAWSRollBackToThePreviousImageAndClone(t *testing.T) {
 
 // TestAWSBakeAndDeploy runs examples/bake-and-deploy-aws.json on the local AWS gennaker dev
 // starts: the image baked in us-east-1 with Rosco's name and tags, copied with its tags to
-// us-west-2, deployed; its builder gone. Baking the same package again reuses the image; rebake
-// makes another.
+// us-west-2, deployed; its builder gone. Baking the same package again reuses the image; rebake,
+// on the stage or on the start, makes another.
 func TestAWSBakeAndDeploy(t *testing.T) {
 	skipShort(t)
 	requireLocalAWS(t)
@@ -599,6 +599,11 @@ func TestAWSBakeAndDeploy(t *testing.T) {
 	third := api.waitUntilDone(api.startExecution("web", "rebake", nil).ID, 4*time.Minute)
 	if again := third.mustStage(t, "1").Outputs; third.Status != "SUCCEEDED" || again["previouslyBaked"] != false || again["ami"] == ami {
 		t.Errorf("rebaking: %s, %v", third.Status, again)
+	}
+	// A start asking to rebake, as Spinnaker's trigger.rebake, bakes again too.
+	fourth := api.waitUntilDone(api.startExecution("web", "bake-and-deploy-aws", map[string]any{"rebake": true}).ID, 4*time.Minute)
+	if again := fourth.mustStage(t, "1").Outputs; fourth.Status != "SUCCEEDED" || again["previouslyBaked"] != false || again["ami"] == ami {
+		t.Errorf("a start with rebake: %s, %v", fourth.Status, again)
 	}
 }
 

@@ -55,6 +55,8 @@ type TriggerInfo struct {
 	Source string `json:"source,omitempty"`
 	// ScmInfo is the commit a git trigger fired for.
 	ScmInfo *ScmInfo `json:"scmInfo,omitempty"`
+	// Rebake makes every bake of the execution bake again rather than reuse an image.
+	Rebake bool `json:"rebake,omitempty"`
 	// BuildInfo is the finished build a CI build trigger (jenkins) fired for, as Spinnaker's
 	// trigger.buildInfo.
 	BuildInfo *BuildInfo `json:"buildInfo,omitempty"`

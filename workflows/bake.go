@@ -30,6 +30,7 @@ func runBake(ctx workflow.Context, r *interpreter, st *stageRun, s pipeline.Bake
 		}
 		files = append(files, a)
 	}
+	s.Rebake = s.Rebake || r.exec.Trigger.Rebake
 	in := activities.BakeContainerInput{Stage: s, Tag: s.Tag, Files: files}
 	if in.Tag == "" {
 		in.Tag = r.commit()

@@ -49,7 +49,7 @@ func runAWSBake(ctx workflow.Context, r *interpreter, st *stageRun, s pipeline.B
 	outputs := map[string]any{"bakeKey": prep.Key, "baseAmiId": prep.BaseImage, "account": s.Account}
 	st.view.Outputs = outputs
 	images := prep.Existing
-	previously := !s.Rebake && len(prep.Existing) == len(s.Regions)
+	previously := !s.Rebake && !r.exec.Trigger.Rebake && len(prep.Existing) == len(s.Regions)
 	if !previously {
 		if images, err = bakeImages(ctx, r, st, s, prep, outputs); err != nil {
 			return outputs, err
