@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"regexp"
 	"slices"
 	"strings"
@@ -70,16 +71,9 @@ func (s BakeStage) References(path string) []Reference {
 			refs = s.where.references(path, s.Account, s.Regions)
 		}
 		return append(refs, Reference{Path: p, Kind: RefAWSBakery, Account: s.Account, Name: s.BaseOS, Label: s.BaseLabel},
-			Reference{Path: joinKey(path, "templateFileName"), Kind: RefAWSBakeTemplate, Account: s.Account, Name: cmpOrString(s.TemplateFileName, "install_packages.sh")})
+			Reference{Path: joinKey(path, "templateFileName"), Kind: RefAWSBakeTemplate, Account: s.Account, Name: cmp.Or(s.TemplateFileName, "install_packages.sh")})
 	}
 	return []Reference{{Path: p, Kind: RefContainerBakery, Name: s.BaseOS, Label: s.BaseLabel}}
-}
-
-func cmpOrString(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // Repository is the image's repository in the registry: organization/name.
@@ -96,11 +90,22 @@ func (s BakeStage) Repository() string {
 
 // FirstPackage is the name of the first package of a bake's package list, without a version.
 func FirstPackage(packages string) string {
+	name, _ := FirstPackageVersion(packages)
+	return name
+}
+
+// FirstPackageVersion is the name and version of the first package of a bake's package list,
+// written name=version (apt's) or name_version (a .deb's file name); the version is empty when
+// the list gives none.
+func FirstPackageVersion(packages string) (name, version string) {
 	first, _, _ := strings.Cut(strings.TrimSpace(packages), " ")
 	for _, sep := range []string{"=", "_"} {
-		first, _, _ = strings.Cut(first, sep)
+		if n, v, ok := strings.Cut(first, sep); ok {
+			version, _, _ = strings.Cut(v, "_")
+			return n, version
+		}
 	}
-	return first
+	return first, ""
 }
 
 var (

@@ -74,3 +74,11 @@ func TestBakeRepository(t *testing.T) {
 		}
 	}
 }
+
+func TestFirstPackageVersion(t *testing.T) {
+	for packages, want := range map[string][2]string{"web=1.2.3 nginx": {"web", "1.2.3"}, "web_1.2.3_all": {"web", "1.2.3"}, "web nginx": {"web", ""}, "": {"", ""}} {
+		if name, version := FirstPackageVersion(packages); name != want[0] || version != want[1] {
+			t.Errorf("FirstPackageVersion(%q) = %q, %q, want %q, %q", packages, name, version, want[0], want[1])
+		}
+	}
+}

@@ -41,8 +41,18 @@ func bindProducedArtifacts(st *stageRun, outputs map[string]any) (map[string]any
 }
 
 // producedArtifact finds an expected artifact that a stage this one depends on, directly or not,
-// produced. The nearest producer wins: stages are searched upstream, one level at a time.
-func (r *interpreter) producedArtifact(st *stageRun, id string) (pipeline.Artifact, bool) {
+// produced. The nearest producer wins.
+func (r *interpreter) producedArtifact(st *stageRun, id string) (a pipeline.Artifact, found bool) {
+	r.upstream(st, func(up *stageRun) bool {
+		a, found = pipeline.BoundExpectedArtifact(pipeline.ExpectedArtifactsIn(up.view.Outputs[outputResolvedExpectedArtifacts]), id)
+		return found
+	})
+	return a, found
+}
+
+// upstream visits the stages a stage depends on, directly or not, the nearest first (one level
+// of requisites at a time, each level in config order), until visit returns true.
+func (r *interpreter) upstream(st *stageRun, visit func(up *stageRun) bool) {
 	seen := map[string]bool{}
 	level := st.cfg.RequisiteStageRefIDs
 	for len(level) > 0 {
@@ -53,14 +63,13 @@ func (r *interpreter) producedArtifact(st *stageRun, id string) (pipeline.Artifa
 				continue
 			}
 			seen[ref] = true
-			if a, ok := pipeline.BoundExpectedArtifact(pipeline.ExpectedArtifactsIn(up.view.Outputs[outputResolvedExpectedArtifacts]), id); ok {
-				return a, true
+			if visit(up) {
+				return
 			}
 			next = append(next, up.cfg.RequisiteStageRefIDs...)
 		}
 		level = next
 	}
-	return pipeline.Artifact{}, false
 }
 
 // runFindArtifactFromExecution binds artifacts of the latest execution of a pipeline (of the

@@ -153,23 +153,13 @@ func awsServerGroupsOutput(byRegion map[string][]string) map[string]any {
 // upstreamImage finds the image an upstream stage found or baked for a region: the nearest stage
 // (one level of requisites at a time) whose deploymentDetails name one, else the trigger's
 // aws/image artifacts. ok is false when there is none.
-func (r *interpreter) upstreamImage(st *stageRun, region string) (string, bool) {
-	seen := map[string]bool{}
-	level := st.cfg.RequisiteStageRefIDs
-	for len(level) > 0 {
-		var next []string
-		for _, ref := range level {
-			up, ok := r.stages[ref]
-			if !ok || seen[ref] {
-				continue
-			}
-			seen[ref] = true
-			if id, ok := deploymentDetailsImage(up.view.Outputs["deploymentDetails"], region); ok {
-				return id, true
-			}
-			next = append(next, up.cfg.RequisiteStageRefIDs...)
-		}
-		level = next
+func (r *interpreter) upstreamImage(st *stageRun, region string) (image string, found bool) {
+	r.upstream(st, func(up *stageRun) bool {
+		image, found = deploymentDetailsImage(up.view.Outputs["deploymentDetails"], region)
+		return found
+	})
+	if found {
+		return image, true
 	}
 	for _, a := range r.exec.Trigger.Artifacts {
 		if a.Type == "aws/image" && (a.Location == region || a.Location == "") && a.Reference != "" {

@@ -268,18 +268,10 @@ func (r *interpreter) upstreamDeployed(st *stageRun, region string) map[string]b
 // ancestors are the refIds of the stages a stage depends on, directly or not.
 func (r *interpreter) ancestors(st *stageRun) map[string]bool {
 	seen := map[string]bool{}
-	queue := append([]string(nil), st.cfg.RequisiteStageRefIDs...)
-	for len(queue) > 0 {
-		ref := queue[0]
-		queue = queue[1:]
-		if seen[ref] {
-			continue
-		}
-		seen[ref] = true
-		if up, ok := r.stages[ref]; ok {
-			queue = append(queue, up.cfg.RequisiteStageRefIDs...)
-		}
-	}
+	r.upstream(st, func(up *stageRun) bool {
+		seen[up.cfg.RefID] = true
+		return false
+	})
 	return seen
 }
 

@@ -159,7 +159,7 @@ func (r *interpreter) imageTags(s pipeline.BakeStage, prep activities.AWSBakePre
 		if b.Master != "" {
 			tags["build_host"] = b.Master
 		}
-		if name, version, ok := strings.Cut(strings.Fields(s.Package + " ")[0], "="); ok && b.Number > 0 {
+		if name, version := pipeline.FirstPackageVersion(s.Package); version != "" && b.Number > 0 {
 			build := "h" + fmt.Sprint(b.Number)
 			if c := r.commit(); c != "" {
 				build += "." + c[:min(len(c), 7)]
