@@ -14,6 +14,7 @@ import (
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/gennaker/gennaker/internal/childproc"
 	"github.com/gennaker/gennaker/internal/procout"
 )
 
@@ -47,6 +48,8 @@ func Start(ctx context.Context) (*Server, error) {
 	out := &procout.Buffer{}
 	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", "0")
 	cmd.Stdout, cmd.Stderr = out, out
+	// moto dies with its parent: a gennaker dev or a test killed leaves none behind.
+	cmd.SysProcAttr = childproc.SysProcAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting moto_server: %w", err)
 	}

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/gennaker/gennaker/internal/childproc"
 )
 
 // stopGrace is how long a process gets to exit after SIGTERM before it is killed. The API server
@@ -45,7 +47,7 @@ func startProcess(name, bin string, args []string, env []string, logDir string, 
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = childproc.SysProcAttr()
 	if err := cmd.Start(); err != nil {
 		_ = logFile.Close()
 		return nil, fmt.Errorf("localkube: start %s: %w", name, err)

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gennaker/gennaker/internal/childproc"
 	"github.com/gennaker/gennaker/internal/freeport"
 	"github.com/gennaker/gennaker/internal/procout"
 )
@@ -221,7 +222,7 @@ func (p *Prometheus) start(t testing.TB, bin, configPath, dataDir string) (strin
 		"--web.listen-address="+addr,
 	)
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = childproc.SysProcAttr()
 	if err := cmd.Start(); err != nil {
 		return "", fmt.Errorf("starting %s: %w", bin, err)
 	}
